@@ -1,0 +1,11 @@
+"""String choices used across segmint, as ``Literal`` aliases in one place."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+EntityName = Literal["clients", "transactions", "holdings", "engagement", "profitability", "labels"]
+SourceFormat = Literal["csv", "parquet", "table"]
+UnknownClientPolicy = Literal["quarantine", "stub"]
+EngineName = Literal["duckdb", "spark"]
+TimeUnit = Literal["days", "weeks", "months"]

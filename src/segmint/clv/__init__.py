@@ -1,0 +1,3 @@
+"""segmint.clv (see docs/architecture.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""segmint.datasets (see docs/architecture.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""segmint.features (see docs/architecture.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""segmint.monitoring (see docs/architecture.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""segmint.profiles (see docs/architecture.md)."""
+
+__all__: list[str] = []

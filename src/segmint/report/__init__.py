@@ -1,0 +1,3 @@
+"""segmint.report (see docs/architecture.md)."""
+
+__all__: list[str] = []

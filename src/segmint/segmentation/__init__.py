@@ -1,0 +1,3 @@
+"""segmint.segmentation (see docs/architecture.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,157 @@
+"""The embedded warehouse: one DuckDB file, atomic writes, and the run ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from segmint.errors import WarehouseError
+
+LEDGER = "_runs"
+
+_LEDGER_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LEDGER} (
+    run_id VARCHAR PRIMARY KEY,
+    command VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    status VARCHAR NOT NULL,
+    segmint_version VARCHAR NOT NULL,
+    inputs JSON,
+    counts JSON,
+    timings JSON,
+    detail VARCHAR
+)
+"""
+
+
+class Warehouse:
+    """A DuckDB warehouse file.
+
+    Every stage writes through :meth:`transaction`, so a crash part-way through
+    a write leaves the previous state intact (DuckDB rolls back uncommitted work
+    when it reopens the file).
+
+    Parameters
+    ----------
+    path : str or Path
+        The DuckDB file; its folder is created if needed. ``":memory:"`` for tests.
+    threads, memory_limit : optional
+        DuckDB settings.
+    read_only : bool
+        Open without write access (for readers running beside a writer).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else None
+        if self.path is not None and not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and self.path is not None and not self.path.exists():
+            raise WarehouseError(f"{self.path}: no warehouse yet (run `segmint ingest` first)")
+        try:
+            self.con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute("SET memory_limit = ?", [memory_limit])
+        if not read_only:
+            self.con.execute(_LEDGER_DDL)
+
+    # -- basics ---------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sql(self, query: str, params: list[Any] | None = None) -> duckdb.DuckDBPyRelation:
+        return self.con.sql(query, params=params)
+
+    def has_table(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
+            [name],
+        ).fetchone()
+        return bool(row and row[0])
+
+    def tables(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def require(self, *tables: str, hint: str = "") -> None:
+        """Raise a clear error when a stage's input table is missing."""
+        missing = [t for t in tables if not self.has_table(t)]
+        if missing:
+            where = self.path or "in-memory warehouse"
+            raise WarehouseError(
+                f"{where}: missing table(s) {', '.join(missing)}" + (f"; {hint}" if hint else "")
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run a block atomically: all its writes land, or none do."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    # -- run ledger -------------------------------------------------------------
+    def start_run(self, command: str, inputs: list[dict[str, Any]] | None = None) -> str:
+        from segmint import __version__
+
+        run_id = uuid.uuid4().hex[:12]
+        self.con.execute(
+            f"INSERT INTO {LEDGER} (run_id, command, started_at, status, segmint_version, inputs) "
+            "VALUES (?, ?, ?, 'running', ?, ?)",
+            [run_id, command, _now(), __version__, json.dumps(inputs or [])],
+        )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str = "ok",
+        counts: dict[str, Any] | None = None,
+        timings: dict[str, float] | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.con.execute(
+            f"UPDATE {LEDGER} SET finished_at = ?, status = ?, counts = ?, timings = ?, detail = ? "
+            "WHERE run_id = ?",
+            [_now(), status, json.dumps(counts or {}), json.dumps(timings or {}), detail, run_id],
+        )
+
+    def runs(self) -> list[dict[str, Any]]:
+        cur = self.con.execute(f"SELECT * FROM {LEDGER} ORDER BY started_at")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
