@@ -14,6 +14,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from segmint.config._features import FeaturesConfig
+from segmint.config._monitoring import MonitoringConfig
+from segmint.config._segmentation import SegmentationConfig
 from segmint.config._sources import (
     ContractsConfig,
     EntityMapping,
@@ -27,6 +30,9 @@ from segmint.sources._schema import ENTITIES
 __all__ = [
     "ContractsConfig",
     "EntityMapping",
+    "FeaturesConfig",
+    "MonitoringConfig",
+    "SegmentationConfig",
     "ProjectConfig",
     "SourceConfig",
     "SqlExpr",
@@ -47,6 +53,9 @@ class ProjectConfig(BaseModel):
         description="Canonical entity -> one mapping or a list of mappings (one per source)."
     )
     contracts: ContractsConfig = Field(default_factory=ContractsConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
