@@ -40,7 +40,9 @@ def load_cdnow(kind: str = "sample") -> pd.DataFrame:
     (6919, 4)
     """
     if kind == "sample":
-        names = ["customer_id", "original_id", "date", "quantity", "amount"]
+        # first column: the id in the master file; second: the sample's own id
+        # (1..2357), which the published summary uses.
+        names = ["master_id", "customer_id", "date", "quantity", "amount"]
         path = data_path("CDNOW_sample.txt.gz")
         skip = 0
     elif kind == "master":
