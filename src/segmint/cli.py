@@ -8,9 +8,13 @@ non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from segmint.errors import SegmintError
 
@@ -40,6 +44,89 @@ def _root() -> None:
 
     Example: segmint demo
     """
+
+
+ProjectOpt = Annotated[
+    Path,
+    typer.Option("--project", "-p", help="Project file (or its folder).", show_default=True),
+]
+
+
+def _project(path: Path):
+    from segmint import Project
+
+    return Project.from_yaml(path)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing segmint.yaml.")] = False,
+) -> None:
+    """Scaffold a project: a commented segmint.yaml to edit.
+
+    Example: segmint init my-project
+    """
+    from importlib import resources
+
+    from segmint.errors import ConfigError
+
+    target = directory / "segmint.yaml"
+    if target.exists() and not force:
+        raise ConfigError(f"{target} already exists (use --force to overwrite)")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "data").mkdir(exist_ok=True)
+    text = (resources.files("segmint.config") / "template.yaml").read_text()
+    tmp = target.with_suffix(".yaml.tmp")
+    tmp.write_text(text)
+    tmp.replace(target)
+    console.print(f"created {target}; edit its sources and mappings, then run `segmint ingest -p {target}`")
+
+
+def print_ingest_report(report) -> None:
+    table = Table(title=f"ingest {report.run_id} ({report.seconds:.1f} s)")
+    for col in ("entity", "read", "loaded", "quarantined", "collapsed", "reasons"):
+        table.add_column(col, justify="right" if col in {"read", "loaded", "quarantined", "collapsed"} else "left")
+    for name, e in report.entities.items():
+        reasons = ", ".join(f"{k} {v:,}" for k, v in e.quarantined.items()) or "-"
+        table.add_row(
+            name, f"{e.rows_read:,}", f"{e.rows_loaded:,}", f"{e.rows_quarantined:,}",
+            f"{e.duplicates_collapsed:,}", reasons,
+        )
+    console.print(table)
+    console.print(f"warehouse: {report.warehouse}")
+
+
+@app.command()
+def ingest(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """Load every source into the warehouse, applying the data contracts.
+
+    Bad rows go to the `quarantine` table with a reason; structural problems
+    (missing file or column) stop the run before anything is written.
+
+    Example: segmint ingest -p my-project/segmint.yaml
+    """
+    proj = _project(project)
+    with _progress() as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def tick(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        report = proj.ingest(progress=tick)
+    print_ingest_report(report)
 
 
 @app.command()

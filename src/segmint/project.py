@@ -50,3 +50,15 @@ class Project:
             memory_limit=wh.memory_limit,
             read_only=read_only,
         )
+
+    # -- stages -----------------------------------------------------------------------
+    def ingest(self, *, progress=None):
+        """Load every source into the warehouse (stage 1).
+
+        Returns
+        -------
+        segmint.sources.IngestReport
+        """
+        from segmint.sources import ingest
+
+        return ingest(self, progress=progress)

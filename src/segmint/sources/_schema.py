@@ -64,6 +64,8 @@ class Entity:
     key: tuple[str, ...] = ()
     time_column: str | None = None
     constraints: tuple[str, ...] = field(default=())
+    #: quarantine reason for rows sharing a key with different values
+    duplicate_reason: str = "duplicate_conflict"
 
     @property
     def column_names(self) -> list[str]:
@@ -87,6 +89,7 @@ CLIENTS = Entity(
     required=True,
     key=("client_id",),
     time_column="onboarded_at",
+    duplicate_reason="duplicate_key",
     columns=(
         Column("client_id", VARCHAR, "Client identifier, unique.", required=True),
         Column("onboarded_at", DATE, "Date the relationship started.", "date"),
