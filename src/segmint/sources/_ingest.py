@@ -147,6 +147,7 @@ class _EntityLoader:
         self.run_id = run_id
         self.stage = f"__sm_stage_{entity.name}"
         self.dups = f"__sm_dups_{entity.name}"
+        self.drop = f"__sm_drop_{entity.name}"
 
     # -- staging: typed columns + row-level reason -------------------------------------
     def _mapping_select(self, mapping: EntityMapping, reader: SourceReader) -> str:
@@ -222,11 +223,20 @@ class _EntityLoader:
             + f"CASE WHEN {case(checks)} IS NOT NULL THEN to_json({{{', '.join(raw_json)}}}) END AS __sm_raw "
             + f"FROM {reader.relation()} AS src{where}"
         )
-        cols = ", ".join(quote(c.name) for c in entity.mappable)
+        cols = ", ".join(f"s.{quote(c.name)}" for c in entity.mappable)
+        unknown, join = "NULL", ""
+        if self.checks_clients:
+            unknown = "CASE WHEN c.client_id IS NULL THEN 'unknown_client|client_id' END"
+            join = " LEFT JOIN clients c ON s.client_id = c.client_id"
         return (
-            f"SELECT __sm_source, {FILE_COL}, {ROW_COL}, {cols}, "
-            f"coalesce(__sm_pre, {case(typed_checks)}) AS __sm_reason, __sm_raw FROM ({inner})"
+            f"SELECT s.__sm_source, s.{FILE_COL}, s.{ROW_COL}, {cols}, "
+            f"coalesce(s.__sm_pre, {case(typed_checks)}, {unknown}) AS __sm_reason, s.__sm_raw "
+            f"FROM ({inner}) s{join}"
         )
+
+    @property
+    def checks_clients(self) -> bool:
+        return self.entity.name != "clients" and "client_id" in self.entity.column_names
 
     def stage_rows(self) -> int:
         selects = [self._mapping_select(m, r) for m, r in self.mappings]
@@ -272,48 +282,49 @@ class _EntityLoader:
         return ", ".join(f"{pre}{quote(k)}" for k in self.entity.key)
 
     def find_duplicates(self) -> int:
-        """Keys repeated among valid rows; returns how many rows collapse."""
+        """Find keys repeated among valid rows; returns how many rows collapse.
+
+        Leaves in ``self.drop`` the rows not to load: the extra copies of exact
+        duplicates (reason null: collapsed) and every row of a conflicting key.
+        """
         if not self.entity.key:
             return 0
         cols = ", ".join(quote(c.name) for c in self.entity.mappable)
+        key = self._key_sql()
+        # a cheap count finds the repeated keys; only those are compared in full
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {self.dups} AS "
-            f"SELECT {self._key_sql()}, count(*) AS n, count(DISTINCT hash({cols})) AS nd, "
-            f"min({{'f': {FILE_COL}, 'r': {ROW_COL}}}) AS keep "
-            f"FROM {self.stage} WHERE __sm_reason IS NULL "
-            f"GROUP BY {self._key_sql()} HAVING count(*) > 1"
+            f"WITH repeated AS (SELECT {key} FROM {self.stage} WHERE __sm_reason IS NULL "
+            f"GROUP BY {key} HAVING count(*) > 1) "
+            f"SELECT {key}, count(*) AS n, count(DISTINCT hash({cols})) AS nd, "
+            f"min({{'s': __sm_source, 'f': {FILE_COL}, 'r': {ROW_COL}}}) AS keep "
+            f"FROM {self.stage} SEMI JOIN repeated USING ({key}) "
+            f"WHERE __sm_reason IS NULL GROUP BY {key}"
         )
-        row = self.con.execute(f"SELECT coalesce(sum(n - 1), 0) FROM {self.dups} WHERE nd = 1").fetchone()
+        conflict = literal(self.entity.duplicate_reason + "|" + ",".join(self.entity.key))
+        on = " AND ".join(f"s.{quote(k)} = d.{quote(k)}" for k in self.entity.key)
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.drop} AS "
+            f"SELECT s.__sm_source, s.{FILE_COL}, s.{ROW_COL}, "
+            f"CASE WHEN d.nd > 1 THEN {conflict} END AS reason "
+            f"FROM {self.stage} s JOIN {self.dups} d ON {on} "
+            f"WHERE s.__sm_reason IS NULL AND (d.nd > 1 OR "
+            f"{{'s': s.__sm_source, 'f': s.{FILE_COL}, 'r': s.{ROW_COL}}} <> d.keep)"
+        )
+        row = self.con.execute(f"SELECT count(*) FROM {self.drop} WHERE reason IS NULL").fetchone()
         return int(row[0]) if row else 0
 
-    def _classified(self) -> str:
-        """SELECT over staged rows with the final reason and the collapse flag."""
-        e = self.entity
-        joins, conflict, collapsed = "", "NULL", "false"
-        if e.key:
-            on = " AND ".join(f"s.{quote(k)} = d.{quote(k)}" for k in e.key)
-            joins += f" LEFT JOIN {self.dups} d ON s.__sm_reason IS NULL AND {on}"
-            conflict = f"CASE WHEN d.nd > 1 THEN {literal(e.duplicate_reason + '|' + ','.join(e.key))} END"
-            collapsed = f"coalesce(d.nd = 1 AND {{'f': s.{FILE_COL}, 'r': s.{ROW_COL}}} <> d.keep, false)"
-        unknown = "NULL"
-        if e.name != "clients" and "client_id" in e.column_names:
-            joins += " LEFT JOIN clients c ON s.client_id = c.client_id"
-            unknown = "CASE WHEN c.client_id IS NULL THEN 'unknown_client|client_id' END"
-        return (
-            f"SELECT s.*, coalesce(s.__sm_reason, {conflict}, {unknown}) AS __sm_final, "
-            f"{collapsed} AS __sm_collapsed FROM {self.stage} s{joins}"
-        )
-
     def add_stub_clients(self) -> int:
-        if self.entity.name == "clients" or "client_id" not in self.entity.column_names:
+        """Policy ``stub``: create the unknown clients and load their rows."""
+        if not self.checks_clients:
             return 0
+        unknown = "__sm_reason = 'unknown_client|client_id'"
         before = self.con.execute("SELECT count(*) FROM clients").fetchone()[0]
         self.con.execute(
             "INSERT INTO clients (client_id, is_stub) "
-            f"SELECT DISTINCT s.client_id, true FROM {self.stage} s "
-            "WHERE s.__sm_reason IS NULL AND s.client_id IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.client_id = s.client_id)"
+            f"SELECT DISTINCT client_id, true FROM {self.stage} WHERE {unknown}"
         )
+        self.con.execute(f"UPDATE {self.stage} SET __sm_reason = NULL WHERE {unknown}")
         return self.con.execute("SELECT count(*) FROM clients").fetchone()[0] - before
 
     def write(self) -> tuple[int, dict[str, int]]:
@@ -326,33 +337,45 @@ class _EntityLoader:
                 out_cols.append("false AS is_stub")
             else:
                 out_cols.append(f"s.{quote(c.name)}")
-        classified = self._classified()
+        lineage = f"d.__sm_source = s.__sm_source AND d.{FILE_COL} = s.{FILE_COL} AND d.{ROW_COL} = s.{ROW_COL}"
+        has_drop = bool(e.key) and self.con.execute(f"SELECT count(*) FROM {self.drop}").fetchone()[0] > 0
+        not_dropped = f" AND NOT EXISTS (SELECT 1 FROM {self.drop} d WHERE {lineage})" if has_drop else ""
         self.con.execute(
             f"CREATE OR REPLACE TABLE {quote(e.name)} AS SELECT {', '.join(out_cols)} "
-            f"FROM ({classified}) s WHERE s.__sm_final IS NULL AND NOT s.__sm_collapsed"
+            f"FROM {self.stage} s WHERE s.__sm_reason IS NULL{not_dropped}"
         )
         self.con.execute(f"DELETE FROM {QUARANTINE} WHERE entity = ?", [e.name])
-        key_expr = " || '/' || ".join(f"coalesce(CAST(s.{quote(k)} AS VARCHAR), '')" for k in e.key) if e.key else "NULL"
+        key_expr = (
+            " || '/' || ".join(f"coalesce(CAST(s.{quote(k)} AS VARCHAR), '')" for k in e.key)
+            if e.key
+            else "NULL"
+        )
         values = "{" + ", ".join(f"{literal(c.name)}: s.{quote(c.name)}" for c in e.mappable) + "}"
-        self.con.execute(
-            f"INSERT INTO {QUARANTINE} SELECT {literal(self.run_id)}, {literal(e.name)}, "
-            f"s.__sm_source, s.{FILE_COL}, s.{ROW_COL}, {key_expr}, "
-            f"split_part(s.__sm_final, '|', 1), split_part(s.__sm_final, '|', 2), "
-            f"coalesce(s.__sm_raw, to_json({values})) "
-            f"FROM ({classified}) s WHERE s.__sm_final IS NOT NULL AND NOT s.__sm_collapsed"
-        )
-        loaded = self.con.execute(f"SELECT count(*) FROM {quote(e.name)}").fetchone()[0]
-        reasons = dict(
+
+        def insert(reason: str, source: str) -> None:
             self.con.execute(
-                f"SELECT reason, count(*) FROM {QUARANTINE} WHERE entity = ? GROUP BY 1 ORDER BY 1",
-                [e.name],
-            ).fetchall()
-        )
-        return int(loaded), {k: int(v) for k, v in reasons.items()}
+                f"INSERT INTO {QUARANTINE} SELECT {literal(self.run_id)}, {literal(e.name)}, "
+                f"s.__sm_source, s.{FILE_COL}, s.{ROW_COL}, {key_expr}, "
+                f"split_part({reason}, '|', 1), split_part({reason}, '|', 2), "
+                f"coalesce(s.__sm_raw, to_json({values})) FROM {source}"
+            )
+
+        insert("s.__sm_reason", f"{self.stage} s WHERE s.__sm_reason IS NOT NULL")
+        if has_drop:
+            insert(
+                "d.reason",
+                f"{self.stage} s JOIN {self.drop} d ON {lineage} WHERE d.reason IS NOT NULL",
+            )
+        loaded = self.con.execute(f"SELECT count(*) FROM {quote(e.name)}").fetchone()[0]
+        reasons = self.con.execute(
+            f"SELECT reason, count(*) FROM {QUARANTINE} WHERE entity = ? GROUP BY 1 ORDER BY 1",
+            [e.name],
+        ).fetchall()
+        return int(loaded), {str(k): int(v) for k, v in reasons}
 
     def cleanup(self) -> None:
-        self.con.execute(f"DROP TABLE IF EXISTS {self.stage}")
-        self.con.execute(f"DROP TABLE IF EXISTS {self.dups}")
+        for t in (self.stage, self.dups, self.drop):
+            self.con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 def _empty_table_sql(entity: Entity) -> str:
@@ -427,9 +450,9 @@ def ingest(project: Any, *, progress: ProgressCallback | None = None) -> IngestR
                     )
                     rep = EntityReport(name)
                     rep.rows_read = loader.stage_rows()
-                    rep.duplicates_collapsed = loader.find_duplicates()
                     if contracts.unknown_clients == "stub":
                         rep.stub_clients = loader.add_stub_clients()
+                    rep.duplicates_collapsed = loader.find_duplicates()
                     rep.rows_loaded, rep.quarantined = loader.write()
                     loader.cleanup()
                     rep.seconds = time.perf_counter() - t0
