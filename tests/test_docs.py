@@ -23,8 +23,8 @@ def test_generated_doc_is_up_to_date(name):
 
 
 def _commands(cmd: click.Command, path: tuple[str, ...] = ()):
-    if isinstance(cmd, click.Group):
-        ctx = click.Context(cmd)
+    if hasattr(cmd, "list_commands"):
+        ctx = cmd.context_class(cmd)
         for name in cmd.list_commands(ctx):
             yield from _commands(cmd.get_command(ctx, name), (*path, name))
     else:

@@ -128,8 +128,8 @@ def cli_md() -> str:
         result = runner.invoke(app, [*path[1:], "--help"], env={"COLUMNS": "100", "NO_COLOR": "1"}, terminal_width=100)
         text = "\n".join(line.rstrip() for line in result.output.splitlines()).strip("\n")
         out.append(f"## `{' '.join(path)}`\n\n```text\n{text}\n```\n\n")
-        if isinstance(cmd, click.Group):
-            ctx = click.Context(cmd, info_name=path[-1])
+        if hasattr(cmd, "list_commands"):
+            ctx = cmd.context_class(cmd, info_name=path[-1])
             for name in sorted(cmd.list_commands(ctx)):
                 sub = cmd.get_command(ctx, name)
                 if sub is not None and not sub.hidden:
