@@ -28,6 +28,12 @@ __all__ = ["DEFAULT_END", "GeneratedData", "generate_bank"]
 DEFAULT_END = dt.date(2025, 12, 31)
 MAX_CLIENTS = 50_000_000  # customer numbers have eight digits, fault rows take more
 _CSV = pcsv.WriteOptions(quoting_style="needed")
+# Parquet dictionary encoding only where it pays (low-cardinality text columns).
+_DICTIONARY = {
+    "transactions": ["currency", "mcc_category", "channel"],
+    "engagement": ["channel", "event"],
+    "holdings": ["product_name", "product_type"],
+}
 
 FILES = {
     "clients": "crm/clients.csv",
@@ -193,7 +199,9 @@ class _Writers:
         self.finance = pcsv.CSVWriter(
             out / FILES["profitability"], blocks.FINANCE_SCHEMA, write_options=_CSV
         )
-        self.holdings = pq.ParquetWriter(out / FILES["holdings"], blocks.HOLDINGS_SCHEMA)
+        self.holdings = pq.ParquetWriter(
+            out / FILES["holdings"], blocks.HOLDINGS_SCHEMA, use_dictionary=_DICTIONARY["holdings"]
+        )
         self.truth = pq.ParquetWriter(out / FILES["segments"], blocks.TRUTH_SCHEMA)
         self.faults = pcsv.CSVWriter(out / FILES["faults"], FAULTS_SCHEMA, write_options=_CSV)
         self.part: int | None = None
@@ -214,7 +222,9 @@ class _Writers:
             ("engagement", blocks.ENGAGEMENT_SCHEMA),
         ):
             path = self.out / entity / f"part-{part:05d}.parquet"
-            self.part_writers[entity] = pq.ParquetWriter(path, schema)
+            self.part_writers[entity] = pq.ParquetWriter(
+                path, schema, use_dictionary=_DICTIONARY[entity]
+            )
             self.parts[entity].append(path)
             self.offset[entity] = 0
 

@@ -21,6 +21,8 @@ from segmint.datasets import _bank_story as story
 
 BLOCK = 1000  # clients per random-number block
 
+_LABEL = pa.dictionary(pa.int32(), pa.string())  # low-cardinality text in the big files
+_HOUR_BINS = 4096  # hour-of-day distributions are tabulated at this resolution
 _STREAMS = {"clients": 1, "tx": 2, "engagement": 3, "holdings": 4, "finance": 5}
 _US_PER_DAY = 86_400_000_000
 _EPOCH = dt.date(1970, 1, 1)
@@ -44,9 +46,9 @@ TX_SCHEMA = pa.schema(
         ("customer_no", pa.string()),
         ("booked_at", pa.timestamp("us")),
         ("amount_cents", pa.int64()),
-        ("currency", pa.string()),
-        ("mcc_category", pa.string()),
-        ("channel", pa.string()),
+        ("currency", _LABEL),
+        ("mcc_category", _LABEL),
+        ("channel", _LABEL),
         ("promo", pa.bool_()),
     ]
 )
@@ -65,8 +67,8 @@ ENGAGEMENT_SCHEMA = pa.schema(
     [
         ("customer_no", pa.string()),
         ("event_time", pa.timestamp("us")),
-        ("channel", pa.string()),
-        ("event", pa.string()),
+        ("channel", _LABEL),
+        ("event", _LABEL),
     ]
 )
 FINANCE_SCHEMA = pa.schema(
@@ -93,10 +95,9 @@ def customer_no(numbers: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise("C", digits, "")
 
 
-def _labels(codes: np.ndarray, vocab: tuple[str, ...]) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(
-        pa.array(codes.astype(np.int32)), pa.array(vocab)
-    ).cast(pa.string())
+def _labels(codes: np.ndarray, vocab: tuple[str, ...], *, dense: bool = True) -> pa.Array:
+    labels = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(vocab))
+    return labels.cast(pa.string()) if dense else labels
 
 
 def _categorical(rng: np.random.Generator, n: int, weights) -> np.ndarray:
@@ -136,7 +137,7 @@ class Calendar:
     month_starts: np.ndarray  # epoch day of the first day of each month
     cum_weight: np.ndarray  # (profiles, D + 1) cumulative daily intensity, laid end to end
     cum_offset: np.ndarray  # offset of each profile's table inside the flat array
-    hour_cum: np.ndarray  # (profiles * 24) hour tables, laid end to end
+    hour_table: np.ndarray  # (profiles, _HOUR_BINS) hour at each quantile
     profile_index: dict[str, int]
 
     @classmethod
@@ -152,8 +153,9 @@ class Calendar:
         n_months = int(month_of_day[-1]) + 1
         month_starts = (month0 + np.arange(n_months)).astype("datetime64[D]").astype(np.int64)
         flat, offsets, hours = [], [], []
+        quantiles = (np.arange(_HOUR_BINS) + 0.5) / _HOUR_BINS
         base = 0.0
-        for p_i, name in enumerate(story.PROFILE_NAMES):
+        for name in story.PROFILE_NAMES:
             prof = story.PROFILES[name]
             week = np.ones(7)
             week[5], week[6] = prof.weekend
@@ -163,7 +165,7 @@ class Calendar:
             offsets.append(base)
             flat.append(cum + base)
             base += cum[-1] + 1.0
-            hours.append(np.cumsum(story.hour_weights(prof)) + p_i)
+            hours.append(np.searchsorted(np.cumsum(story.hour_weights(prof)), quantiles))
         return cls(
             start=start,
             end=end,
@@ -174,7 +176,7 @@ class Calendar:
             month_starts=month_starts,
             cum_weight=np.concatenate(flat),
             cum_offset=np.array(offsets),
-            hour_cum=np.concatenate(hours),
+            hour_table=np.minimum(np.array(hours), 23),
             profile_index={n: i for i, n in enumerate(story.PROFILE_NAMES)},
         )
 
@@ -198,8 +200,7 @@ class Calendar:
 
     def sample_seconds(self, rng, profile) -> np.ndarray:
         """Second of the day, following the profile's hour-of-day pattern."""
-        idx = np.searchsorted(self.hour_cum, profile + rng.random(profile.size), side="right")
-        hour = np.clip(idx - profile * 24, 0, 23)
+        hour = self.hour_table[profile, rng.integers(0, _HOUR_BINS, profile.size)]
         return hour * 3600 + rng.integers(0, 3600, profile.size)
 
 
@@ -386,9 +387,9 @@ def make_transactions(cal: Calendar, seed: int, block: int, cb: ClientBlock, fir
             "customer_no": cb.ids.take(pa.array(local)),
             "booked_at": pa.array(ts, pa.timestamp("us")),
             "amount_cents": pa.array(cents),
-            "currency": _labels(np.zeros(n, np.int32), story.CURRENCIES),
-            "mcc_category": _labels(category, story.CATEGORIES),
-            "channel": _labels(channel, story.TX_CHANNELS),
+            "currency": _labels(np.zeros(n, np.int32), story.CURRENCIES, dense=False),
+            "mcc_category": _labels(category, story.CATEGORIES, dense=False),
+            "channel": _labels(channel, story.TX_CHANNELS, dense=False),
             "promo": pa.array(promo),
         },
         schema=TX_SCHEMA,
@@ -428,8 +429,8 @@ def make_engagement(cal: Calendar, seed: int, block: int, cb: ClientBlock) -> pa
         {
             "customer_no": cb.ids.take(pa.array(unit[order] // 2)),
             "event_time": pa.array(ts[order], pa.timestamp("us")),
-            "channel": _labels(channel[order], story.EN_CHANNELS),
-            "event": _labels(event[order], tuple(ev_names)),
+            "channel": _labels(channel[order], story.EN_CHANNELS, dense=False),
+            "event": _labels(event[order], tuple(ev_names), dense=False),
         },
         schema=ENGAGEMENT_SCHEMA,
     )

@@ -117,15 +117,16 @@ def inject(
     if entity == "profitability":
         return _overwrite(table, rate, rng)
 
+    picked = [(kind, rng.integers(0, n, rng.binomial(n, rate))) for kind in KINDS[entity]]
+    all_rows = np.concatenate([rows for _, rows in picked])
+    originals = iter(table.take(pa.array(all_rows, pa.int64())).to_pylist())
     sources: list[int] = []
     extra: dict[str, list] = {name: [] for name in table.schema.names}
     faults: list[str] = []
     keys: list[str] = []
-    for kind in KINDS[entity]:
-        for r in rng.integers(0, n, rng.binomial(n, rate)):
-            row = table.slice(int(r), 1).to_pylist()[0]
-            new_rows = _defect(entity, kind, row, rng, counters)
-            for new in new_rows:
+    for kind, rows in picked:
+        for r in rows:
+            for new in _defect(entity, kind, next(originals), rng, counters):
                 sources.append(int(r))
                 for name in extra:
                     extra[name].append(new[name])
