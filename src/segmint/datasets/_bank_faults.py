@@ -69,13 +69,21 @@ BAD_DATES = ("31/31/2020", "n/a", "2021-02-30", "yesterday")
 BAD_NUMBERS = ("12,3x", "n/a", "1.2.3", "#VALUE!")
 
 
+# Fault rows draw their ids from their own ranges, so that clean ids do not depend on the
+# fault rate (and never collide with a fault row's id).
+FAULT_TXN_BASE = 100_000_000_000
+FAULT_ACCOUNT_BASE = 900_000_000
+
+
 @dataclass
 class Counters:
     """Running counters shared by all blocks, so that new ids never collide."""
 
     next_customer: int  # customer numbers of ghost / unknown clients
-    next_txn: int = 0
-    next_account: int = 0
+    next_txn: int = 0  # clean transaction ids
+    next_account: int = 0  # clean account numbers
+    next_fault_txn: int = FAULT_TXN_BASE
+    next_fault_account: int = FAULT_ACCOUNT_BASE
 
 
 @dataclass
@@ -117,8 +125,11 @@ def inject(
     if entity == "profitability":
         return _overwrite(table, rate, rng)
 
-    picked = [(kind, rng.integers(0, n, rng.binomial(n, rate))) for kind in KINDS[entity]]
-    all_rows = np.concatenate([rows for _, rows in picked])
+    # distinct source rows, so that no clean row is copied twice
+    counts = np.array([rng.binomial(n, rate) for _ in KINDS[entity]])
+    all_rows = rng.choice(n, size=min(int(counts.sum()), n), replace=False)
+    bounds = np.cumsum(counts)
+    picked = list(zip(KINDS[entity], np.split(all_rows, bounds[:-1]), strict=True))
     originals = iter(table.take(pa.array(all_rows, pa.int64())).to_pylist())
     sources: list[int] = []
     extra: dict[str, list] = {name: [] for name in table.schema.names}
@@ -163,11 +174,11 @@ def _defect(entity: str, kind: str, row: dict, rng: np.random.Generator, c: Coun
         row["customer_no"] = _customer(c.next_customer)
         c.next_customer += 1
     elif entity == "transactions" and kind != "duplicate_exact":
-        row["txn_id"] = c.next_txn
-        c.next_txn += 1
+        row["txn_id"] = c.next_fault_txn
+        c.next_fault_txn += 1
     elif entity == "holdings":
-        c.next_account += 1
-        row["account_id"] = f"A{c.next_account:09d}"
+        c.next_fault_account += 1
+        row["account_id"] = f"A{c.next_fault_account:09d}"
 
     if kind == "missing_required":
         row[REQUIRED[entity][int(rng.integers(len(REQUIRED[entity])))]] = None
