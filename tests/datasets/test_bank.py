@@ -423,3 +423,10 @@ def test_cli_generate(tmp_path):
     assert dt.date(2024, 6, 20) < last.date() <= dt.date(2024, 6, 30)
     help_text = CliRunner().invoke(app, ["generate", "--help"]).output
     assert "Example: segmint generate" in help_text
+
+
+def test_docs_show_the_story_as_coded():
+    from segmint.datasets._bank_story import markdown_tables
+
+    doc = (Path(__file__).parents[2] / "docs" / "generator.md").read_text()
+    assert markdown_tables() in doc, "regenerate the tables in docs/generator.md"

@@ -253,3 +253,44 @@ def hour_weights(profile: Profile) -> np.ndarray:
         w += weight * np.exp(-0.5 * (d / sd) ** 2) / sd
     w += 0.002  # nobody is never awake
     return w / w.sum()
+
+
+def markdown_tables() -> str:
+    """The segment and profile tables of ``docs/generator.md``, rendered from this module.
+
+    A test checks that the document contains exactly this text.
+    """
+    seg_rows = [
+        "| segment | share | behaviour | migrates to (weight) | tenure, years | age | "
+        "products: savings/card/loan/mortgage/investment | wealth | fee / cost per month |",
+        "| --- | ---: | --- | --- | --- | --- | --- | ---: | --- |",
+    ]
+    for name, s in SEGMENTS.items():
+        behaviour = f"`{s.profile}`" if s.early_profile is None else (
+            f"`{s.early_profile}` until the lapse date, then `{s.profile}`"
+        )
+        migrates = f"{s.migrates_to} ({s.migration_weight:g})" if s.migrates_to else "-"
+        products = "/".join(f"{p:g}" for p in s.products)
+        seg_rows.append(
+            f"| {name} | {s.share:.0%} | {behaviour} | {migrates} | "
+            f"{s.tenure_years[0]:g}-{s.tenure_years[1]:g} | {s.age[0]:g} ± {s.age[1]:g} | "
+            f"{products} | {s.wealth:g} | {s.fee:g} / {s.cost:g} EUR |"
+        )
+
+    def mix(weights, names, top=3) -> str:
+        order = np.argsort(weights)[::-1][:top]
+        return ", ".join(f"{names[i]} {weights[i]:.0%}" for i in order)
+
+    prof_rows = [
+        "| profile | tx / month (gamma shape) | median spend EUR (between, within sd) | "
+        "top categories | top channels | promo | Sat, Sun | events / month: top channels |",
+        "| --- | --- | --- | --- | --- | ---: | --- | --- |",
+    ]
+    for name, p in PROFILES.items():
+        prof_rows.append(
+            f"| `{name}` | {p.rate:g} ({p.rate_shape:g}) | {p.median_spend:g} "
+            f"({p.spend_between_sd:g}, {p.spend_within_sd:g}) | {mix(p.categories, CATEGORIES)} | "
+            f"{mix(p.channels, TX_CHANNELS, 2)} | {p.promo:.0%} | "
+            f"{p.weekend[0]:g}, {p.weekend[1]:g} | {p.events:g}: {mix(p.event_channels, EN_CHANNELS, 2)} |"
+        )
+    return "\n".join(seg_rows) + "\n\n" + "\n".join(prof_rows) + "\n"
