@@ -348,17 +348,17 @@ class TxBlock:
 
 def make_transactions(cal: Calendar, seed: int, block: int, cb: ClientBlock, first_id: int) -> TxBlock:
     rng = _rng(seed, block, "tx")
-    pa_ = story.profile_arrays()
+    params = story.profile_arrays()
     prof, t0, t1 = cb.unit_profile, cb.unit_t0, cb.unit_t1
     n_units = prof.size
 
-    shape = pa_["rate_shape"][prof]
-    rate = pa_["rate"][prof] / story.DAYS_PER_MONTH * rng.gamma(shape, 1.0 / shape)
-    log_spend = pa_["log_spend"][prof] + pa_["spend_between_sd"][prof] * rng.standard_normal(n_units)
-    conc = pa_["mix_concentration"][prof][:, None]
-    cat_p = _dirichlet_rows(rng, conc * pa_["categories"][prof])
-    chan_p = _dirichlet_rows(rng, conc * pa_["channels"][prof])
-    promo_mean = pa_["promo"][prof]
+    shape = params["rate_shape"][prof]
+    rate = params["rate"][prof] / story.DAYS_PER_MONTH * rng.gamma(shape, 1.0 / shape)
+    log_spend = params["log_spend"][prof] + params["spend_between_sd"][prof] * rng.standard_normal(n_units)
+    conc = params["mix_concentration"][prof][:, None]
+    cat_p = _dirichlet_rows(rng, conc * params["categories"][prof])
+    chan_p = _dirichlet_rows(rng, conc * params["channels"][prof])
+    promo_mean = params["promo"][prof]
     promo_p = rng.beta(20 * promo_mean, 20 * (1 - promo_mean))
 
     count = rng.poisson(rate * cal.exposure(prof, t0, t1))
@@ -370,7 +370,7 @@ def make_transactions(cal: Calendar, seed: int, block: int, cb: ClientBlock, fir
     category = _rows_categorical(rng, cat_p, unit)
     channel = _rows_categorical(rng, chan_p, unit)
     promo = rng.random(n) < promo_p[unit]
-    amount = np.exp(log_spend[unit] + pa_["spend_within_sd"][p] * rng.standard_normal(n))
+    amount = np.exp(log_spend[unit] + params["spend_within_sd"][p] * rng.standard_normal(n))
     amount *= np.where(promo, rng.uniform(*story.PROMO_DISCOUNT, n), 1.0)
     cents = np.maximum(np.round(amount * 100), 1).astype(np.int64)
     cents = np.where(rng.random(n) < story.REFUND_SHARE, -cents, cents)
@@ -399,11 +399,11 @@ def make_transactions(cal: Calendar, seed: int, block: int, cb: ClientBlock, fir
 
 def make_engagement(cal: Calendar, seed: int, block: int, cb: ClientBlock) -> pa.Table:
     rng = _rng(seed, block, "engagement")
-    pa_ = story.profile_arrays()
+    params = story.profile_arrays()
     prof, t0, t1 = cb.unit_profile, cb.unit_t0, cb.unit_t1
     n_units = prof.size
-    rate = pa_["events"][prof] / story.DAYS_PER_MONTH * rng.gamma(2.0, 0.5, n_units)
-    chan_p = _dirichlet_rows(rng, 30.0 * pa_["event_channels"][prof])
+    rate = params["events"][prof] / story.DAYS_PER_MONTH * rng.gamma(2.0, 0.5, n_units)
+    chan_p = _dirichlet_rows(rng, 30.0 * params["event_channels"][prof])
     count = rng.poisson(rate * (t1 - t0))
     unit = np.repeat(np.arange(n_units), count)
     n = unit.size
