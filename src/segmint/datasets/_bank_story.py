@@ -150,7 +150,7 @@ class Segment:
 
 SEGMENTS: dict[str, Segment] = {
     "affluent_loyalist": Segment(
-        share=0.15, profile="affluent", early_profile=None, migrates_to="lapsed_high_spender", migration_weight=2.0,
+        share=0.15, profile="affluent", early_profile=None, migrates_to="lapsed_high_spender", migration_weight=1.2,
         tenure_years=(3.0, 25.0), age=(52.0, 10.0),
         occupation=(0.4, 0.15, 0.35, 0.08, 0.01, 0.01), income=(0.01, 0.04, 0.2, 0.4, 0.35),
         acquisition=(0.45, 0.15, 0.05, 0.1, 0.25), business=0.06,
@@ -185,7 +185,7 @@ SEGMENTS: dict[str, Segment] = {
         products=(0.7, 0.4, 0.15, 0.35, 0.15), wealth=0.35, closed=0.06, fee=18.0, cost=15.0,
     ),
     "dormant": Segment(
-        share=0.18, profile="dormant", early_profile=None, migrates_to="bargain_hunter", migration_weight=2.0,
+        share=0.18, profile="dormant", early_profile=None, migrates_to="bargain_hunter", migration_weight=2.8,
         tenure_years=(2.0, 22.0), age=(48.0, 15.0),
         occupation=(0.45, 0.1, 0.02, 0.18, 0.1, 0.15), income=(0.3, 0.4, 0.2, 0.08, 0.02),
         acquisition=(0.4, 0.25, 0.1, 0.2, 0.05), business=0.03,
@@ -196,7 +196,7 @@ SEGMENT_NAMES = tuple(SEGMENTS)
 
 # Native lapsed high spenders stop this many days before the end date (uniform range):
 # their last year still shows a few high-value purchases, then silence.
-LAPSE_DAYS_BEFORE_END = (90, 270)
+LAPSE_DAYS_BEFORE_END = (200, 330)
 # Migrations happen on dates spread uniformly over the last 26 weeks of the period.
 MIGRATION_WINDOW_DAYS = 26 * 7
 # A migrating client has been a client for at least this long before migrating.
