@@ -66,3 +66,7 @@ class MissingDependencyError(SegmintError, ImportError):
         super().__init__(
             f"{package} is required for this; install it with: pip install 'segmint[{extra}]'"
         )
+
+
+class ParameterError(SegmintError, ValueError):
+    """A function argument or command-line option has an invalid value."""

@@ -1,5 +1,14 @@
-"""Data sets: shipped public reference data and (see ``_bank``) the synthetic generator."""
+"""Data sets: shipped public reference data and the synthetic bank generator."""
 
+from segmint.datasets._bank import DEFAULT_END, GeneratedData, generate_bank
 from segmint.datasets._cdnow import data_path, load_cdnow, load_cdnow_summary, load_donations
 
-__all__ = ["data_path", "load_cdnow", "load_cdnow_summary", "load_donations"]
+__all__ = [
+    "DEFAULT_END",
+    "GeneratedData",
+    "data_path",
+    "generate_bank",
+    "load_cdnow",
+    "load_cdnow_summary",
+    "load_donations",
+]
