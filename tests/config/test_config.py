@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from conftest import YAML
 from segmint.cli import app
 from segmint.config import ProjectConfig, load_config
 from segmint.errors import ConfigError
+from tiny_project import YAML
 
 
 def write(tmp_path, text):

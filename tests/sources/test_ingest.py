@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from conftest import EXPECTED, TX_CSV
 from segmint import Project
 from segmint.errors import ColumnNotFoundError, SchemaError, SourceNotFoundError
+from tiny_project import EXPECTED, TX_CSV
 
 
 def table(project: Project, name: str) -> list[tuple]:
@@ -106,7 +106,7 @@ def test_a_load_killed_part_way_leaves_the_previous_warehouse(tiny_project, kill
 
 
 def test_stub_policy_creates_stub_clients(tmp_path):
-    from conftest import YAML, make_project
+    from tiny_project import YAML, make_project
 
     path = make_project(tmp_path, YAML.replace("max_date: 2025-12-31", "max_date: 2025-12-31, unknown_clients: stub"))
     project = Project.from_yaml(path)
