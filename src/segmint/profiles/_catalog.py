@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from segmint.config import CatalogConfig
 from segmint.errors import ConfigError, WarehouseError
@@ -87,13 +88,7 @@ def build_catalog(
                     profile=p, persona=persona(names[seg], p))
             for seg, p in sorted(profiles.items(), key=lambda kv: (-kv[1].size, kv[0]))
         ]
-        evidence = None
-        if info.evidence and isinstance(info.evidence.get("table"), list):
-            evidence = Evidence(
-                chosen_k=info.evidence.get("chosen_k", info.evidence.get("k")),
-                table=[{k: v for k, v in row.items() if isinstance(v, int | float) or v is None}
-                       for row in info.evidence["table"]],
-            )
+        evidence = _evidence(info.evidence)
         dimensions.append(Dimension(
             dimension=info.dimension, kind=info.kind, method=info.method, model_version=info.model_version,
             n_clients=sum(p.size for p in profiles.values()), features=features, segments=segments,
@@ -106,18 +101,42 @@ def build_catalog(
     )
 
 
+def _evidence(raw: dict | None) -> Evidence | None:
+    """The k-selection table of a learned model (``k_table`` or ``table``) and the chosen k."""
+    if not raw:
+        return None
+    table = raw.get("k_table", raw.get("table"))
+    if not isinstance(table, list) or not table:
+        return None
+    chosen = raw.get("chosen_k")
+    if chosen is None:
+        chosen = next((row.get("k") for row in table if row.get("chosen") is True), None)
+    rows = [
+        {k: v for k, v in row.items() if v is None or (isinstance(v, int | float) and not isinstance(v, bool))}
+        for row in table
+    ]
+    return Evidence(chosen_k=chosen, table=rows)
+
+
+_PLACEHOLDER = re.compile(r"^(segment|cluster)[ _-]?\d+$", re.IGNORECASE)
+
+
 def _fixed_names(wh, dimension, kind, config, profiles) -> tuple[dict[str, str], dict[str, str]]:
-    """Names that are not generated: configured ones, and a rule dimension's own."""
+    """Names that are not generated: configured ones, and the model's own.
+
+    A rule-defined dimension keeps its names; a learned one keeps a name set
+    upstream (e.g. ``segmentation`` config) but not a placeholder such as
+    "Segment 3", which is replaced by a generated name.
+    """
     fixed: dict[str, str] = {}
     sources: dict[str, str] = {}
-    if kind == "rules":
-        rows = wh.con.execute(
-            "SELECT segment_id, min(segment_name) FROM _catalog_assign WHERE dimension = ? GROUP BY 1",
-            [dimension],
-        ).fetchall()
-        for seg, name in rows:
-            if name:
-                fixed[seg], sources[seg] = name, "model"
+    rows = wh.con.execute(
+        "SELECT segment_id, min(segment_name) FROM _catalog_assign WHERE dimension = ? GROUP BY 1",
+        [dimension],
+    ).fetchall()
+    for seg, name in rows:
+        if name and (kind == "rules" or not (_PLACEHOLDER.match(name.strip()) or name == seg)):
+            fixed[seg], sources[seg] = name, "model"
     for seg, name in config.names.get(dimension, {}).items():
         if seg not in profiles:
             raise ConfigError(

@@ -14,8 +14,8 @@ when ``|lift| >= STRONG``):
   ("Mobile-channel"); "Mainstream" when nothing stands out.
 
 Names are made unique within a dimension in order of segment size (largest
-keeps the plain name; a later duplicate gets its strongest distinguishing
-feature in brackets, then a number). A persona is a list of sentences, each
+keeps the plain name; a later duplicate gets, in brackets, the top feature
+whose lift differs most from the first holder's, then a number). A persona is a list of sentences, each
 filled from the profile and carrying the facts (metric path, value, the
 number as written) it states.
 """
@@ -109,43 +109,33 @@ def unique_names(
     """Generated names for the segments not in ``fixed``, unique with ``fixed``'s names."""
     fixed = fixed or {}
     taken = {n.lower() for n in fixed.values()}
+    first: dict[str, SegmentProfile] = {}  # base name -> the segment that took it
     out = dict(fixed)
     order = sorted((s for s in profiles if s not in fixed), key=lambda s: (-profiles[s].size, s))
     for seg in order:
         p = profiles[seg]
         name = generate_name(p)
         if name.lower() in taken:
-            for feature in p.top_features:
-                lift = _lift(p, feature) or 0.0
+            holder = first.get(name.lower())
+
+            def contrast(feature: str, p=p, holder=holder) -> float:
+                other = _lift(holder, feature) if holder else 0.0
+                return abs((_lift(p, feature) or 0.0) - (other or 0.0))
+
+            for feature in sorted(p.top_features, key=lambda f: (-contrast(f), f)):
+                lift = (_lift(p, feature) or 0.0) - ((_lift(holder, feature) or 0.0) if holder else 0.0)
                 candidate = f"{name} ({'high' if lift > 0 else 'low'} {_label(feature)})"
                 if candidate.lower() not in taken:
                     name = candidate
                     break
+        else:
+            first[name.lower()] = p
         base, i = name, 2
         while name.lower() in taken:
             name, i = f"{base} {i}", i + 1
         taken.add(name.lower())
         out[seg] = name
     return out
-
-
-LABELS = {
-    "recency_days": "days since the last purchase",
-    "frequency": "number of purchases",
-    "repeat_frequency": "number of repeat purchases",
-    "monetary_total": "total spend",
-    "monetary_mean": "spend per purchase",
-    "tenure_days": "tenure in days",
-    "r_score": "recency score",
-    "f_score": "frequency score",
-    "m_score": "monetary score",
-    "p_alive": "probability of being active",
-    "revenue_12m": "12-month revenue",
-    "clv_12m": "12-month CLV",
-    "margin_12m": "12-month margin",
-    "ipt_mean_days": "days between purchases",
-    "n_products": "number of products",
-}
 
 
 def _label(feature: str) -> str:

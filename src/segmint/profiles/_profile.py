@@ -72,7 +72,8 @@ def prepare(wh: Warehouse, as_of: dt.date) -> list[DimensionInfo]:
     con = wh.con
     has_models = wh.has_table("segment_models")
     models_join = (
-        "LEFT JOIN segment_models m ON m.dimension = a.dimension AND m.version = a.model_version"
+        "LEFT JOIN segment_models m ON m.dimension = a.dimension "
+        "AND m.version::VARCHAR = a.model_version::VARCHAR"
         if has_models else ""
     )
     created = "max(m.created_at)" if has_models else "NULL::TIMESTAMP"
@@ -88,11 +89,13 @@ def prepare(wh: Warehouse, as_of: dt.date) -> list[DimensionInfo]:
     if not rows:
         raise WarehouseError(f"segment_assignments: no assignments as of {as_of}")
     con.execute("CREATE OR REPLACE TEMP TABLE _catalog_versions (dimension VARCHAR, model_version VARCHAR)")
-    con.executemany("INSERT INTO _catalog_versions VALUES (?, ?)", [list(r[:2]) for r in rows])
+    con.executemany("INSERT INTO _catalog_versions VALUES (?, ?)", [[r[0], str(r[1])] for r in rows])
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {ASSIGN} AS
-            SELECT a.client_id, a.dimension, a.segment_id::VARCHAR AS segment_id, a.segment_name
-            FROM segment_assignments a JOIN _catalog_versions v USING (dimension, model_version)
+            SELECT a.client_id, a.dimension, a.segment_id::VARCHAR AS segment_id,
+                   a.segment_name::VARCHAR AS segment_name
+            FROM segment_assignments a JOIN _catalog_versions v
+              ON a.dimension = v.dimension AND a.model_version::VARCHAR = v.model_version
             WHERE a.as_of = ?""",
         [as_of],
     )
@@ -105,12 +108,12 @@ def prepare(wh: Warehouse, as_of: dt.date) -> list[DimensionInfo]:
         if has_models:
             model = con.execute(
                 "SELECT kind, method, params, evidence FROM segment_models "
-                "WHERE dimension = ? AND version = ? ORDER BY created_at DESC LIMIT 1",
+                "WHERE dimension = ? AND version::VARCHAR = ? ORDER BY created_at DESC LIMIT 1",
                 [dimension, version],
             ).fetchone()
         kind, method, params, evidence = model or ("learned", None, None, None)
         infos.append(
-            DimensionInfo(dimension, version, kind if kind in ("rules", "learned") else "learned",
+            DimensionInfo(dimension, str(version), kind if kind in ("rules", "learned") else "learned",
                           method, _json(params), _json(evidence))
         )
     return infos

@@ -75,10 +75,17 @@ def _str(s: str) -> str:
 
 
 def format_number(x: float) -> str:
-    """A plain decimal literal (no exponent), valid in SQL and Python alike."""
-    if float(x).is_integer():
+    """A numeric literal that SQL and Python read as the same double.
+
+    Plain decimals (DuckDB reads them as exact DECIMALs) except for tiny
+    magnitudes, which keep an exponent (read as DOUBLE by both).
+    """
+    x = float(x)
+    if x.is_integer() and abs(x) < 1e15:
         return str(int(x))
-    return np.format_float_positional(float(x), trim="-")
+    if abs(x) < 1e-4 or abs(x) >= 1e15:
+        return repr(x)
+    return np.format_float_positional(x, trim="-")
 
 
 def english(conditions: list[Condition] | tuple[Condition, ...]) -> str:

@@ -108,7 +108,7 @@ def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -
     rows = wh.con.execute(
         f"""SELECT a.segment_id::VARCHAR, {cols} FROM segment_assignments a
             JOIN features f ON f.client_id = a.client_id AND f.as_of = a.as_of
-            WHERE a.dimension = ? AND a.model_version = ? AND a.as_of = ?
+            WHERE a.dimension = ? AND a.model_version::VARCHAR = ? AND a.as_of = ?
             ORDER BY hash(a.client_id), a.client_id LIMIT ?""",
         [d.dimension, d.model_version, catalog.as_of, sample],
     ).fetchall()
