@@ -138,6 +138,25 @@ def unique_names(
     return out
 
 
+LABELS = {
+    "recency_days": "days since the last purchase",
+    "frequency": "number of purchases",
+    "repeat_frequency": "number of repeat purchases",
+    "monetary_total": "total spend",
+    "monetary_mean": "spend per purchase",
+    "tenure_days": "tenure in days",
+    "r_score": "recency score",
+    "f_score": "frequency score",
+    "m_score": "monetary score",
+    "p_alive": "probability of being active",
+    "revenue_12m": "12-month revenue",
+    "clv_12m": "12-month CLV",
+    "margin_12m": "12-month margin",
+    "ipt_mean_days": "days between purchases",
+    "n_products": "number of products",
+}
+
+
 def _label(feature: str) -> str:
     if feature in LABELS:
         return LABELS[feature]
