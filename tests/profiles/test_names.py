@@ -8,7 +8,14 @@ import pytest
 
 from segmint.config import CatalogConfig
 from segmint.errors import ConfigError
-from segmint.profiles import FeatureStat, SegmentProfile, build_catalog, generate_name, profile_value, unique_names
+from segmint.profiles import (
+    FeatureStat,
+    SegmentProfile,
+    build_catalog,
+    generate_name,
+    profile_value,
+    unique_names,
+)
 
 
 def _profile(size: int = 100, **lifts: float) -> SegmentProfile:

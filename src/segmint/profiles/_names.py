@@ -22,6 +22,8 @@ number as written) it states.
 
 from __future__ import annotations
 
+from segmint.profiles._labels import is_share as _is_share
+from segmint.profiles._labels import label as _label
 from segmint.profiles._models import Fact, PersonaSentence, SegmentProfile
 
 STRONG = 0.5
@@ -138,35 +140,6 @@ def unique_names(
     return out
 
 
-LABELS = {
-    "recency_days": "days since the last purchase",
-    "frequency": "number of purchases",
-    "repeat_frequency": "number of repeat purchases",
-    "monetary_total": "total spend",
-    "monetary_mean": "spend per purchase",
-    "tenure_days": "tenure in days",
-    "r_score": "recency score",
-    "f_score": "frequency score",
-    "m_score": "monetary score",
-    "p_alive": "probability of being active",
-    "revenue_12m": "12-month revenue",
-    "clv_12m": "12-month CLV",
-    "margin_12m": "12-month margin",
-    "ipt_mean_days": "days between purchases",
-    "n_products": "number of products",
-}
-
-
-def _label(feature: str) -> str:
-    if feature in LABELS:
-        return LABELS[feature]
-    if feature.startswith("share_cat_"):
-        return feature.removeprefix("share_cat_").replace("_", " ") + " share"
-    if feature.startswith("share_channel_"):
-        return feature.removeprefix("share_channel_").replace("_", " ") + " channel share"
-    return feature.replace("_", " ")
-
-
 # -- personas ------------------------------------------------------------------------
 def profile_value(p: SegmentProfile, metric: str) -> float | None:
     """The number a fact's metric path points to in a profile."""
@@ -180,10 +153,6 @@ def profile_value(p: SegmentProfile, metric: str) -> float | None:
         f = p.feature(parts[1])
         return getattr(f, parts[2]) if f else None
     raise KeyError(metric)
-
-
-def _is_share(feature: str) -> bool:
-    return "share" in feature or feature in {"p_alive", "churn_risk", "refund_rate"}
 
 
 def _fmt(x: float, kind: str) -> str:

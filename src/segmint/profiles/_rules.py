@@ -5,7 +5,8 @@ For each segment a shallow one-vs-rest decision tree (scikit-learn,
 (at most ``sample_size``; missing values imputed with the sample median for
 fitting only). Every leaf of the tree is a candidate conjunction; the one with
 the best F1 on the sample becomes the segment's rule, conditions on the same
-feature merged (so a rule never has more than ``max_conditions`` conditions).
+feature merged (so a rule never has more than ``max_conditions`` conditions)
+and conditions that add less than ``ROUNDING_TOLERANCE`` of F1 dropped.
 Thresholds are then rounded to readable values -- whole numbers for
 integer-valued features, two significant figures otherwise -- unless rounding
 costs more than ``ROUNDING_TOLERANCE`` of F1, in which case three, then four
@@ -29,6 +30,8 @@ import numpy as np
 import pandas as pd
 from sklearn.tree import DecisionTreeClassifier
 
+from segmint.profiles._labels import is_share as _is_share
+from segmint.profiles._labels import label as _label
 from segmint.profiles._models import Condition, RuleSet, SegmentRule
 from segmint.profiles._profile import ASSIGN, FEATURES, q
 
@@ -48,9 +51,9 @@ def sample_frame(
     con: duckdb.DuckDBPyConnection, dimension: str, features: list[str], *, sample_size: int, seed: int = 0
 ) -> pd.DataFrame:
     """A deterministic sample (by hash of client_id) of clients with segment and features."""
-    cols = ", ".join(f"f.{q(f)}" for f in features)
+    cols = "".join(f", f.{q(f)}" for f in features)
     return con.execute(
-        f"""SELECT a.segment_id, {cols} FROM {ASSIGN} a JOIN {FEATURES} f USING (client_id)
+        f"""SELECT a.segment_id{cols} FROM {ASSIGN} a JOIN {FEATURES} f USING (client_id)
             WHERE a.dimension = ? ORDER BY hash(a.client_id, ?), a.client_id LIMIT ?""",
         [dimension, seed, sample_size],
     ).df()
@@ -91,7 +94,7 @@ def format_number(x: float) -> str:
 def english(conditions: list[Condition] | tuple[Condition, ...]) -> str:
     parts = []
     for c in conditions:
-        label = c.feature.replace("_", " ")
+        label = _label(c.feature)
         word = "at most" if c.op == "<=" else "above"
         parts.append(f"{label} {word} {_display(c.feature, c.threshold)}")
     return " and ".join(parts)
@@ -101,10 +104,6 @@ def _display(feature: str, x: float) -> str:
     if _is_share(feature) and 0 <= x <= 1:
         return format_number(round(x * 100, 6)) + "%"
     return format_number(x)
-
-
-def _is_share(feature: str) -> bool:
-    return "share" in feature or feature in {"p_alive", "churn_risk", "refund_rate"}
 
 
 def match(conditions, frame: pd.DataFrame) -> np.ndarray:
@@ -156,6 +155,20 @@ def _merge(path: list[Condition]) -> tuple[Condition, ...]:
         old = merged.get(key)
         merged[key] = c.threshold if old is None else (min(old, c.threshold) if c.op == "<=" else max(old, c.threshold))
     return tuple(Condition(feature=f, op=op, threshold=t) for (f, op), t in merged.items())
+
+
+def _prune(conditions: tuple[Condition, ...], frame: pd.DataFrame, y: np.ndarray) -> tuple[Condition, ...]:
+    """Drop conditions (last first) whose removal costs at most ROUNDING_TOLERANCE of F1."""
+    out = list(conditions)
+    best, _ = _f1(match(out, frame), y)
+    for c in reversed(conditions):
+        if len(out) == 1:
+            break
+        trial = [x for x in out if x is not c]
+        f1, _ = _f1(match(trial, frame), y)
+        if f1 >= best - ROUNDING_TOLERANCE:
+            out, best = trial, max(best, f1)
+    return tuple(out)
 
 
 def _round(x: float, sig: int, integer: bool) -> float:
@@ -210,7 +223,7 @@ def fit_rules(
         f: bool(np.all(np.isnan(X[:, j]) | (X[:, j] == np.round(X[:, j])))) for j, f in enumerate(features)
     }
     candidates: list[_Candidate] = []
-    for seg in segments:
+    for seg in segments if features else []:
         y = (frame.segment_id == seg).to_numpy()
         if y.all() or not y.any():
             continue
@@ -228,7 +241,8 @@ def fit_rules(
                 best = _Candidate(seg, conds, f1, precision)
         if best is None or best.f1 == 0:
             continue
-        conds = _readable(best.conditions, frame, y, integer)
+        conds = _prune(best.conditions, frame, y)
+        conds = _readable(conds, frame, y, integer)
         f1, precision = _f1(match(conds, frame), y)
         candidates.append(_Candidate(seg, conds, f1, precision))
 
