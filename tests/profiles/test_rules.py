@@ -113,6 +113,8 @@ def test_sql_and_python_agree_on_any_values_including_nulls(values, thresholds):
 
 
 def test_dimension_without_numeric_features_gets_the_majority_as_fallback():
+    import datetime as dt
+
     from segmint.profiles import fit_rules
     from segmint.profiles._profile import prepare
     from segmint.store import Warehouse
@@ -124,7 +126,7 @@ def test_dimension_without_numeric_features_gets_the_majority_as_fallback():
            CASE WHEN i < 3 THEN 'a' ELSE 'b' END AS segment_id, 'n' AS segment_name, 'v' AS model_version,
            DATE '2024-01-01' AS as_of, 1.0 AS score FROM range(5) t(i)"""
     )
-    prepare(wh, __import__("datetime").date(2024, 1, 1))
+    prepare(wh, dt.date(2024, 1, 1))
     rules, ruleset = fit_rules(wh.con, "d", [])
     assert rules == [] and ruleset.fallback == "a" and ruleset.fidelity == 0.6
     assert ruleset.sql == "'a'"

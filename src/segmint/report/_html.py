@@ -125,6 +125,10 @@ def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -
     X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
     pca = PCA(n_components=2, random_state=0).fit(X)
     Z = pca.transform(X)
+    # on a few discrete features (e.g. RFM scores) clients pile onto a lattice: jitter to show mass
+    jitter = len(np.unique(np.round(Z, 6), axis=0)) < 0.2 * len(Z)
+    if jitter:
+        Z = Z + np.random.default_rng(0).normal(0.0, 0.08 * Z.std(axis=0), Z.shape)
     colors = _colors(d)
     fig = go.Figure()
     for s in d.segments:
@@ -137,7 +141,8 @@ def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -
             ))
     ev = pca.explained_variance_ratio_
     fig.update_layout(
-        title=f"Segment map — PCA of {len(rows):,} clients on {len(features)} features",
+        title=f"Segment map — PCA of {len(rows):,} clients on {len(features)} features"
+        + (" (jittered)" if jitter else ""),
         xaxis_title=f"PC1 ({ev[0]:.0%} of variance)", yaxis_title=f"PC2 ({ev[1]:.0%})",
         legend=dict(orientation="h", y=-0.18),
     )
