@@ -1,7 +1,8 @@
 """Segment profiles, computed in DuckDB: size, value, churn risk, feature lifts, cross-tabs.
 
-Every aggregate is one grouped SQL query (``GROUPING SETS`` give the segment
-and the population rows together); Python only reshapes the small result.
+All aggregates of a dimension are one wide grouped SQL query (``GROUPING
+SETS`` give the segment rows and the population row together); Python only
+reshapes the small result.
 Means and medians ignore nulls; medians interpolate (``median`` =
 ``quantile_cont(0.5)``); the lift of a feature is the standardised mean
 difference ``(segment mean - population mean) / population std`` with the
@@ -143,41 +144,35 @@ def profile_segments(
     """Profiles of every segment of ``dimension`` (staged by :func:`prepare`)."""
     present = set(features)
     values = [m for m in VALUE_METRICS if m in present]
-    aggs = ["count(*) AS n"]
+    aggs = ["count(*)", "avg(churn_risk)" if "churn_risk" in present else "NULL::DOUBLE"]
     for m in values:
-        aggs += [f"sum({q(m)}) AS {q('sum_' + m)}", f"avg({q(m)}) AS {q('avg_' + m)}"]
-    aggs.append("avg(churn_risk) AS churn" if "churn_risk" in present else "NULL::DOUBLE AS churn")
-    size_rows = con.execute(
-        f"""SELECT segment_id, {', '.join(aggs)} FROM ({_base()})
+        aggs += [f"sum({q(m)})", f"avg({q(m)})"]
+    for f in features:
+        x = f"CAST({q(f)} AS DOUBLE)"
+        aggs += [f"avg({x})", f"median({x})", f"stddev_pop({x})"]
+    # one wide grouped query: the segment rows and the population row (segment_id NULL)
+    rows = con.execute(
+        f"""SELECT grouping(segment_id) = 1, segment_id, {', '.join(aggs)} FROM ({_base()})
             GROUP BY GROUPING SETS ((segment_id), ())""",
         [dimension],
     ).fetchall()
-    pop = next(r for r in size_rows if r[0] is None) if size_rows else None
-    seg_rows = {r[0]: r for r in size_rows if r[0] is not None}
-    total = pop[1] if pop else 0
+    pop = next(r[1:] for r in rows if r[0])
+    seg_rows = {r[1]: r[1:] for r in rows if not r[0]}
+    total = pop[1]
+    nv = 3 + 2 * len(values)
 
-    stats: dict[str | None, dict[str, tuple]] = {}
-    if features:
-        casts = ", ".join(f"CAST({q(f)} AS DOUBLE) AS {q(f)}" for f in features)
-        cols = ", ".join(q(f) for f in features)
-        rows = con.execute(
-            f"""WITH long AS (
-                    UNPIVOT (SELECT segment_id, {casts} FROM ({_base()}))
-                    ON {cols} INTO NAME feature VALUE v)
-                SELECT segment_id, feature, avg(v), median(v), stddev_pop(v)
-                FROM long GROUP BY GROUPING SETS ((segment_id, feature), (feature))""",
-            [dimension],
-        ).fetchall()
-        for seg, feat, mean, med, std in rows:
-            stats.setdefault(seg, {})[feat] = (mean, med, std)
-    pop_stats = stats.get(None, {})
+    def stats(row: tuple) -> dict[str, tuple]:
+        return {f: row[nv + 3 * j: nv + 3 * j + 3] for j, f in enumerate(features)}
+
+    pop_stats = stats(pop)
 
     profiles = {}
     for seg, row in sorted(seg_rows.items()):
         fstats = []
+        seg_stats = stats(row)
         for f in features:
-            mean, med, _ = stats.get(seg, {}).get(f, (None, None, None))
-            pmean, pmed, pstd = pop_stats.get(f, (None, None, None))
+            mean, med, _ = seg_stats[f]
+            pmean, pmed, pstd = pop_stats[f]
             lift = None
             if mean is not None and pmean is not None:
                 lift = (mean - pmean) / pstd if pstd else 0.0
@@ -185,15 +180,15 @@ def profile_segments(
                                       population_median=pmed, population_std=pstd, lift=lift))
         value = []
         for i, m in enumerate(values):
-            seg_sum, seg_avg = row[2 + 2 * i], row[3 + 2 * i]
-            pop_sum, pop_avg = pop[2 + 2 * i], pop[3 + 2 * i]
+            seg_sum, seg_avg = row[3 + 2 * i], row[4 + 2 * i]
+            pop_sum, pop_avg = pop[3 + 2 * i], pop[4 + 2 * i]
             share = seg_sum / pop_sum if seg_sum is not None and pop_sum else None
             value.append(ValueStat(metric=m, total=seg_sum, mean=seg_avg, population_mean=pop_avg,
                                    share_of_total=share))
         ranked = sorted((f for f in fstats if f.lift is not None), key=lambda f: (-abs(f.lift), f.feature))
         profiles[seg] = SegmentProfile(
-            size=row[1], share=row[1] / total, value=value, churn_risk=row[-1],
-            population_churn_risk=pop[-1], features=fstats,
+            size=row[1], share=row[1] / total, value=value, churn_risk=row[2],
+            population_churn_risk=pop[2], features=fstats,
             top_features=[f.feature for f in ranked[:top]],
         )
     return profiles
