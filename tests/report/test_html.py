@@ -59,6 +59,7 @@ def test_report_has_every_section(report_html, catalog):
         assert f"href='#dim-{slug}'" in report_html
     assert "id='data-quality'" in report_html
     assert "unknown_client" in report_html and "closed_before_opened" in report_html
+    assert "Latest ingest run" in report_html and "rows read" in report_html
     assert catalog.project in report_html and str(catalog.as_of) in report_html
     # one plotly chart per map, bars, heatmap; one evidence chart per learned dimension; data quality
     n_learned = sum(d.kind == "learned" for d in catalog.dimensions)

@@ -177,10 +177,23 @@ def example_warehouse(wh: Warehouse, n_clients: int = 3000, *, seed: int = 0) ->
     bad = [("transactions", "unknown_client", 41), ("transactions", "future_timestamp", 7),
            ("transactions", "unparseable_value", 12), ("clients", "duplicate_key", 3),
            ("holdings", "closed_before_opened", 5)]
+    run_id = wh.start_run("ingest")
     for entity, reason, n in bad:
         con.execute(
             """INSERT INTO quarantine SELECT 'run0', ?, 'src', 'data/' || ? || '.csv', i, 'k' || i,
             ?, NULL, '{}' FROM range(?) t(i)""",
             [entity, entity, reason, n],
         )
+    con.execute("UPDATE quarantine SET run_id = ?", [run_id])
+    counts = {}
+    for entity, reason, n in bad:
+        c = counts.setdefault(entity, {"rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
+                                       "duplicates_collapsed": 0, "stub_clients": 0, "quarantined": {}})
+        c["quarantined"][reason] = n
+        c["rows_quarantined"] += n
+    loaded = {"clients": n_clients, "transactions": int(df.frequency.sum()), "holdings": 2 * n_clients}
+    for entity, c in counts.items():
+        c["rows_loaded"] = loaded[entity]
+        c["rows_read"] = c["rows_loaded"] + c["rows_quarantined"]
+    wh.finish_run(run_id, counts=counts)
     return df

@@ -10,6 +10,7 @@ persona cards; then the data-quality section from ingestion's quarantine.
 from __future__ import annotations
 
 import html
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -297,6 +298,7 @@ def _data_quality(wh: Warehouse) -> str:
     total = sum(r[2] for r in rows)
     out.append(f"<p class='lead'>{total:,} source rows were quarantined by the data contracts "
                "(ingestion's <code>quarantine</code> table), by entity and reason.</p>")
+    out.append(_last_ingest(wh))
     if rows:
         fig = go.Figure()
         for reason in sorted({r[1] for r in rows}):
@@ -307,6 +309,33 @@ def _data_quality(wh: Warehouse) -> str:
         out += [f"<tr><td>{_e(e)}</td><td><code>{_e(r)}</code></td><td class='num'>{n:,}</td></tr>" for e, r, n in rows]
         out.append(f"</table></div><div>{_fig_html(fig, 300)}</div></div>")
     out.append("</section>")
+    return "".join(out)
+
+
+def _last_ingest(wh: Warehouse) -> str:
+    """Rows read, loaded and quarantined per entity in the latest successful ingest run."""
+    if not wh.has_table("_runs"):
+        return ""
+    row = wh.con.execute(
+        "SELECT run_id, finished_at, counts FROM _runs WHERE command = 'ingest' AND status = 'ok' "
+        "ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    if row is None or not row[2]:
+        return ""
+    counts = json.loads(row[2]) if isinstance(row[2], str) else row[2]
+    out = [f"<p class='lead'>Latest ingest run <code>{_e(row[0])}</code> "
+           f"(finished {row[1]:%Y-%m-%d %H:%M} UTC):</p><table><tr><th>entity</th>"
+           "<th class='num'>rows read</th><th class='num'>loaded</th><th class='num'>quarantined</th>"
+           "<th class='num'>duplicates collapsed</th><th class='num'>quarantined share</th></tr>"]
+    for entity, c in counts.items():
+        read = c.get("rows_read", 0) or 0
+        q = c.get("rows_quarantined", 0) or 0
+        out.append(
+            f"<tr><td>{_e(entity)}</td><td class='num'>{read:,}</td><td class='num'>{c.get('rows_loaded', 0):,}</td>"
+            f"<td class='num'>{q:,}</td><td class='num'>{c.get('duplicates_collapsed', 0):,}</td>"
+            f"<td class='num'>{_pct(q / read) if read else '–'}</td></tr>"
+        )
+    out.append("</table>")
     return "".join(out)
 
 
