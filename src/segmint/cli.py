@@ -130,6 +130,63 @@ def ingest(project: ProjectOpt = Path("segmint.yaml")) -> None:
     print_ingest_report(report)
 
 
+def _date(value: str | None):
+    import datetime as dt
+
+    from segmint.errors import ConfigError
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--as-of: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+@app.command()
+def catalog(
+    project: ProjectOpt = Path("segmint.yaml"),
+    format: Annotated[str, typer.Option("--format", "-f", help="json or md.")] = "md",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Assignments date (YYYY-MM-DD); latest by default.")] = None,
+) -> None:
+    """Build the versioned segment catalog: profiles, rules (SQL and English), names, personas.
+
+    The catalog is stored in the warehouse table `segment_catalog` and printed
+    (or written to --out) as Markdown or JSON.
+
+    Example: segmint catalog --format json --out catalog.json
+    """
+    from segmint.errors import ConfigError
+    from segmint.profiles import catalog_json, catalog_markdown
+
+    if format not in ("json", "md"):
+        raise ConfigError(f"--format: {format!r} is not one of json, md")
+    result = _project(project).catalog(as_of=_date(as_of))
+    text = catalog_json(result) if format == "json" else catalog_markdown(result)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from segmint.report import write_report
+
+    write_report(out, text)
+    err_console.print(f"catalog v{result.version} ({result.as_of}) written to {out}")
+
+
+@app.command()
+def report(
+    project: ProjectOpt = Path("segmint.yaml"),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file (default: report.html in the project folder).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Assignments date (YYYY-MM-DD); latest by default.")] = None,
+) -> None:
+    """Write the segment report: one self-contained HTML file that opens offline.
+
+    Example: segmint report --out report.html
+    """
+    path = _project(project).report(out.resolve() if out else None, as_of=_date(as_of))
+    console.print(f"report written to {path}")
+
+
 @app.command()
 def version() -> None:
     """Print the segmint version.

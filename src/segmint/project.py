@@ -62,3 +62,50 @@ class Project:
         from segmint.sources import ingest
 
         return ingest(self, progress=progress)
+
+    def catalog(self, *, as_of=None, store: bool = True):
+        """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).
+
+        Stored in the warehouse table ``segment_catalog`` under the next version
+        unless ``store`` is false.
+
+        Returns
+        -------
+        segmint.profiles.Catalog
+        """
+        from segmint.profiles import build_catalog, store_catalog
+
+        with self.warehouse() as wh:
+            catalog = build_catalog(wh, config=self.config.catalog, project=self.config.project, as_of=as_of)
+            if store:
+                store_catalog(wh, catalog)
+        return catalog
+
+    def report(self, out=None, *, as_of=None) -> Path:
+        """Write the HTML segment report (default ``report.html`` in the project folder).
+
+        Uses the latest stored catalog of ``as_of`` (the latest assignments'
+        date by default), building and storing one when there is none.
+
+        Returns
+        -------
+        Path
+            The report file.
+        """
+        from segmint.profiles import CATALOG_TABLE, build_catalog, load_catalog, store_catalog
+        from segmint.profiles._profile import latest_as_of
+        from segmint.report import render_report, write_report
+
+        out = self.resolve(str(out)) if out is not None else self.root / "report.html"
+        with self.warehouse() as wh:
+            as_of = as_of or latest_as_of(wh)
+            stored = wh.has_table(CATALOG_TABLE) and wh.con.execute(
+                f"SELECT count(*) FROM {CATALOG_TABLE} WHERE as_of = ?", [as_of]
+            ).fetchone()[0]
+            if stored:
+                catalog = load_catalog(wh, as_of=as_of)
+            else:
+                catalog = build_catalog(wh, config=self.config.catalog, project=self.config.project, as_of=as_of)
+                store_catalog(wh, catalog)
+            text = render_report(wh, catalog, sample=self.config.catalog.report_sample)
+        return write_report(out, text)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from segmint.config._catalog import CatalogConfig
 from segmint.config._features import FeaturesConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
@@ -28,6 +29,7 @@ from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
 __all__ = [
+    "CatalogConfig",
     "ContractsConfig",
     "EntityMapping",
     "FeaturesConfig",
@@ -56,6 +58,7 @@ class ProjectConfig(BaseModel):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:

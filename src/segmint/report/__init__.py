@@ -1,3 +1,8 @@
-"""segmint.report (see docs/architecture.md)."""
+"""The HTML segment report: one self-contained file rendered from a segment catalog."""
 
-__all__: list[str] = []
+from segmint.report._html import render_report, write_report
+
+__all__: list[str] = [
+    "render_report",
+    "write_report",
+]

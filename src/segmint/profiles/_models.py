@@ -1,0 +1,182 @@
+"""The segment catalog's typed results (pydantic): what ``catalog.json`` holds.
+
+The JSON schema of :class:`Catalog` is published at ``docs/catalog.schema.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_CFG = ConfigDict(extra="forbid")
+
+
+class FeatureStat(BaseModel):
+    """One numeric feature in one segment, against the whole population."""
+
+    model_config = _CFG
+    feature: str
+    mean: float | None = Field(description="Segment mean (nulls ignored).")
+    median: float | None = Field(description="Segment median (interpolated, nulls ignored).")
+    population_mean: float | None
+    population_median: float | None
+    population_std: float | None = Field(description="Population standard deviation (population form).")
+    lift: float | None = Field(
+        description="Standardised mean difference: (mean - population_mean) / population_std; "
+        "0 when the population does not vary."
+    )
+
+
+class ValueStat(BaseModel):
+    """A value measure (e.g. revenue_12m) summed and averaged over a segment."""
+
+    model_config = _CFG
+    metric: str
+    total: float | None
+    mean: float | None
+    population_mean: float | None
+    share_of_total: float | None = Field(description="Segment total / population total.")
+
+
+class SegmentProfile(BaseModel):
+    """Who is in a segment: size, value, churn risk and feature lifts."""
+
+    model_config = _CFG
+    size: int
+    share: float = Field(description="size / clients in the dimension.")
+    value: list[ValueStat]
+    churn_risk: float | None = Field(description="Mean churn_risk of the segment.")
+    population_churn_risk: float | None
+    features: list[FeatureStat]
+    top_features: list[str] = Field(description="Features with the largest |lift|, largest first.")
+
+    def feature(self, name: str) -> FeatureStat | None:
+        return next((f for f in self.features if f.feature == name), None)
+
+    def value_of(self, metric: str) -> ValueStat | None:
+        return next((v for v in self.value if v.metric == metric), None)
+
+
+class Condition(BaseModel):
+    """``feature op threshold`` on original (unscaled) feature values."""
+
+    model_config = _CFG
+    feature: str
+    op: Literal["<=", ">"]
+    threshold: float
+
+
+class SegmentRule(BaseModel):
+    """An observable rule: a conjunction of conditions that reproduces membership."""
+
+    model_config = _CFG
+    segment_id: str
+    order: int = Field(description="Position in the rule set's CASE (first match wins).")
+    conditions: list[Condition]
+    sql: str = Field(description="The conditions as a SQL boolean expression.")
+    english: str
+    precision: float = Field(description="Share of clients matching the rule that are in the segment.")
+    recall: float = Field(description="Share of the segment's clients that match the rule.")
+    coverage: float = Field(description="Share of all clients that match the rule.")
+
+
+class RuleSet(BaseModel):
+    """All rules of a dimension applied in order as one SQL CASE expression."""
+
+    model_config = _CFG
+    sql: str = Field(description="One CASE expression over the features table giving segment_id.")
+    fallback: str = Field(
+        description="segment_id given to clients no rule matches: the most common segment among "
+        "the unmatched clients of the fitting sample ('unmatched' when every client matched)."
+    )
+    fidelity: float = Field(description="Share of all clients whose CASE result equals their assignment.")
+    sample_size: int = Field(description="Clients the decision trees were fitted on.")
+    max_conditions: int
+
+
+class Fact(BaseModel):
+    """A number a persona sentence states, and where it comes from in the profile."""
+
+    model_config = _CFG
+    metric: str = Field(description="Path in the segment profile, e.g. 'feature.recency_days.median'.")
+    value: float
+    display: str = Field(description="The number as written in the sentence.")
+
+
+class PersonaSentence(BaseModel):
+    model_config = _CFG
+    text: str
+    facts: list[Fact]
+
+
+class Segment(BaseModel):
+    """One segment's catalog entry."""
+
+    model_config = _CFG
+    segment_id: str
+    name: str
+    name_source: Literal["configured", "model", "generated"] = Field(
+        description="configured: segmint.yaml; model: a rule-defined dimension's own name; "
+        "generated: from the profile."
+    )
+    rule: SegmentRule | None = Field(description="None when the segment is the fallback with no rule.")
+    profile: SegmentProfile
+    persona: list[PersonaSentence]
+
+
+class CrossTabCell(BaseModel):
+    model_config = _CFG
+    segment_id: str
+    other_segment_id: str
+    clients: int
+
+
+class CrossTab(BaseModel):
+    """Clients by segment of this dimension and segment of another."""
+
+    model_config = _CFG
+    other_dimension: str
+    cells: list[CrossTabCell]
+
+
+class Evidence(BaseModel):
+    """How a learned dimension's number of segments was chosen."""
+
+    model_config = _CFG
+    chosen_k: int | None
+    table: list[dict[str, float | None]]
+
+
+class Dimension(BaseModel):
+    model_config = _CFG
+    dimension: str
+    kind: Literal["rules", "learned"]
+    method: str | None
+    model_version: str
+    n_clients: int
+    features: list[str] = Field(description="Numeric features profiled and offered to the rule trees.")
+    segments: list[Segment]
+    rules: RuleSet
+    evidence: Evidence | None
+    model_params: dict[str, Any] | None = Field(description="The model's params (rules or learned).")
+    crosstabs: list[CrossTab]
+
+
+class Catalog(BaseModel):
+    """A versioned segment catalog: every segment of every dimension, formally defined."""
+
+    model_config = _CFG
+    version: int = Field(description="1 + the highest version in the warehouse's segment_catalog.")
+    created_at: dt.datetime
+    as_of: dt.date
+    project: str
+    segmint_version: str
+    dimensions: list[Dimension]
+
+    def dimension(self, name: str) -> Dimension:
+        for d in self.dimensions:
+            if d.dimension == name:
+                return d
+        raise KeyError(name)

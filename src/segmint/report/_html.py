@@ -1,0 +1,412 @@
+"""The segment report: one self-contained HTML file rendered from a catalog.
+
+plotly.js is embedded inline once (the file opens offline, no CDN); every
+chart is a plotly div drawn by it. Per dimension: the segment map (2-D PCA of
+a sample of clients), size and value bars, a heatmap of feature lifts, the
+rules table, the k-selection evidence (learned dimensions), cross-tabs and
+persona cards; then the data-quality section from ingestion's quarantine.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+from sklearn.decomposition import PCA
+
+from segmint.profiles import Catalog, Dimension
+from segmint.store import Warehouse
+
+PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04",
+           "#db2777", "#4b5563", "#65a30d", "#7c3aed", "#0d9488"]
+_PLOT_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hover"}
+_LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=60, b=40),
+               font=dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=12))
+
+CSS = """
+:root { --ink:#1f2937; --muted:#6b7280; --line:#e5e7eb; --bg:#f8fafc; --accent:#2563eb; }
+* { box-sizing: border-box; }
+body { margin:0; font-family: Inter, "Segoe UI", Helvetica, Arial, sans-serif; color:var(--ink);
+       background:var(--bg); line-height:1.5; }
+header { background:linear-gradient(120deg,#1e3a8a,#2563eb); color:#fff; padding:28px 48px; }
+header h1 { margin:0 0 4px; font-size:28px; font-weight:650; }
+header .meta { opacity:.85; font-size:14px; }
+main { max-width:1240px; margin:0 auto; padding:24px 48px 64px; }
+nav.toc { background:#fff; border:1px solid var(--line); border-radius:10px; padding:14px 22px; margin-bottom:28px; }
+nav.toc ol { margin:6px 0 0; padding-left:20px; columns:2; }
+nav.toc a { color:var(--accent); text-decoration:none; }
+section.dimension, section.dq { background:#fff; border:1px solid var(--line); border-radius:12px;
+       padding:22px 28px; margin-bottom:28px; }
+h2 { margin:0 0 6px; font-size:22px; }
+h3 { margin:26px 0 8px; font-size:16px; color:#111827; border-bottom:1px solid var(--line); padding-bottom:4px; }
+p.lead { color:var(--muted); margin:0 0 10px; }
+.grid2 { display:grid; grid-template-columns: 1fr 1fr; gap:18px; }
+table { border-collapse:collapse; width:100%; font-size:13px; }
+th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+th { background:#f3f4f6; font-weight:600; }
+td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
+code, pre { font-family: "JetBrains Mono", Consolas, monospace; font-size:12px; }
+pre { background:#0f172a; color:#e2e8f0; padding:12px 14px; border-radius:8px; overflow-x:auto; }
+details summary { cursor:pointer; color:var(--accent); margin:8px 0; }
+.swatch { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:6px; }
+.cards { display:grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap:16px; }
+.card { border:1px solid var(--line); border-radius:10px; padding:14px 16px; border-top:4px solid var(--c); }
+.card h4 { margin:0 0 2px; font-size:15px; }
+.card .sub { color:var(--muted); font-size:12px; margin-bottom:8px; }
+.card p { margin:0 0 6px; font-size:13px; }
+.card .rule { background:#f3f4f6; border-radius:6px; padding:6px 8px; font-size:12px; margin-top:8px; }
+.pill { display:inline-block; background:#eef2ff; color:#3730a3; border-radius:999px; padding:1px 8px;
+        font-size:11px; margin-right:4px; }
+.chosen td { background:#ecfdf5; font-weight:600; }
+footer { color:var(--muted); font-size:12px; text-align:center; padding:20px; }
+"""
+
+
+def _e(x: object) -> str:
+    return html.escape(str(x))
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _fig_html(fig: go.Figure, height: int) -> str:
+    fig.update_layout(height=height, **_LAYOUT)
+    return fig.to_html(full_html=False, include_plotlyjs=False, config=_PLOT_CONFIG)
+
+
+def _colors(d: Dimension) -> dict[str, str]:
+    return {s.segment_id: PALETTE[i % len(PALETTE)] for i, s in enumerate(d.segments)}
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower())
+
+
+# -- charts ------------------------------------------------------------------------
+def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -> str:
+    """2-D PCA projection of a sample of clients, coloured by segment."""
+    features = list(d.features)
+    learned = (d.model_params or {}).get("features")
+    if isinstance(learned, list) and learned and set(learned) <= set(features):
+        features = learned
+    if len(features) < 2:
+        return "<p class='lead'>Fewer than two numeric features: no map.</p>"
+    cols = ", ".join(f'CAST(f."{c}" AS DOUBLE)' for c in features)
+    rows = wh.con.execute(
+        f"""SELECT a.segment_id::VARCHAR, {cols} FROM segment_assignments a
+            JOIN features f ON f.client_id = a.client_id AND f.as_of = a.as_of
+            WHERE a.dimension = ? AND a.model_version::VARCHAR = ? AND a.as_of = ?
+            ORDER BY hash(a.client_id), a.client_id LIMIT ?""",
+        [d.dimension, d.model_version, catalog.as_of, sample],
+    ).fetchall()
+    if len(rows) < 3:
+        return "<p class='lead'>Too few clients for a map.</p>"
+    seg = np.array([r[0] for r in rows], dtype=object)
+    X = np.array([r[1:] for r in rows], dtype=float)
+    med = np.nanmedian(np.where(np.isnan(X).all(axis=0), 0.0, X), axis=0)
+    X = np.where(np.isnan(X), med, X)
+    # log-compress skewed non-negative features so a few big spenders do not flatten the map
+    skewed = (X.min(axis=0) >= 0) & (X.max(axis=0) > 10 * (np.median(X, axis=0) + 1e-9))
+    X[:, skewed] = np.log1p(X[:, skewed])
+    std = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    pca = PCA(n_components=2, random_state=0).fit(X)
+    Z = pca.transform(X)
+    # on a few discrete features (e.g. RFM scores) clients pile onto a lattice: jitter to show mass
+    jitter = len(np.unique(np.round(Z, 6), axis=0)) < 0.2 * len(Z)
+    if jitter:
+        Z = Z + np.random.default_rng(0).normal(0.0, 0.08 * Z.std(axis=0), Z.shape)
+    colors = _colors(d)
+    fig = go.Figure()
+    for s in d.segments:
+        m = seg == s.segment_id
+        if m.any():
+            fig.add_trace(go.Scatter(
+                x=np.round(Z[m, 0], 3), y=np.round(Z[m, 1], 3), mode="markers", name=s.name,
+                marker=dict(size=5, opacity=0.6, color=colors[s.segment_id]),
+                hovertemplate=f"{_e(s.name)}<extra></extra>",
+            ))
+    ev = pca.explained_variance_ratio_
+    fig.update_layout(
+        title=f"Segment map — PCA of {len(rows):,} clients on {len(features)} features"
+        + (" (jittered)" if jitter else ""),
+        xaxis_title=f"PC1 ({ev[0]:.0%} of variance)", yaxis_title=f"PC2 ({ev[1]:.0%})",
+        legend=dict(orientation="h", y=-0.18),
+    )
+    return _fig_html(fig, 460)
+
+
+def size_value_bars(d: Dimension) -> str:
+    names = [s.name for s in d.segments]
+    colors = [_colors(d)[s.segment_id] for s in d.segments]
+    metric = next((v.metric for v in d.segments[0].profile.value), None) if d.segments else None
+    cols = 2 if metric else 1
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=(
+        "Share of clients", f"Share of {metric}" if metric else None)[:cols])
+    fig.add_trace(go.Bar(x=names, y=[s.profile.share for s in d.segments], marker_color=colors,
+                         text=[f"{s.profile.share:.0%}" for s in d.segments], textposition="outside",
+                         showlegend=False), 1, 1)
+    if metric:
+        shares = [(s.profile.value_of(metric).share_of_total or 0.0) for s in d.segments]
+        fig.add_trace(go.Bar(x=names, y=shares, marker_color=colors, text=[f"{v:.0%}" for v in shares],
+                             textposition="outside", showlegend=False), 1, 2)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(tickangle=-20)
+    return _fig_html(fig, 360)
+
+
+def lift_heatmap(d: Dimension, *, limit: int = 14) -> str:
+    score: dict[str, float] = {}
+    for s in d.segments:
+        for f in s.profile.features:
+            if f.lift is not None:
+                score[f.feature] = max(score.get(f.feature, 0.0), abs(f.lift))
+    feats = sorted(score, key=lambda f: (-score[f], f))[:limit]
+    if not feats:
+        return ""
+    z = [[(s.profile.feature(f).lift if s.profile.feature(f) else None) for f in feats] for s in d.segments]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=feats, y=[s.name for s in d.segments], colorscale="RdBu", reversescale=True, zmid=0,
+        text=[[("" if v is None else f"{v:+.1f}") for v in row] for row in z], texttemplate="%{text}",
+        colorbar=dict(title="lift (SD)"),
+    ))
+    fig.update_layout(title="Feature lift by segment (standardised mean difference)")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-30)
+    return _fig_html(fig, 140 + 48 * len(d.segments))
+
+
+def evidence_chart(d: Dimension) -> str:
+    ev = d.evidence
+    if not ev or not ev.table:
+        return ""
+    metrics = [m for m in ("silhouette", "calinski_harabasz", "davies_bouldin", "bic", "stability")
+               if any(row.get(m) is not None for row in ev.table)]
+    if not metrics:
+        return ""
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[m.replace("_", " ") for m in metrics])
+    for i, m in enumerate(metrics, start=1):
+        pts = [(row["k"], row[m]) for row in ev.table if row.get(m) is not None and row.get("k") is not None]
+        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                 line=dict(color="#2563eb"), showlegend=False, name=m), 1, i)
+        if ev.chosen_k is not None:
+            fig.add_vline(x=ev.chosen_k, line=dict(color="#16a34a", dash="dot"), row=1, col=i)
+    fig.update_xaxes(dtick=1, title_text="k")
+    return _fig_html(fig, 280)
+
+
+# -- tables and cards ------------------------------------------------------------------
+def _rules_table(d: Dimension) -> str:
+    colors = _colors(d)
+    out = ["<table><tr><th>#</th><th>segment</th><th>rule</th><th class='num'>precision</th>"
+           "<th class='num'>recall</th><th class='num'>coverage</th></tr>"]
+    for s in sorted(d.segments, key=lambda s: (s.rule is None, s.rule.order if s.rule else 0)):
+        sw = f"<span class='swatch' style='background:{colors[s.segment_id]}'></span>"
+        if s.rule:
+            r = s.rule
+            out.append(f"<tr><td>{r.order}</td><td>{sw}{_e(s.name)}</td><td>{_e(r.english)}"
+                       f"<br><code>{_e(r.sql)}</code></td><td class='num'>{_pct(r.precision)}</td>"
+                       f"<td class='num'>{_pct(r.recall)}</td><td class='num'>{_pct(r.coverage)}</td></tr>")
+        else:
+            out.append(f"<tr><td>–</td><td>{sw}{_e(s.name)}</td><td><em>no rule (fallback)</em></td>"
+                       "<td class='num'>–</td><td class='num'>–</td><td class='num'>–</td></tr>")
+    out.append("</table>")
+    fb = next((s.name for s in d.segments if s.segment_id == d.rules.fallback), d.rules.fallback)
+    out.append(
+        f"<p class='lead'>Applied in order, first match wins; clients no rule matches go to "
+        f"<strong>{_e(fb)}</strong>. The rule set reproduces <strong>{_pct(d.rules.fidelity)}</strong> "
+        f"of the model's assignments (trees fitted on {d.rules.sample_size:,} clients, at most "
+        f"{d.rules.max_conditions} conditions per rule).</p>"
+        f"<details><summary>The rule set as one SQL expression</summary><pre>{_e(d.rules.sql)}</pre></details>"
+    )
+    return "".join(out)
+
+
+def _evidence_table(d: Dimension) -> str:
+    ev = d.evidence
+    cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "bic", "stability")
+            if any(row.get(c) is not None for row in ev.table)]
+    out = ["<table><tr>" + "".join(f"<th class='num'>{_e(c.replace('_', ' '))}</th>" for c in cols) + "</tr>"]
+    for row in ev.table:
+        cls = " class='chosen'" if ev.chosen_k is not None and row.get("k") == ev.chosen_k else ""
+        cells = "".join(
+            f"<td class='num'>{'–' if row.get(c) is None else (int(row[c]) if c == 'k' else _num(row[c]))}</td>"
+            for c in cols)
+        out.append(f"<tr{cls}>{cells}</tr>")
+    out.append("</table>")
+    if ev.chosen_k is not None:
+        out.append(f"<p class='lead'>Chosen: k = {ev.chosen_k} (highlighted).</p>")
+    return "".join(out)
+
+
+def _crosstabs(catalog: Catalog, d: Dimension) -> str:
+    out = []
+    for ct in d.crosstabs:
+        other = catalog.dimension(ct.other_dimension)
+        other_names = {s.segment_id: s.name for s in other.segments}
+        cols = [s.segment_id for s in other.segments]
+        counts = {(c.segment_id, c.other_segment_id): c.clients for c in ct.cells}
+        out.append(f"<h4>{_e(d.dimension)} × {_e(ct.other_dimension)}</h4><table><tr><th></th>"
+                   + "".join(f"<th class='num'>{_e(other_names[c])}</th>" for c in cols) + "</tr>")
+        for s in d.segments:
+            out.append(f"<tr><td>{_e(s.name)}</td>" + "".join(
+                f"<td class='num'>{counts.get((s.segment_id, c), 0):,}</td>" for c in cols) + "</tr>")
+        out.append("</table>")
+    return "".join(out)
+
+
+def _cards(d: Dimension) -> str:
+    colors = _colors(d)
+    out = ["<div class='cards'>"]
+    for s in d.segments:
+        pills = "".join(
+            f"<span class='pill'>{_e(f)} {s.profile.feature(f).lift:+.1f}</span>" for f in s.profile.top_features[:3]
+        )
+        text = "".join(f"<p>{_e(x.text)}</p>" for x in s.persona)
+        rule = f"<div class='rule'><strong>Rule:</strong> {_e(s.rule.english)}</div>" if s.rule else ""
+        out.append(
+            f"<div class='card' style='--c:{colors[s.segment_id]}'><h4>{_e(s.name)}</h4>"
+            f"<div class='sub'>segment <code>{_e(s.segment_id)}</code> · {s.profile.size:,} clients · "
+            f"{_pct(s.profile.share)}</div><div>{pills}</div>{text}{rule}</div>"
+        )
+    out.append("</div>")
+    return "".join(out)
+
+
+def _data_quality(wh: Warehouse) -> str:
+    out = ["<section class='dq' id='data-quality'><h2>Data quality</h2>"]
+    if not wh.has_table("quarantine"):
+        out.append("<p class='lead'>No quarantine table: ingestion has not run in this warehouse.</p></section>")
+        return "".join(out)
+    rows = wh.con.execute(
+        "SELECT entity, reason, count(*) FROM quarantine GROUP BY ALL ORDER BY 1, 3 DESC, 2"
+    ).fetchall()
+    total = sum(r[2] for r in rows)
+    out.append(f"<p class='lead'>{total:,} source rows were quarantined by the data contracts "
+               "(ingestion's <code>quarantine</code> table), by entity and reason.</p>")
+    out.append(_last_ingest(wh))
+    if rows:
+        fig = go.Figure()
+        for reason in sorted({r[1] for r in rows}):
+            fig.add_trace(go.Bar(y=[r[0] for r in rows if r[1] == reason],
+                                 x=[r[2] for r in rows if r[1] == reason], name=reason, orientation="h"))
+        fig.update_layout(barmode="stack", title="Quarantined rows", legend=dict(orientation="h", y=-0.25))
+        out.append("<div class='grid2'><div><table><tr><th>entity</th><th>reason</th><th class='num'>rows</th></tr>")
+        out += [f"<tr><td>{_e(e)}</td><td><code>{_e(r)}</code></td><td class='num'>{n:,}</td></tr>" for e, r, n in rows]
+        out.append(f"</table></div><div>{_fig_html(fig, 300)}</div></div>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _last_ingest(wh: Warehouse) -> str:
+    """Rows read, loaded and quarantined per entity in the latest successful ingest run."""
+    if not wh.has_table("_runs"):
+        return ""
+    row = wh.con.execute(
+        "SELECT run_id, finished_at, counts FROM _runs WHERE command = 'ingest' AND status = 'ok' "
+        "ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    if row is None or not row[2]:
+        return ""
+    counts = json.loads(row[2]) if isinstance(row[2], str) else row[2]
+    out = [f"<p class='lead'>Latest ingest run <code>{_e(row[0])}</code> "
+           f"(finished {row[1]:%Y-%m-%d %H:%M} UTC):</p><table><tr><th>entity</th>"
+           "<th class='num'>rows read</th><th class='num'>loaded</th><th class='num'>quarantined</th>"
+           "<th class='num'>duplicates collapsed</th><th class='num'>quarantined share</th></tr>"]
+    for entity, c in counts.items():
+        read = c.get("rows_read", 0) or 0
+        q = c.get("rows_quarantined", 0) or 0
+        out.append(
+            f"<tr><td>{_e(entity)}</td><td class='num'>{read:,}</td><td class='num'>{c.get('rows_loaded', 0):,}</td>"
+            f"<td class='num'>{q:,}</td><td class='num'>{c.get('duplicates_collapsed', 0):,}</td>"
+            f"<td class='num'>{_pct(q / read) if read else '–'}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str:
+    """The report as one self-contained HTML string (plotly.js inline).
+
+    Parameters
+    ----------
+    wh : Warehouse
+        Read for the segment map's client sample and the quarantine counts.
+    catalog : Catalog
+        What the report shows (see :func:`segmint.profiles.build_catalog`).
+    sample : int
+        Clients drawn (deterministically) for each segment map.
+    """
+    toc = "".join(
+        f"<li><a href='#dim-{_slug(d.dimension)}'>Dimension: {_e(d.dimension)}</a></li>" for d in catalog.dimensions
+    ) + "<li><a href='#data-quality'>Data quality</a></li>"
+    parts = []
+    for d in catalog.dimensions:
+        slug = _slug(d.dimension)
+        lead = (f"{d.kind.capitalize()} dimension ({_e(d.method or 'unspecified method')}), model "
+                f"<code>{_e(d.model_version)}</code>: {d.n_clients:,} clients in {len(d.segments)} segments.")
+        evidence = ""
+        if d.evidence:
+            evidence = (f"<h3 id='{slug}-evidence'>Choosing the number of segments</h3>"
+                        f"{evidence_chart(d)}{_evidence_table(d)}")
+        parts.append(
+            f"<section class='dimension' id='dim-{slug}'><h2>Dimension: {_e(d.dimension)}</h2>"
+            f"<p class='lead'>{lead}</p>"
+            f"<h3 id='{slug}-map'>Segment map</h3>{segment_map(wh, catalog, d, sample=sample)}"
+            f"<h3 id='{slug}-size'>Size and value</h3>{size_value_bars(d)}"
+            f"<h3 id='{slug}-profile'>Profile</h3>{lift_heatmap(d)}"
+            f"<h3 id='{slug}-rules'>Observable rules</h3>{_rules_table(d)}"
+            f"{evidence}"
+            f"<h3 id='{slug}-personas'>Personas</h3>{_cards(d)}"
+            + (f"<h3 id='{slug}-crosstabs'>Cross-tabulations</h3>{_crosstabs(catalog, d)}" if d.crosstabs else "")
+            + "</section>"
+        )
+    title = f"{catalog.project} — segment report"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{CSS}</style>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head><body>
+<header><h1>{_e(catalog.project)}</h1>
+<div class="meta">Segment report · as of {catalog.as_of} · catalog v{catalog.version} ·
+built {catalog.created_at:%Y-%m-%d %H:%M} UTC · segmint {_e(catalog.segmint_version)}</div></header>
+<main>
+<nav class="toc"><strong>Contents</strong><ol>{toc}</ol></nav>
+{''.join(parts)}
+{_data_quality(wh)}
+</main>
+<footer>Generated by segmint. Lifts are standardised mean differences against all clients;
+rules are measured on every client.</footer>
+</body></html>
+"""
+
+
+def write_report(path: str | Path, text: str) -> Path:
+    """Write the report atomically (a temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
