@@ -1,7 +1,8 @@
 """Generate the reference docs from the code: ``python -m segmint._docs [DOCS_DIR]``.
 
 Writes ``schema.md`` (canonical schema), ``config.schema.json`` and
-``config.md`` (project file) and ``cli.md`` (every command's ``--help``).
+``config.md`` (project file), ``cli.md`` (every command's ``--help``) and
+``catalog.schema.json`` (the segment catalog).
 ``tests/test_docs.py`` fails when a committed file differs from what this
 module generates, so the docs cannot drift from the code.
 """
@@ -144,7 +145,14 @@ DOCS: dict[str, Callable[[], str]] = {
     "config.schema.json": lambda: json.dumps(config_schema(), indent=2) + "\n",
     "config.md": config_md,
     "cli.md": cli_md,
+    "catalog.schema.json": lambda: _catalog_schema(),
 }
+
+
+def _catalog_schema() -> str:
+    from segmint.profiles import catalog_schema
+
+    return json.dumps(catalog_schema(), indent=2) + "\n"
 
 
 def write_all(docs_dir: Path) -> list[Path]:
