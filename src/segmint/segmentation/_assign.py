@@ -7,7 +7,8 @@ engine's assignment equals :func:`predict_params` on every client.
 
 Method params (``params["model"]``):
 
-- ``{"type": "centroid", "centers": [[...]], "radius": [...] | null}``: nearest centre;
+- ``{"type": "centroid", "centers": [[...]], "radius": [...] | null}``: nearest centre,
+  found as the minimum of ``|c|^2 - 2 z.c`` (half the work of ``sum (z - c)^2``);
   with ``radius``, a client farther than its nearest centre's radius is ``-1``
   (unassigned). Score: Euclidean distance to the centre.
 - ``{"type": "gaussian", "covariance_type": "diag"|"full", "means", "const", "prec"|"chol"}``:
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segmint.segmentation._kmeans import squared_distances
+from segmint.segmentation._kmeans import center_norm, center_scores, nearest, squared_norms
 from segmint.segmentation._mixture import gaussian_log_density
 from segmint.segmentation._preprocess import MISSING, quote, sql_float, sql_string
 
@@ -38,9 +39,7 @@ def predict_params(model: dict[str, Any], Z: np.ndarray | None, df: pd.DataFrame
     t = model["type"]
     if t == "centroid":
         assert Z is not None
-        d = squared_distances(Z, np.asarray(model["centers"], dtype=float))
-        lab = np.argmin(d, axis=1)
-        dist = np.sqrt(d[np.arange(len(lab)), lab])
+        lab, dist = nearest(Z, np.asarray(model["centers"], dtype=float))
         if model.get("radius") is not None:
             lab = np.where(dist > np.asarray(model["radius"])[lab], -1, lab)
         return lab, dist
@@ -98,22 +97,28 @@ def _tree_predict(node: dict[str, Any], Z: np.ndarray, rows: np.ndarray, path: t
                   index: dict[tuple[int, ...], int], lab: np.ndarray, dist: np.ndarray) -> None:
     if rows.size == 0:
         return
-    d = squared_distances(Z[rows], np.asarray(node["centers"], dtype=float))
-    near = np.argmin(d, axis=1)
+    S = center_scores(Z[rows], np.asarray(node["centers"], dtype=float))
+    near = np.argmin(S, axis=1)
+    zz = squared_norms(Z[rows])
     for i in range(len(node["centers"])):
         sel = rows[near == i]
         child = node.get("children", {}).get(str(i))
         if child is None:
             lab[sel] = index[(*path, i)]
-            dist[sel] = np.sqrt(d[near == i, i])
+            dist[sel] = np.sqrt(np.maximum(zz[near == i] + S[near == i, i], 0.0))
         else:
             _tree_predict(child, Z, sel, (*path, i), index, lab, dist)
 
 
 # -- SQL --------------------------------------------------------------------------------
-def _sq_terms(z: list[str], center: list[float]) -> str:
-    parts = [f"({c} - {sql_float(v)}) * ({c} - {sql_float(v)})" for c, v in zip(z, center, strict=True)]
-    return "(0e0 + " + " + ".join(parts) + ")"
+def _score_terms(z: list[str], center: list[float]) -> str:
+    """``|c|^2 - 2 z.c`` (see :func:`._kmeans.center_scores`)."""
+    dot = " + ".join(f"{c} * {sql_float(v)}" for c, v in zip(z, center, strict=True))
+    return f"({sql_float(center_norm(np.asarray(center, dtype=float)))} - 2e0 * (0e0 + {dot}))"
+
+
+def _norm_terms(z: list[str]) -> str:
+    return "(0e0 + " + " + ".join(f"{c} * {c}" for c in z) + ")"
 
 
 def _argmin_case(cols: list[str], best: str) -> str:
@@ -128,11 +133,14 @@ def assign_sql(model: dict[str, Any], inner: str, z: list[str], keep: list[str])
     t = model["type"]
     if t == "centroid":
         centers = model["centers"]
-        ds = [f"{_sq_terms(z, c)} AS _d{i}" for i, c in enumerate(centers)]
+        ds = [f"{_score_terms(z, c)} AS _d{i}" for i, c in enumerate(centers)]
         cols = [f"_d{i}" for i in range(len(centers))]
         best = f"least({', '.join(cols)})" if len(cols) > 1 else cols[0]
-        q1 = f"SELECT {kept}, {', '.join(ds)} FROM ({inner})"
-        q2 = f"SELECT {kept}, {_argmin_case(cols, '_m')} AS _label, sqrt(_m) AS _score FROM (SELECT *, {best} AS _m FROM ({q1}))"
+        q1 = f"SELECT {kept}, {_norm_terms(z)} AS _zz, {', '.join(ds)} FROM ({inner})"
+        q2 = (
+            f"SELECT {kept}, {_argmin_case(cols, '_m')} AS _label, "
+            f"sqrt(greatest(_zz + _m, 0e0)) AS _score FROM (SELECT *, {best} AS _m FROM ({q1}))"
+        )
         if model.get("radius") is None:
             return q2
         radius = " ".join(f"WHEN {i} THEN {sql_float(r)}" for i, r in enumerate(model["radius"]))
@@ -192,7 +200,7 @@ def _posterior_sql(kept: str, ls: list[str], k: int, inner: str) -> str:
 def _tree_sql(node: dict[str, Any], z: list[str], path: tuple[int, ...],
               index: dict[tuple[int, ...], int]) -> tuple[str, str]:
     centers = node["centers"]
-    ds = [_sq_terms(z, c) for c in centers]
+    ds = [_score_terms(z, c) for c in centers]
     best = f"least({', '.join(ds)})" if len(ds) > 1 else ds[0]
     near = "CASE " + " ".join(f"WHEN {d} = {best} THEN {i}" for i, d in enumerate(ds)) + " END"
     lab_parts, score_parts = [], []
@@ -200,7 +208,7 @@ def _tree_sql(node: dict[str, Any], z: list[str], path: tuple[int, ...],
         child = node.get("children", {}).get(str(i))
         if child is None:
             lab_parts.append(f"WHEN {i} THEN {index[(*path, i)]}")
-            score_parts.append(f"WHEN {i} THEN sqrt({ds[i]})")
+            score_parts.append(f"WHEN {i} THEN sqrt(greatest({_norm_terms(z)} + {ds[i]}, 0e0))")
         else:
             cl, cs = _tree_sql(child, z, (*path, i), index)
             lab_parts.append(f"WHEN {i} THEN {cl}")

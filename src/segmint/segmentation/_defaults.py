@@ -33,7 +33,8 @@ Mature.
 
 **behaviour** — k-means (k chosen from evidence) on the behaviour features present:
 ``frequency, monetary_mean, share_cat_*, share_channel_*, weekend_share, promo_share,
-digital_share, events_90d, days_active_90d``.
+digital_share, events_90d, days_active_90d, recency_days`` (a null recency — a client
+who never bought — is imputed with the sample maximum, other nulls with the median).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ BEHAVIOUR_INPUTS = [
     "digital_share",
     "events_90d",
     "days_active_90d",
+    "recency_days",
 ]
 
 _RFM = [  # (segment, R condition, FM condition); FM2 = f + m (2..10), FM = ceil(FM2 / 2)
@@ -107,7 +109,17 @@ def default_dimensions(columns: set[str]) -> tuple[list[DimensionConfig], dict[s
 
     present = [p for p in BEHAVIOUR_INPUTS if any(fnmatch(c, p) for c in columns)]
     if len(present) >= 2:
-        dims.append(DimensionConfig(name="behaviour", kind="learned", method="kmeans", inputs=present))
+        # never-buyers have no recency: treat them as the longest-absent, not the median
+        overrides = {"recency_days": "max"} if "recency_days" in present else {}
+        dims.append(
+            DimensionConfig(
+                name="behaviour",
+                kind="learned",
+                method="kmeans",
+                inputs=present,
+                preprocessing={"impute_overrides": overrides},
+            )
+        )
     else:
         skipped["behaviour"] = "fewer than two behaviour features in the features table"
 

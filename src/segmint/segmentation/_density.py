@@ -18,7 +18,7 @@ from sklearn.cluster import HDBSCAN
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from segmint.segmentation._kmeans import order_by_size, squared_distances
+from segmint.segmentation._kmeans import nearest, order_by_size, squared_distances
 from segmint.segmentation._select import single_threaded
 
 
@@ -103,9 +103,8 @@ class DensitySegmenter(ClusterMixin, BaseEstimator):
         """Nearest segment, or -1 beyond its radius when ``assign_noise`` is False."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        d = squared_distances(X, self.cluster_centers_)
-        lab = np.argmin(d, axis=1)
+        lab, dist = nearest(X, self.cluster_centers_)
         if self.assign_noise:
             return lab
-        far = np.sqrt(d[np.arange(len(X)), lab]) > self.radius_[lab]
+        far = dist > self.radius_[lab]
         return np.where(far, -1, lab)

@@ -17,7 +17,7 @@ from segmint.segmentation._assign import assign_sql, leaf_paths, predict_params
 from segmint.segmentation._defaults import default_dimensions
 from segmint.segmentation._density import DensitySegmenter
 from segmint.segmentation._identity import carry_identities, match_centers, match_labels
-from segmint.segmentation._kmeans import KMeansSelector, squared_distances
+from segmint.segmentation._kmeans import KMeansSelector, nearest
 from segmint.segmentation._lca import LatentClassAnalysis
 from segmint.segmentation._mixture import GaussianMixtureSelector
 from segmint.segmentation._preprocess import (
@@ -275,10 +275,12 @@ def _micro_tree(Z: np.ndarray, labels: np.ndarray, model: dict[str, Any], dim: D
     """Sub-clusters inside each segment (k-means, k by silhouette) down to ``min_size``."""
     assert dim.micro is not None
     k = _n_segments(model)
-    centres = np.array([Z[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(Z.shape[1])
-                        for c in range(k)])
+    centres = _centres(model)  # nearest-centre partition: the segments themselves for k-means
+    if centres is None or model["type"] != "centroid":
+        centres = np.array([Z[labels == c].mean(axis=0) if np.any(labels == c)
+                            else np.zeros(Z.shape[1]) for c in range(k)])
     root: dict[str, Any] = {"centers": centres.tolist(), "children": {}}
-    _split(root, Z, np.argmin(squared_distances(Z, centres), axis=1), dim.micro, seed, 1)
+    _split(root, Z, nearest(Z, centres)[0], dim.micro, seed, 1)
     return root
 
 

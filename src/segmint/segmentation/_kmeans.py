@@ -12,20 +12,45 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from segmint.segmentation._select import single_threaded, sweep
 
 
-def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances, summed feature by feature in order.
+def center_scores(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """``|c_k|^2 - 2 x.c_k`` for every row and centre: the squared distance minus ``|x|^2``.
 
-    The same order of operations as the SQL compiled by :mod:`._assign`, so that
-    engine and Python agree on the nearest centre.
+    The nearest centre minimises it. Dot products accumulate feature by feature from 0,
+    exactly as the SQL compiled by :mod:`._assign` does, so that engine and Python
+    agree on the nearest centre; it costs half the operations of ``sum (x - c)^2``.
     """
-    D = np.empty((X.shape[0], centers.shape[0]))
+    S = np.empty((X.shape[0], centers.shape[0]))
     for k in range(centers.shape[0]):
         acc = np.zeros(X.shape[0])
         for j in range(X.shape[1]):
-            diff = X[:, j] - centers[k, j]
-            acc = acc + diff * diff
-        D[:, k] = acc
-    return D
+            acc = acc + X[:, j] * centers[k, j]
+        S[:, k] = center_norm(centers[k]) - 2.0 * acc
+    return S
+
+
+def center_norm(c: np.ndarray) -> float:
+    """``|c|^2`` (one fixed summation, shared by Python and the SQL literals)."""
+    return float(np.dot(c, c))
+
+
+def squared_norms(X: np.ndarray) -> np.ndarray:
+    acc = np.zeros(X.shape[0])
+    for j in range(X.shape[1]):
+        acc = acc + X[:, j] * X[:, j]
+    return acc
+
+
+def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances (``|x|^2 + |c|^2 - 2 x.c``, floored at 0)."""
+    return np.maximum(squared_norms(X)[:, None] + center_scores(X, centers), 0.0)
+
+
+def nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the nearest centre, distance to it) — first index on ties."""
+    S = center_scores(X, centers)
+    lab = np.argmin(S, axis=1)
+    m = S[np.arange(len(lab)), lab]
+    return lab, np.sqrt(np.maximum(squared_norms(X) + m, 0.0))
 
 
 def order_by_size(labels: np.ndarray, n: int) -> np.ndarray:
@@ -102,7 +127,7 @@ class KMeansSelector(ClusterMixin, TransformerMixin, BaseEstimator):
 
     @staticmethod
     def _predict_one(model: KMeans, X: np.ndarray) -> np.ndarray:
-        return np.argmin(squared_distances(X, model.cluster_centers_), axis=1)
+        return nearest(X, model.cluster_centers_)[0]
 
     @single_threaded
     def fit(self, X: Any, y: Any = None) -> KMeansSelector:
@@ -134,7 +159,7 @@ class KMeansSelector(ClusterMixin, TransformerMixin, BaseEstimator):
         perm = order_by_size(labels, centers.shape[0])
         self.cluster_centers_ = centers[perm]
         self.n_clusters_ = int(centers.shape[0])
-        self.labels_ = np.argmin(squared_distances(X, self.cluster_centers_), axis=1)
+        self.labels_ = nearest(X, self.cluster_centers_)[0]
         self.inertia_ = float(model.inertia_)
         self.n_iter_ = int(model.n_iter_)
         self.evidence_ = table
@@ -144,7 +169,7 @@ class KMeansSelector(ClusterMixin, TransformerMixin, BaseEstimator):
         """Index of the nearest centre of each row."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return np.argmin(squared_distances(X, self.cluster_centers_), axis=1)
+        return nearest(X, self.cluster_centers_)[0]
 
     def transform(self, X: Any) -> np.ndarray:
         """Euclidean distance of each row to each centre."""
