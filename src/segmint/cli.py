@@ -65,6 +65,7 @@ def segment(
     Example: segmint segment --as-of 2024-06-30 --out segments.parquet
     """
     import datetime as dt
+    from pathlib import Path
 
     from rich.table import Table
 
@@ -75,7 +76,8 @@ def segment(
         date = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise ConfigError(f"--as-of {as_of!r}: expected a date like 2024-06-30") from None
-    run = Project.from_yaml(project).segment(date, refit=refit, out=out, load=False)
+    out_path = Path(out).resolve() if out else None  # relative to where the command runs
+    run = Project.from_yaml(project).segment(date, refit=refit, out=out_path, load=False)
     table = Table(title=f"Segments as of {run.as_of}")
     for col in ("dimension", "segment", "name", "clients"):
         table.add_column(col)
