@@ -143,7 +143,7 @@ def run_segmentation(
     con.execute(f"DROP TABLE IF EXISTS {source}")
     sizes = con.execute(
         f"SELECT dimension, segment_id, segment_name, count(*) AS clients FROM {ASSIGNMENTS} "
-        "WHERE as_of = ? GROUP BY ALL ORDER BY dimension, segment_id", [as_of]
+        "WHERE as_of = ? GROUP BY ALL ORDER BY dimension, length(segment_id), segment_id", [as_of]
     ).df()
     if out is not None:
         _export(warehouse, as_of, Path(out))
