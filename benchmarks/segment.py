@@ -56,7 +56,11 @@ def planted_sql(n: int) -> str:
     centers = np.random.default_rng(42).uniform(-4, 4, size=(K_TRUE, N_FEATURES))
     cols = []
     for j in range(N_FEATURES):
-        c = "CASE g " + " ".join(f"WHEN {k} THEN {float(centers[k, j])!r}" for k in range(K_TRUE)) + " END"
+        c = (
+            "CASE g "
+            + " ".join(f"WHEN {k} THEN {float(centers[k, j])!r}" for k in range(K_TRUE))
+            + " END"
+        )
         noise = "sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())"
         x = f"({c} + {noise})"
         cols.append(f"{'exp(' + x + ' / 2)' if j % 3 == 0 else x} AS f{j:02d}")
@@ -84,7 +88,10 @@ def main() -> None:
     res: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
         f"(shared with other jobs), duckdb threads={args.threads}",
-        "n": args.n, "n_big": args.n_big, "n_features": N_FEATURES, "k_true": K_TRUE,
+        "n": args.n,
+        "n_big": args.n_big,
+        "n_features": N_FEATURES,
+        "k_true": K_TRUE,
     }
 
     # -- 1. full segment step on 1M -------------------------------------------------------
@@ -119,14 +126,20 @@ def main() -> None:
     t0 = time.perf_counter()
     km.predict(X)
     t_pred = time.perf_counter() - t0
-    res["sklearn_kmeans_full_1M"] = {"fit_predict_s": t_fp, "predict_s": t_pred,
-                                     "note": "one k, no sweep, no stability, no preprocessing"}
+    res["sklearn_kmeans_full_1M"] = {
+        "fit_predict_s": t_fp,
+        "predict_s": t_pred,
+        "note": "one k, no sweep, no stability, no preprocessing",
+    }
     del X
 
     # -- 2. assignment of 10M: in-engine vs fetch-predict-write ----------------------------
     wh.con.execute(f"CREATE TABLE big AS {planted_sql(args.n_big)}")
-    _, t_sql = timed(lambda: wh.con.execute(
-        f"CREATE OR REPLACE TABLE big_assign AS {version_sql(mv, 'big', run.as_of)}"))
+    _, t_sql = timed(
+        lambda: wh.con.execute(
+            f"CREATE OR REPLACE TABLE big_assign AS {version_sql(mv, 'big', run.as_of)}"
+        )
+    )
     spec = PreprocessSpec.from_json(mv.params["preprocessing"])
     centers = np.asarray(mv.params["model"]["centers"])
     ids = np.array([s["id"] for s in mv.segments], dtype=object)

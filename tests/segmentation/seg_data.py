@@ -12,8 +12,9 @@ from segmint.store import Warehouse
 AS_OF = dt.date(2024, 6, 30)
 
 
-def make_features(n: int = 3000, *, k: int = 4, seed: int = 0, shift: float = 0.0,
-                  as_of: dt.date = AS_OF) -> tuple[pd.DataFrame, np.ndarray]:
+def make_features(
+    n: int = 3000, *, k: int = 4, seed: int = 0, shift: float = 0.0, as_of: dt.date = AS_OF
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Clients in ``k`` planted segments differing in frequency, spend, shares, promo,
     digital and engagement; returns (features frame, planted labels).
 
@@ -39,29 +40,31 @@ def make_features(n: int = 3000, *, k: int = 4, seed: int = 0, shift: float = 0.
     f_score = np.clip(np.ceil(5 * pd.Series(freq).rank(pct=True).to_numpy()), 1, 5)
     m_score = np.clip(np.ceil(5 * pd.Series(freq * mean_spend).rank(pct=True).to_numpy()), 1, 5)
     r_score = np.clip(np.ceil(5 * (1 - pd.Series(recency).rank(pct=True).to_numpy())), 1, 5)
-    df = pd.DataFrame({
-        "client_id": [f"c{i:06d}" for i in range(n)],
-        "as_of": as_of,
-        "frequency": freq.astype(float),
-        "monetary_total": freq * mean_spend,
-        "monetary_mean": mean_spend,
-        "share_cat_a": cat_a,
-        "share_cat_b": 1 - cat_a,
-        "share_channel_web": web,
-        "share_channel_store": 1 - web,
-        "promo_share": promo,
-        "digital_share": digital,
-        "events_90d": events.astype(float),
-        "weekend_share": np.clip(rng.normal(0.3, 0.05, n), 0, 1),
-        "recency_days": recency,
-        "tenure_days": rng.integers(10, 2000, size=n).astype(float),
-        "spend_trend": np.clip(rng.normal(0, 0.4, n), -1, 1),
-        "r_score": np.where(np.isnan(recency), np.nan, r_score),
-        "f_score": f_score,
-        "m_score": m_score,
-        "clv_12m": freq * mean_spend * rng.uniform(0.5, 1.5, n),
-        "gender": rng.choice(["f", "m"], size=n),
-    })
+    df = pd.DataFrame(
+        {
+            "client_id": [f"c{i:06d}" for i in range(n)],
+            "as_of": as_of,
+            "frequency": freq.astype(float),
+            "monetary_total": freq * mean_spend,
+            "monetary_mean": mean_spend,
+            "share_cat_a": cat_a,
+            "share_cat_b": 1 - cat_a,
+            "share_channel_web": web,
+            "share_channel_store": 1 - web,
+            "promo_share": promo,
+            "digital_share": digital,
+            "events_90d": events.astype(float),
+            "weekend_share": np.clip(rng.normal(0.3, 0.05, n), 0, 1),
+            "recency_days": recency,
+            "tenure_days": rng.integers(10, 2000, size=n).astype(float),
+            "spend_trend": np.clip(rng.normal(0, 0.4, n), -1, 1),
+            "r_score": np.where(np.isnan(recency), np.nan, r_score),
+            "f_score": f_score,
+            "m_score": m_score,
+            "clv_12m": freq * mean_spend * rng.uniform(0.5, 1.5, n),
+            "gender": rng.choice(["f", "m"], size=n),
+        }
+    )
     df["rfm_cell"] = (
         df["r_score"].fillna(0).astype(int).astype(str)
         + df["f_score"].astype(int).astype(str)

@@ -7,15 +7,27 @@ from segmint.config._segmentation import DimensionConfig, SegmentationConfig
 from segmint.segmentation import match_centers, run_segmentation
 from segmint.segmentation._identity import carry_identities, match_labels
 
-INPUTS = ["frequency", "monetary_mean", "share_cat_a", "share_channel_web", "promo_share",
-          "digital_share", "events_90d"]
+INPUTS = [
+    "frequency",
+    "monetary_mean",
+    "share_cat_a",
+    "share_channel_web",
+    "promo_share",
+    "digital_share",
+    "events_90d",
+]
 
 
 def _cfg(seed=0, **sel):
     return SegmentationConfig(
-        include_defaults=False, seed=seed, sample_size=2000,
-        dimensions=[DimensionConfig(name="b", kind="learned", inputs=INPUTS,
-                                    selection={"n_bootstrap": 2, **sel})],
+        include_defaults=False,
+        seed=seed,
+        sample_size=2000,
+        dimensions=[
+            DimensionConfig(
+                name="b", kind="learned", inputs=INPUTS, selection={"n_bootstrap": 2, **sel}
+            )
+        ],
     )
 
 
@@ -31,8 +43,17 @@ def test_match_centers_by_hand():
     assert m == {0: 2, 1: 0}
     assert thr == 0.5 * 10.0
     segs, nxt, rep = carry_identities(
-        "b", 3, m, [{"id": "b-1", "name": "One"}, {"id": "b-2", "name": "Two"},
-                    {"id": "b-3", "name": "Three"}], 4, {})
+        "b",
+        3,
+        m,
+        [
+            {"id": "b-1", "name": "One"},
+            {"id": "b-2", "name": "Two"},
+            {"id": "b-3", "name": "Three"},
+        ],
+        4,
+        {},
+    )
     assert [s["id"] for s in segs] == ["b-3", "b-1", "b-4"]
     assert segs[0]["name"] == "Three" and segs[2]["name"] == "Segment 4" and nxt == 5
     assert rep == {"kept": ["b-1", "b-3"], "new": ["b-4"], "retired": ["b-2"]}

@@ -10,12 +10,14 @@ from segmint.segmentation._preprocess import sql_float
 
 def _frame(n=500, seed=0):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "skewed": rng.lognormal(3, 1.2, n),
-        "normal": rng.normal(0, 1, n),
-        "share": rng.uniform(0, 1, n),
-        "cell": rng.choice(["a", "b", "c"], n),
-    })
+    df = pd.DataFrame(
+        {
+            "skewed": rng.lognormal(3, 1.2, n),
+            "normal": rng.normal(0, 1, n),
+            "share": rng.uniform(0, 1, n),
+            "cell": rng.choice(["a", "b", "c"], n),
+        }
+    )
     df.loc[::17, "skewed"] = np.nan
     df.loc[::23, "cell"] = None
     return df
@@ -44,8 +46,9 @@ def test_spec_equals_pipeline_and_sql(config):
     from segmint.segmentation._preprocess import frame_for
 
     Z = spec.transform(df)
-    np.testing.assert_allclose(Z, pipe.transform(frame_for(df, spec.numeric, spec.categorical)),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        Z, pipe.transform(frame_for(df, spec.numeric, spec.categorical)), rtol=1e-9, atol=1e-9
+    )
     np.testing.assert_allclose(_sql_transform(spec, df), Z, rtol=1e-12, atol=1e-12)
     # JSON round trip
     again = PreprocessSpec.from_json(spec.to_json())

@@ -10,8 +10,13 @@ COLUMNS = {"clv_12m", "recency_days", "frequency", "tenure_days"}
 
 
 def _dim(*rules, default="Other", **kw):
-    return DimensionConfig(name="tiers", kind="rules", default=default,
-                           rules=[{"segment": s, "when": w} for s, w in rules], **kw)
+    return DimensionConfig(
+        name="tiers",
+        kind="rules",
+        default=default,
+        rules=[{"segment": s, "when": w} for s, w in rules],
+        **kw,
+    )
 
 
 def test_unknown_feature_names_dimension_rule_and_feature(warehouse):
@@ -44,24 +49,30 @@ def test_percentiles_resolved_recorded_and_first_match_wins(warehouse):
         "CREATE TABLE f AS SELECT 'c' || i AS client_id, i * 1.0 AS clv_12m, "
         "CASE WHEN i % 10 = 0 THEN NULL ELSE i END AS recency_days FROM range(1, 101) t(i)"
     )
-    dim = _dim(("Top", "clv_12m >= p90"), ("Mid", "clv_12m BETWEEN p50 AND p90"),
-               ("Recent", "recency_days < 5"))
+    dim = _dim(
+        ("Top", "clv_12m >= p90"),
+        ("Mid", "clv_12m BETWEEN p50 AND p90"),
+        ("Recent", "recency_days < 5"),
+    )
     params = fit_rules(warehouse.con, "f", dim, COLUMNS)
     assert params["percentiles"]["clv_12m"] == {"p50": 50.5, "p90": pytest.approx(90.1)}
     from segmint.segmentation._rules import rules_label_sql
 
-    rows = dict(warehouse.con.execute(
-        f"SELECT clv_12m, {rules_label_sql(params)} FROM f").fetchall())
-    assert rows[100.0] == 0 and rows[91.0] == 0      # Top
-    assert rows[60.0] == 1 and rows[90.0] == 1       # Mid (first match wins over nothing)
-    assert rows[3.0] == 2                            # Recent
-    assert rows[10.0] == 3 and rows[20.0] == 3       # recency null: no match -> default
+    rows = dict(
+        warehouse.con.execute(f"SELECT clv_12m, {rules_label_sql(params)} FROM f").fetchall()
+    )
+    assert rows[100.0] == 0 and rows[91.0] == 0  # Top
+    assert rows[60.0] == 1 and rows[90.0] == 1  # Mid (first match wins over nothing)
+    assert rows[3.0] == 2  # Recent
+    assert rows[10.0] == 3 and rows[20.0] == 3  # recency null: no match -> default
 
 
 def test_exclusive_overlap_is_rejected(warehouse):
     warehouse.con.execute("CREATE TABLE f AS SELECT i * 1.0 AS frequency FROM range(10) t(i)")
     dim = _dim(("A", "frequency > 3"), ("B", "frequency < 5"), order="exclusive")
-    with pytest.raises(ConfigError, match=r"rules\[0\] \('A'\) and rules\[1\] \('B'\) both match 1"):
+    with pytest.raises(
+        ConfigError, match=r"rules\[0\] \('A'\) and rules\[1\] \('B'\) both match 1"
+    ):
         fit_rules(warehouse.con, "f", dim, COLUMNS)
     ok = _dim(("A", "frequency > 3"), ("B", "frequency <= 3"), order="exclusive")
     assert len(fit_rules(warehouse.con, "f", ok, COLUMNS)["segments"]) == 3
@@ -78,10 +89,22 @@ def test_rfm_map_names_every_cell_once(warehouse):
     from segmint.segmentation._rules import rules_label_sql
 
     names = [s["name"] for s in params["segments"]]
-    got = warehouse.con.execute(f"SELECT r_score, f_score, m_score, {rules_label_sql(params)} FROM s").fetchall()
+    got = warehouse.con.execute(
+        f"SELECT r_score, f_score, m_score, {rules_label_sql(params)} FROM s"
+    ).fetchall()
     assert {names[g[3]] for g in got} == {
-        "Champions", "Loyal", "Potential Loyalists", "New", "Promising", "Need Attention",
-        "About to Sleep", "Can't Lose Them", "At Risk", "Hibernating", "Lost"}
+        "Champions",
+        "Loyal",
+        "Potential Loyalists",
+        "New",
+        "Promising",
+        "Need Attention",
+        "About to Sleep",
+        "Can't Lose Them",
+        "At Risk",
+        "Hibernating",
+        "Lost",
+    }
     by_cell: dict[tuple[int, int], set[str]] = {}
     for r, f, m, lab in got:
         by_cell.setdefault((r, (f + m + 1) // 2), set()).add(names[lab])
@@ -95,9 +118,19 @@ def test_rfm_map_names_every_cell_once(warehouse):
 def test_value_falls_back_to_monetary_total(warehouse):
     df, _ = make_features(400)
     load_features(warehouse, df.drop(columns=["clv_12m"]))
-    run = run_segmentation(warehouse, SegmentationConfig(
-        dimensions=[DimensionConfig(name="behaviour", kind="rules", default="All",
-                                    rules=[{"segment": "Many", "when": "frequency > 100"}])]))
+    run = run_segmentation(
+        warehouse,
+        SegmentationConfig(
+            dimensions=[
+                DimensionConfig(
+                    name="behaviour",
+                    kind="rules",
+                    default="All",
+                    rules=[{"segment": "Many", "when": "frequency > 100"}],
+                )
+            ]
+        ),
+    )
     assert run.models["value"].params["features"] == ["monetary_total"]
     sizes = run.sizes[run.sizes.dimension == "value"].set_index("segment_name").clients
     assert sizes["Top"] == 40 and sizes["Low"] == 160

@@ -19,10 +19,22 @@ FAST = {"n_bootstrap": 2, "k_max": 6}
 def _cfg(**kw):
     return SegmentationConfig(
         sample_size=1500,
-        dimensions=[DimensionConfig(name="behaviour", kind="learned", method="kmeans",
-                                    inputs=["frequency", "monetary_mean", "share_*",
-                                            "promo_share", "digital_share", "events_90d"],
-                                    selection=FAST)],
+        dimensions=[
+            DimensionConfig(
+                name="behaviour",
+                kind="learned",
+                method="kmeans",
+                inputs=[
+                    "frequency",
+                    "monetary_mean",
+                    "share_*",
+                    "promo_share",
+                    "digital_share",
+                    "events_90d",
+                ],
+                selection=FAST,
+            )
+        ],
         **kw,
     )
 
@@ -35,8 +47,15 @@ def test_defaults_run_out_of_the_box(warehouse):
     a = run.assignments
     assert a.groupby("dimension").client_id.nunique().eq(1500).all()
     assert len(a) == 4 * 1500  # exactly one segment per client and dimension
-    assert list(a.columns) == ["client_id", "dimension", "segment_id", "segment_name",
-                               "model_version", "as_of", "score"]
+    assert list(a.columns) == [
+        "client_id",
+        "dimension",
+        "segment_id",
+        "segment_name",
+        "model_version",
+        "as_of",
+        "score",
+    ]
     assert run.models["behaviour"].k == 3
 
 
@@ -49,10 +68,14 @@ def test_registry_round_trip_reproduces_assignments(warehouse):
     for name in run.models:
         mv = load_version(con, name)
         assert mv is not None and mv.params == run.models[name].params
-        again = con.execute(f"SELECT client_id, segment_id, score FROM ({version_sql(mv, 'snap', AS_OF)}) ORDER BY client_id").df()
+        again = con.execute(
+            f"SELECT client_id, segment_id, score FROM ({version_sql(mv, 'snap', AS_OF)}) ORDER BY client_id"
+        ).df()
         stored = con.execute(
             "SELECT client_id, segment_id, score FROM segment_assignments WHERE dimension = ? "
-            "ORDER BY client_id", [name]).df()
+            "ORDER BY client_id",
+            [name],
+        ).df()
         pd.testing.assert_frame_equal(again, stored)
     # a second run applies the stored versions (no refit) with identical results
     second = run_segmentation(warehouse, _cfg())
@@ -74,8 +97,10 @@ def test_protected_attributes_are_refused(warehouse):
     df, _ = make_features(300)
     load_features(warehouse, df)
     for inputs in (["frequency", "gender"], ["frequency", "gend*"]):
-        cfg = SegmentationConfig(include_defaults=False, dimensions=[
-            DimensionConfig(name="b", kind="learned", inputs=inputs)])
+        cfg = SegmentationConfig(
+            include_defaults=False,
+            dimensions=[DimensionConfig(name="b", kind="learned", inputs=inputs)],
+        )
         with pytest.raises(ProtectedAttributeError, match="'gender' is a protected attribute"):
             run_segmentation(warehouse, cfg)
 
@@ -83,9 +108,15 @@ def test_protected_attributes_are_refused(warehouse):
 def test_unknown_inputs_are_clear_errors(warehouse):
     df, _ = make_features(300)
     load_features(warehouse, df)
-    cfg = SegmentationConfig(include_defaults=False, dimensions=[
-        DimensionConfig(name="b", kind="learned", inputs=["frequency", "share_nope_*"])])
-    with pytest.raises(FeatureError, match=r"dimensions.b.inputs: 'share_nope_\*' matches no column"):
+    cfg = SegmentationConfig(
+        include_defaults=False,
+        dimensions=[
+            DimensionConfig(name="b", kind="learned", inputs=["frequency", "share_nope_*"])
+        ],
+    )
+    with pytest.raises(
+        FeatureError, match=r"dimensions.b.inputs: 'share_nope_\*' matches no column"
+    ):
         run_segmentation(warehouse, cfg)
 
 
@@ -96,7 +127,12 @@ def test_as_of_rows_replaced_atomically_and_missing_snapshot(warehouse):
     run_segmentation(warehouse, _cfg(), refit=True)
     n = warehouse.con.execute("SELECT count(*) FROM segment_assignments").fetchone()[0]
     assert n == 4 * 500
-    assert warehouse.con.execute("SELECT max(version) FROM segment_models WHERE dimension = 'behaviour'").fetchone()[0] == 2
+    assert (
+        warehouse.con.execute(
+            "SELECT max(version) FROM segment_models WHERE dimension = 'behaviour'"
+        ).fetchone()[0]
+        == 2
+    )
     with pytest.raises(WarehouseError, match="no features snapshot at 2020-01-01"):
         run_segmentation(warehouse, _cfg(), as_of=dt.date(2020, 1, 1))
 
@@ -126,9 +162,17 @@ def test_changed_definition_is_refitted(warehouse):
     df, _ = make_features(500, k=3)
     load_features(warehouse, df)
     run_segmentation(warehouse, _cfg())
-    cfg = SegmentationConfig(dimensions=[DimensionConfig(
-        name="value", kind="rules", default="Rest",
-        rules=[{"segment": "Big", "when": "clv_12m >= p50"}])] + list(_cfg().dimensions))
+    cfg = SegmentationConfig(
+        dimensions=[
+            DimensionConfig(
+                name="value",
+                kind="rules",
+                default="Rest",
+                rules=[{"segment": "Big", "when": "clv_12m >= p50"}],
+            )
+        ]
+        + list(_cfg().dimensions)
+    )
     run = run_segmentation(warehouse, cfg)
     assert run.fitted == ["value"]
     assert set(run.sizes[run.sizes.dimension == "value"].segment_name) == {"Big", "Rest"}
@@ -144,17 +188,37 @@ def test_config_errors_are_clear():
 
 
 def _project(tmp_path, df):
-    (tmp_path / "segmint.yaml").write_text(yaml.safe_dump({
-        "sources": {"crm": {"path": "c.csv"}},
-        "entities": {"clients": {"source": "crm", "columns": {"client_id": "id"}},
-                     "transactions": {"source": "crm", "columns": {
-                         "transaction_id": "tid", "client_id": "id", "ts": "ts",
-                         "amount": "amount"}}},
-        "warehouse": {"path": "warehouse.duckdb"},
-        "segmentation": {"sample_size": 1000, "dimensions": [
-            {"name": "behaviour", "kind": "learned", "inputs": ["frequency", "promo_share", "digital_share"],
-             "selection": FAST}]},
-    }))
+    (tmp_path / "segmint.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "sources": {"crm": {"path": "c.csv"}},
+                "entities": {
+                    "clients": {"source": "crm", "columns": {"client_id": "id"}},
+                    "transactions": {
+                        "source": "crm",
+                        "columns": {
+                            "transaction_id": "tid",
+                            "client_id": "id",
+                            "ts": "ts",
+                            "amount": "amount",
+                        },
+                    },
+                },
+                "warehouse": {"path": "warehouse.duckdb"},
+                "segmentation": {
+                    "sample_size": 1000,
+                    "dimensions": [
+                        {
+                            "name": "behaviour",
+                            "kind": "learned",
+                            "inputs": ["frequency", "promo_share", "digital_share"],
+                            "selection": FAST,
+                        }
+                    ],
+                },
+            }
+        )
+    )
     with Warehouse(tmp_path / "warehouse.duckdb") as wh:
         load_features(wh, df)
 
@@ -165,7 +229,9 @@ def test_cli_and_project_api(tmp_path):
     from segmint.project import Project
 
     project = Project.from_yaml(tmp_path)
-    result = CliRunner().invoke(app, ["segment", "-p", str(tmp_path), "--out", str(tmp_path / "s.parquet")])
+    result = CliRunner().invoke(
+        app, ["segment", "-p", str(tmp_path), "--out", str(tmp_path / "s.parquet")]
+    )
     assert result.exit_code == 0, result.output
     assert "behaviour" in result.output and "fitted version 1" in result.output
     exported = pd.read_parquet(tmp_path / "s.parquet")

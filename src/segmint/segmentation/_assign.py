@@ -33,8 +33,9 @@ from segmint.segmentation._preprocess import MISSING, quote, sql_float, sql_stri
 
 
 # -- python -----------------------------------------------------------------------------
-def predict_params(model: dict[str, Any], Z: np.ndarray | None, df: pd.DataFrame | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def predict_params(
+    model: dict[str, Any], Z: np.ndarray | None, df: pd.DataFrame | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(labels, scores) of every row: ``Z`` the space coordinates, ``df`` raw features (LCA)."""
     t = model["type"]
     if t == "centroid":
@@ -93,8 +94,15 @@ def leaf_paths(tree: dict[str, Any], prefix: tuple[int, ...] = ()) -> list[tuple
     return out
 
 
-def _tree_predict(node: dict[str, Any], Z: np.ndarray, rows: np.ndarray, path: tuple[int, ...],
-                  index: dict[tuple[int, ...], int], lab: np.ndarray, dist: np.ndarray) -> None:
+def _tree_predict(
+    node: dict[str, Any],
+    Z: np.ndarray,
+    rows: np.ndarray,
+    path: tuple[int, ...],
+    index: dict[tuple[int, ...], int],
+    lab: np.ndarray,
+    dist: np.ndarray,
+) -> None:
     if rows.size == 0:
         return
     S = center_scores(Z[rows], np.asarray(node["centers"], dtype=float))
@@ -157,25 +165,35 @@ def assign_sql(model: dict[str, Any], inner: str, z: list[str], keep: list[str])
                 ys = []
                 for j in range(len(mu)):
                     terms = " + ".join(
-                        f"({z[i]} - {sql_float(mu[i])}) * {sql_float(L[i][j])}" for i in range(len(mu))
+                        f"({z[i]} - {sql_float(mu[i])}) * {sql_float(L[i][j])}"
+                        for i in range(len(mu))
                     )
                     ys.append(f"(0e0 + {terms})")
                 acc = "(0e0 + " + " + ".join(f"{y} * {y}" for y in ys) + ")"
             else:
                 prec = model["prec"][c]
-                acc = "(0e0 + " + " + ".join(
-                    f"({z[j]} - {sql_float(mu[j])}) * ({z[j]} - {sql_float(mu[j])}) * {sql_float(prec[j])}"
-                    for j in range(len(mu))
-                ) + ")"
+                acc = (
+                    "(0e0 + "
+                    + " + ".join(
+                        f"({z[j]} - {sql_float(mu[j])}) * ({z[j]} - {sql_float(mu[j])}) * {sql_float(prec[j])}"
+                        for j in range(len(mu))
+                    )
+                    + ")"
+                )
             ls.append(f"{sql_float(model['const'][c])} - 0.5e0 * {acc} AS _l{c}")
         return _posterior_sql(kept, ls, len(means), inner)
     if t == "categorical":
         ls = []
         for c, lw in enumerate(model["log_weights"]):
             acc = sql_float(lw)
-            for f, cats, lp in zip(model["features"], model["categories"], model["log_probs"], strict=True):
+            for f, cats, lp in zip(
+                model["features"], model["categories"], model["log_probs"], strict=True
+            ):
                 v = f"coalesce(CAST({quote(f)} AS VARCHAR), {sql_string(MISSING)})"
-                whens = " ".join(f"WHEN {sql_string(cat)} THEN {sql_float(lp[c][j])}" for j, cat in enumerate(cats))
+                whens = " ".join(
+                    f"WHEN {sql_string(cat)} THEN {sql_float(lp[c][j])}"
+                    for j, cat in enumerate(cats)
+                )
                 acc = f"({acc} + CASE {v} {whens} ELSE 0e0 END)"
             ls.append(f"{acc} AS _l{c}")
         return _posterior_sql(kept, ls, len(model["log_weights"]), inner)
@@ -197,8 +215,9 @@ def _posterior_sql(kept: str, ls: list[str], k: int, inner: str) -> str:
     )
 
 
-def _tree_sql(node: dict[str, Any], z: list[str], path: tuple[int, ...],
-              index: dict[tuple[int, ...], int]) -> tuple[str, str]:
+def _tree_sql(
+    node: dict[str, Any], z: list[str], path: tuple[int, ...], index: dict[tuple[int, ...], int]
+) -> tuple[str, str]:
     centers = node["centers"]
     ds = [_score_terms(z, c) for c in centers]
     best = f"least({', '.join(ds)})" if len(ds) > 1 else ds[0]
@@ -213,4 +232,7 @@ def _tree_sql(node: dict[str, Any], z: list[str], path: tuple[int, ...],
             cl, cs = _tree_sql(child, z, (*path, i), index)
             lab_parts.append(f"WHEN {i} THEN {cl}")
             score_parts.append(f"WHEN {i} THEN {cs}")
-    return (f"(CASE {near} {' '.join(lab_parts)} END)", f"(CASE {near} {' '.join(score_parts)} END)")
+    return (
+        f"(CASE {near} {' '.join(lab_parts)} END)",
+        f"(CASE {near} {' '.join(score_parts)} END)",
+    )

@@ -75,17 +75,17 @@ class DensitySegmenter(ClusterMixin, BaseEstimator):
         labels = np.where(raw >= 0, inv[np.maximum(raw, 0)], -1)
         centers = np.array([X[labels == c].mean(axis=0) for c in range(found.size)])
         dist = np.sqrt(squared_distances(X, centers))
-        radius = np.array(
-            [np.quantile(dist[labels == c, c], 0.99) for c in range(found.size)]
-        )
+        radius = np.array([np.quantile(dist[labels == c, c], 0.99) for c in range(found.size)])
         self.cluster_centers_ = centers
         self.radius_ = radius
         self.n_clusters_ = int(found.size)
         self.labels_ = labels
         row: dict[str, Any] = {
-            "k": self.n_clusters_, "n_segments": self.n_clusters_,
+            "k": self.n_clusters_,
+            "n_segments": self.n_clusters_,
             "unassigned": int(np.sum(labels < 0)),
-            "unassigned_share": float(np.mean(labels < 0)), "chosen": True,
+            "unassigned_share": float(np.mean(labels < 0)),
+            "chosen": True,
         }
         kept = labels >= 0
         if 1 < self.n_clusters_ < kept.sum():

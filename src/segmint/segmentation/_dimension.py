@@ -46,8 +46,11 @@ def protected_features() -> set[str]:
     try:
         from segmint import features as feats
 
-        for group in getattr(feats, "GROUPS", {}).values() if isinstance(
-            getattr(feats, "GROUPS", None), dict) else []:
+        for group in (
+            getattr(feats, "GROUPS", {}).values()
+            if isinstance(getattr(feats, "GROUPS", None), dict)
+            else []
+        ):
             for f in getattr(group, "features", []):
                 if getattr(f, "protected", False):
                     names.add(f.name)
@@ -56,8 +59,9 @@ def protected_features() -> set[str]:
     return names
 
 
-def resolve_dimensions(config: SegmentationConfig, columns: set[str]
-                       ) -> tuple[list[DimensionConfig], dict[str, str]]:
+def resolve_dimensions(
+    config: SegmentationConfig, columns: set[str]
+) -> tuple[list[DimensionConfig], dict[str, str]]:
     """The dimensions to run: built-ins (unless replaced or disabled) then the user's."""
     user = {d.name: d for d in config.dimensions}
     dims: list[DimensionConfig] = []
@@ -93,8 +97,10 @@ def expand_inputs(dim: DimensionConfig, columns: set[str]) -> list[str]:
                 "features table"
             )
         out += [h for h in hits if h not in out]
-    for name in list(dim.preprocessing.weights) + list(dim.preprocessing.log1p or []) + list(
-        dim.categorical
+    for name in (
+        list(dim.preprocessing.weights)
+        + list(dim.preprocessing.log1p or [])
+        + list(dim.categorical)
     ):
         if name not in out:
             raise FeatureError(
@@ -108,20 +114,31 @@ def fingerprint(dim: DimensionConfig) -> str:
     return hashlib.sha256(dim.model_dump_json().encode()).hexdigest()[:16]
 
 
-def fetch_sample(con: duckdb.DuckDBPyConnection, source: str, numeric: list[str],
-                 categorical: list[str], *, size: int, stratify_by: str | None, seed: int,
-                 columns: set[str]) -> pd.DataFrame:
+def fetch_sample(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    numeric: list[str],
+    categorical: list[str],
+    *,
+    size: int,
+    stratify_by: str | None,
+    seed: int,
+    columns: set[str],
+) -> pd.DataFrame:
     """A stratified sample (proportional allocation, hash order: deterministic per seed)."""
-    cols = ["client_id"] + [quote(c) for c in numeric] + [
-        f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in categorical
-    ]
+    cols = (
+        ["client_id"]
+        + [quote(c) for c in numeric]
+        + [f"CAST({quote(c)} AS VARCHAR) AS {quote(c)}" for c in categorical]
+    )
     n = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]  # type: ignore[index]
     q = f"SELECT {', '.join(cols)} FROM {source}"
     if n > size:
         frac = size / n
         stratum = (
             f"coalesce(CAST({quote(stratify_by)} AS VARCHAR), '')"
-            if stratify_by and stratify_by in columns else "1"
+            if stratify_by and stratify_by in columns
+            else "1"
         )
         q += (
             f" QUALIFY row_number() OVER (PARTITION BY {stratum} ORDER BY hash(client_id, {int(seed)}),"
@@ -131,21 +148,40 @@ def fetch_sample(con: duckdb.DuckDBPyConnection, source: str, numeric: list[str]
 
 
 def _kinds(con: duckdb.DuckDBPyConnection, source: str, inputs: list[str]) -> dict[str, str]:
-    rows = con.execute(f"DESCRIBE SELECT {', '.join(quote(c) for c in inputs)} FROM {source}").fetchall()
+    rows = con.execute(
+        f"DESCRIBE SELECT {', '.join(quote(c) for c in inputs)} FROM {source}"
+    ).fetchall()
     return {r[0]: str(r[1]) for r in rows}
 
 
 # -- fitting ----------------------------------------------------------------------------
-def fit_dimension(con: duckdb.DuckDBPyConnection, source: str, dim: DimensionConfig,
-                  columns: set[str], *, as_of: dt.date, config: SegmentationConfig,
-                  previous: ModelVersion | None, version: int) -> ModelVersion:
+def fit_dimension(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    dim: DimensionConfig,
+    columns: set[str],
+    *,
+    as_of: dt.date,
+    config: SegmentationConfig,
+    previous: ModelVersion | None,
+    version: int,
+) -> ModelVersion:
     """Fit ``dim`` on the snapshot ``source``; the new registry version."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if dim.kind == "rules":
         params = fit_rules(con, source, dim, columns)
         params["fingerprint"] = fingerprint(dim)
-        return ModelVersion(dim.name, version, now, as_of, "rules", "rules", params,
-                            {"percentiles": params["percentiles"]}, len(params["segments"]))
+        return ModelVersion(
+            dim.name,
+            version,
+            now,
+            as_of,
+            "rules",
+            "rules",
+            params,
+            {"percentiles": params["percentiles"]},
+            len(params["segments"]),
+        )
     inputs = expand_inputs(dim, columns)
     types = _kinds(con, source, inputs)
     if dim.method == "lca":
@@ -153,23 +189,41 @@ def fit_dimension(con: duckdb.DuckDBPyConnection, source: str, dim: DimensionCon
     else:
         categorical = [c for c in inputs if c in dim.categorical or types[c] == "VARCHAR"]
         numeric = [c for c in inputs if c not in categorical]
-    df = fetch_sample(con, source, numeric, categorical, size=config.sample_size,
-                      stratify_by=config.stratify_by, seed=config.seed, columns=columns)
+    df = fetch_sample(
+        con,
+        source,
+        numeric,
+        categorical,
+        size=config.sample_size,
+        stratify_by=config.stratify_by,
+        seed=config.seed,
+        columns=columns,
+    )
     if len(df) < 3:
-        raise FeatureError(f"segmentation.dimensions.{dim.name}: only {len(df)} client(s) at {as_of}")
+        raise FeatureError(
+            f"segmentation.dimensions.{dim.name}: only {len(df)} client(s) at {as_of}"
+        )
     sel = dim.selection
     seed = config.seed
-    sweep_args = dict(k_min=sel.k_min, k_max=sel.k_max, n_bootstrap=sel.n_bootstrap,
-                      stability_threshold=sel.stability_threshold,
-                      metric_sample_size=sel.metric_sample_size,
-                      stability_sample_size=sel.stability_sample_size, random_state=seed)
+    sweep_args = dict(
+        k_min=sel.k_min,
+        k_max=sel.k_max,
+        n_bootstrap=sel.n_bootstrap,
+        stability_threshold=sel.stability_threshold,
+        metric_sample_size=sel.metric_sample_size,
+        stability_sample_size=sel.stability_sample_size,
+        random_state=seed,
+    )
     spec: PreprocessSpec | None = None
     evidence: dict[str, Any] = {"sample_size": len(df), "inputs": inputs}
     if dim.method == "lca":
         X = df[categorical].astype(object).where(df[categorical].notna(), MISSING).astype(str)
-        lca = LatentClassAnalysis(n_classes=sel.k, n_init=sel.n_init, **sweep_args).fit(X.to_numpy())
+        lca = LatentClassAnalysis(n_classes=sel.k, n_init=sel.n_init, **sweep_args).fit(
+            X.to_numpy()
+        )
         model: dict[str, Any] = {
-            "type": "categorical", "features": categorical,
+            "type": "categorical",
+            "features": categorical,
             "categories": [c.tolist() for c in lca.categories_],
             "log_weights": lca.log_weights_.tolist(),
             "log_probs": [lp.tolist() for lp in lca.log_probs_],
@@ -184,29 +238,41 @@ def fit_dimension(con: duckdb.DuckDBPyConnection, source: str, dim: DimensionCon
             est = KMeansSelector(n_clusters=sel.k, n_init=sel.n_init, **sweep_args).fit(Z)
             model = {"type": "centroid", "centers": est.cluster_centers_.tolist(), "radius": None}
         elif dim.method == "gmm":
-            gm = GaussianMixtureSelector(n_components=sel.k, covariance_type=dim.covariance_type,
-                                         **sweep_args).fit(Z)
+            gm = GaussianMixtureSelector(
+                n_components=sel.k, covariance_type=dim.covariance_type, **sweep_args
+            ).fit(Z)
             est, model = gm, gm.params_
         else:
             rows = np.arange(len(Z))
             if len(Z) > HDBSCAN_MAX_SAMPLE:
-                rows = np.sort(np.random.default_rng(seed).choice(len(Z), HDBSCAN_MAX_SAMPLE, replace=False))
-            est = DensitySegmenter(min_cluster_size=dim.min_cluster_size,
-                                   assign_noise=dim.assign_noise,
-                                   metric_sample_size=sel.metric_sample_size,
-                                   random_state=seed).fit(Z[rows])
-            model = {"type": "centroid", "centers": est.cluster_centers_.tolist(),
-                     "radius": None if dim.assign_noise else est.radius_.tolist()}
+                rows = np.sort(
+                    np.random.default_rng(seed).choice(len(Z), HDBSCAN_MAX_SAMPLE, replace=False)
+                )
+            est = DensitySegmenter(
+                min_cluster_size=dim.min_cluster_size,
+                assign_noise=dim.assign_noise,
+                metric_sample_size=sel.metric_sample_size,
+                random_state=seed,
+            ).fit(Z[rows])
+            model = {
+                "type": "centroid",
+                "centers": est.cluster_centers_.tolist(),
+                "radius": None if dim.assign_noise else est.radius_.tolist(),
+            }
         table = est.evidence_
     labels, _ = predict_params(model, Z, df)
     k = _n_segments(model)
     chosen = next((r for r in table if r.get("chosen")), {})
-    evidence.update(k_table=table, chosen_k=k, stability=chosen.get("stability"),
-                    rule=f"among k with stability >= {sel.stability_threshold:.2f}, best mean "
-                    "rank of silhouette, Calinski-Harabasz, Davies-Bouldin"
-                    f"{', BIC' if dim.method in ('gmm', 'lca') else ''}; else the most stable k",
-                    sizes=np.bincount(labels[labels >= 0], minlength=k).tolist(),
-                    unassigned=int(np.sum(labels < 0)))
+    evidence.update(
+        k_table=table,
+        chosen_k=k,
+        stability=chosen.get("stability"),
+        rule=f"among k with stability >= {sel.stability_threshold:.2f}, best mean "
+        "rank of silhouette, Calinski-Harabasz, Davies-Bouldin"
+        f"{', BIC' if dim.method in ('gmm', 'lca') else ''}; else the most stable k",
+        sizes=np.bincount(labels[labels >= 0], minlength=k).tolist(),
+        unassigned=int(np.sum(labels < 0)),
+    )
     matches: dict[int, int] = {}
     old_segments = None
     next_id = 1
@@ -215,13 +281,20 @@ def fit_dimension(con: duckdb.DuckDBPyConnection, source: str, dim: DimensionCon
         next_id = int(previous.params.get("next_id", len(old_segments) + 1))
         matches, ident = _match(previous, model, df, labels, k, dim)
         evidence["identity"] = ident
-    segments, next_id, report = carry_identities(dim.name, k, matches, old_segments, next_id,
-                                                 dim.segment_names)
+    segments, next_id, report = carry_identities(
+        dim.name, k, matches, old_segments, next_id, dim.segment_names
+    )
     evidence.setdefault("identity", {}).update(report)
     params = {
-        "type": "learned", "method": dim.method, "fingerprint": fingerprint(dim),
-        "preprocessing": None if spec is None else spec.to_json(), "model": model,
-        "segments": segments, "next_id": next_id, "features": inputs, "seed": seed,
+        "type": "learned",
+        "method": dim.method,
+        "fingerprint": fingerprint(dim),
+        "preprocessing": None if spec is None else spec.to_json(),
+        "model": model,
+        "segments": segments,
+        "next_id": next_id,
+        "features": inputs,
+        "seed": seed,
     }
     if dim.micro is not None and Z is not None:
         params["micro"] = _micro_tree(Z, labels, model, dim, seed)
@@ -243,49 +316,76 @@ def _centres(model: dict[str, Any]) -> np.ndarray | None:
     return None
 
 
-def _match(previous: ModelVersion, model: dict[str, Any], df: pd.DataFrame, labels: np.ndarray,
-           k: int, dim: DimensionConfig) -> tuple[dict[int, int], dict[str, Any]]:
+def _match(
+    previous: ModelVersion,
+    model: dict[str, Any],
+    df: pd.DataFrame,
+    labels: np.ndarray,
+    k: int,
+    dim: DimensionConfig,
+) -> tuple[dict[int, int], dict[str, Any]]:
     old_model = previous.params["model"]
     old_centres = _centres(old_model)
-    if old_centres is not None and previous.params.get("preprocessing") and _centres(model) is not None:
+    if (
+        old_centres is not None
+        and previous.params.get("preprocessing")
+        and _centres(model) is not None
+    ):
         old_spec = PreprocessSpec.from_json(previous.params["preprocessing"])
         try:
             Zold = old_spec.transform(df)
         except KeyError:
             Zold = None
         if Zold is not None:
-            new_centres = np.array([
-                Zold[labels == c].mean(axis=0) if np.any(labels == c) else np.full(Zold.shape[1], np.inf)
-                for c in range(k)
-            ])
-            matches, D, thr = match_centers(old_centres, new_centres,
-                                            relative_threshold=dim.match_threshold)
-            return matches, {"method": "centroids", "threshold": thr,
-                             "distances": D.tolist(), "previous_version": previous.version}
+            new_centres = np.array(
+                [
+                    Zold[labels == c].mean(axis=0)
+                    if np.any(labels == c)
+                    else np.full(Zold.shape[1], np.inf)
+                    for c in range(k)
+                ]
+            )
+            matches, D, thr = match_centers(
+                old_centres, new_centres, relative_threshold=dim.match_threshold
+            )
+            return matches, {
+                "method": "centroids",
+                "threshold": thr,
+                "distances": D.tolist(),
+                "previous_version": previous.version,
+            }
     Zold = None
     if previous.params.get("preprocessing"):
         Zold = PreprocessSpec.from_json(previous.params["preprocessing"]).transform(df)
     old_labels, _ = predict_params(old_model, Zold, df)
-    return match_labels(old_labels, labels), {"method": "overlap",
-                                              "previous_version": previous.version}
+    return match_labels(old_labels, labels), {
+        "method": "overlap",
+        "previous_version": previous.version,
+    }
 
 
-def _micro_tree(Z: np.ndarray, labels: np.ndarray, model: dict[str, Any], dim: DimensionConfig,
-                seed: int) -> dict[str, Any]:
+def _micro_tree(
+    Z: np.ndarray, labels: np.ndarray, model: dict[str, Any], dim: DimensionConfig, seed: int
+) -> dict[str, Any]:
     """Sub-clusters inside each segment (k-means, k by silhouette) down to ``min_size``."""
     assert dim.micro is not None
     k = _n_segments(model)
     centres = _centres(model)  # nearest-centre partition: the segments themselves for k-means
     if centres is None or model["type"] != "centroid":
-        centres = np.array([Z[labels == c].mean(axis=0) if np.any(labels == c)
-                            else np.zeros(Z.shape[1]) for c in range(k)])
+        centres = np.array(
+            [
+                Z[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(Z.shape[1])
+                for c in range(k)
+            ]
+        )
     root: dict[str, Any] = {"centers": centres.tolist(), "children": {}}
     _split(root, Z, nearest(Z, centres)[0], dim.micro, seed, 1)
     return root
 
 
-def _split(node: dict[str, Any], Z: np.ndarray, near: np.ndarray, micro: Any, seed: int,
-           depth: int) -> None:
+def _split(
+    node: dict[str, Any], Z: np.ndarray, near: np.ndarray, micro: Any, seed: int, depth: int
+) -> None:
     for i in range(len(node["centers"])):
         rows = np.flatnonzero(near == i)
         if rows.size < 2 * micro.min_size:
@@ -299,7 +399,11 @@ def _split(node: dict[str, Any], Z: np.ndarray, near: np.ndarray, micro: Any, se
             from sklearn.metrics import silhouette_score
 
             idx = rows[: min(rows.size, 3000)]
-            s = silhouette_score(Z[idx], est.predict(Z[idx])) if np.unique(est.predict(Z[idx])).size > 1 else -1
+            s = (
+                silhouette_score(Z[idx], est.predict(Z[idx]))
+                if np.unique(est.predict(Z[idx])).size > 1
+                else -1
+            )
             if best is None or s > best[0]:
                 best = (s, est)
         if best is None:
@@ -323,11 +427,25 @@ def micro_version(parent: ModelVersion) -> ModelVersion:
         else:
             tail = ".".join(str(p + 1) for p in path[1:])
             segs.append({"id": f"{base['id']}.{tail}", "name": f"{base['name']} / {tail}"})
-    params = {"type": "learned", "method": "micro", "preprocessing": parent.params["preprocessing"],
-              "model": {"type": "tree", **tree}, "segments": segs, "parent": parent.dimension}
-    return ModelVersion(f"{parent.dimension}_micro", parent.version, parent.created_at,
-                        parent.as_of, "learned", "micro", params,
-                        {"leaves": len(leaves), "parent_version": parent.version}, len(leaves))
+    params = {
+        "type": "learned",
+        "method": "micro",
+        "preprocessing": parent.params["preprocessing"],
+        "model": {"type": "tree", **tree},
+        "segments": segs,
+        "parent": parent.dimension,
+    }
+    return ModelVersion(
+        f"{parent.dimension}_micro",
+        parent.version,
+        parent.created_at,
+        parent.as_of,
+        "learned",
+        "micro",
+        params,
+        {"leaves": len(leaves), "parent_version": parent.version},
+        len(leaves),
+    )
 
 
 # -- applying ---------------------------------------------------------------------------
@@ -360,7 +478,11 @@ def predict_version(mv: ModelVersion, df: pd.DataFrame) -> tuple[np.ndarray, np.
     if mv.kind != "learned":
         raise ConfigError(f"dimension {mv.dimension}: Python prediction is for learned dimensions")
     p = mv.params
-    Z = None if p["preprocessing"] is None else PreprocessSpec.from_json(p["preprocessing"]).transform(df)
+    Z = (
+        None
+        if p["preprocessing"] is None
+        else PreprocessSpec.from_json(p["preprocessing"]).transform(df)
+    )
     labels, score = predict_params(p["model"], Z, df)
     ids = np.array([s["id"] for s in mv.segments] + [f"{mv.dimension}-unassigned"], dtype=object)
     return ids[np.where(labels >= 0, labels, len(mv.segments))], score

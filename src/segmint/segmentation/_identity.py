@@ -17,8 +17,9 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist, pdist
 
 
-def match_centers(old: np.ndarray, new: np.ndarray, *, relative_threshold: float
-                  ) -> tuple[dict[int, int], np.ndarray, float]:
+def match_centers(
+    old: np.ndarray, new: np.ndarray, *, relative_threshold: float
+) -> tuple[dict[int, int], np.ndarray, float]:
     """Match rows of ``new`` to rows of ``old``.
 
     Returns ``{new_index: old_index}``, the distance matrix and the absolute threshold
@@ -28,13 +29,21 @@ def match_centers(old: np.ndarray, new: np.ndarray, *, relative_threshold: float
     spread = float(np.median(pdist(old))) if len(old) > 1 else float(np.max(np.abs(old)) or 1.0)
     threshold = relative_threshold * spread
     rows, cols = linear_sum_assignment(D)
-    return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if D[r, c] <= threshold}, D, threshold
+    return (
+        {int(r): int(c) for r, c in zip(rows, cols, strict=True) if D[r, c] <= threshold},
+        D,
+        threshold,
+    )
 
 
-def match_labels(old_labels: np.ndarray, new_labels: np.ndarray, *, min_jaccard: float = 0.5
-                 ) -> dict[int, int]:
+def match_labels(
+    old_labels: np.ndarray, new_labels: np.ndarray, *, min_jaccard: float = 0.5
+) -> dict[int, int]:
     """Match by membership overlap (for models without centres): Hungarian on Jaccard."""
-    new_ids, old_ids = np.unique(new_labels[new_labels >= 0]), np.unique(old_labels[old_labels >= 0])
+    new_ids, old_ids = (
+        np.unique(new_labels[new_labels >= 0]),
+        np.unique(old_labels[old_labels >= 0]),
+    )
     J = np.zeros((new_ids.size, old_ids.size))
     for a, n in enumerate(new_ids):
         in_n = new_labels == n
@@ -42,13 +51,21 @@ def match_labels(old_labels: np.ndarray, new_labels: np.ndarray, *, min_jaccard:
             in_o = old_labels == o
             J[a, b] = np.sum(in_n & in_o) / max(1, np.sum(in_n | in_o))
     rows, cols = linear_sum_assignment(-J)
-    return {int(new_ids[r]): int(old_ids[c]) for r, c in zip(rows, cols, strict=True)
-            if J[r, c] >= min_jaccard}
+    return {
+        int(new_ids[r]): int(old_ids[c])
+        for r, c in zip(rows, cols, strict=True)
+        if J[r, c] >= min_jaccard
+    }
 
 
-def carry_identities(dimension: str, n_new: int, matches: dict[int, int],
-                     old_segments: list[dict[str, str]] | None, next_id: int,
-                     names: dict[str, str]) -> tuple[list[dict[str, str]], int, dict[str, Any]]:
+def carry_identities(
+    dimension: str,
+    n_new: int,
+    matches: dict[int, int],
+    old_segments: list[dict[str, str]] | None,
+    next_id: int,
+    names: dict[str, str],
+) -> tuple[list[dict[str, str]], int, dict[str, Any]]:
     """Segment ids/names for the new labels; returns (segments, next free number, report)."""
     segments = []
     old_segments = old_segments or []

@@ -123,7 +123,9 @@ class KMeansSelector(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _fit_one(self, X: np.ndarray, k: int, seed: int) -> KMeans:
-        return KMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter, random_state=seed).fit(X)
+        return KMeans(
+            n_clusters=k, n_init=self.n_init, max_iter=self.max_iter, random_state=seed
+        ).fit(X)
 
     @staticmethod
     def _predict_one(model: KMeans, X: np.ndarray) -> np.ndarray:

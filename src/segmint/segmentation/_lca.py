@@ -30,8 +30,9 @@ from segmint.segmentation._select import single_threaded, sweep
 _SMOOTH = 0.01
 
 
-def _em(codes: np.ndarray, n_cats: list[int], k: int, seed: int, n_init: int, max_iter: int,
-        tol: float) -> dict[str, Any]:
+def _em(
+    codes: np.ndarray, n_cats: list[int], k: int, seed: int, n_init: int, max_iter: int, tol: float
+) -> dict[str, Any]:
     n, m = codes.shape
     rng = np.random.default_rng(seed)
     onehots = [np.eye(v)[codes[:, j]] for j, v in enumerate(n_cats)]
@@ -89,11 +90,21 @@ class LatentClassAnalysis(ClusterMixin, BaseEstimator):
     n_clusters_, labels_, evidence_
     """
 
-    def __init__(self, *, n_classes: int | None = None, k_min: int = 2, k_max: int = 8,
-                 n_init: int = 4, max_iter: int = 200, tol: float = 1e-7,
-                 n_bootstrap: int = 5, stability_threshold: float = 0.85,
-                 metric_sample_size: int = 2000, stability_sample_size: int = 5000,
-                 random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        n_classes: int | None = None,
+        k_min: int = 2,
+        k_max: int = 8,
+        n_init: int = 4,
+        max_iter: int = 200,
+        tol: float = 1e-7,
+        n_bootstrap: int = 5,
+        stability_threshold: float = 0.85,
+        metric_sample_size: int = 2000,
+        stability_sample_size: int = 5000,
+        random_state: int | None = None,
+    ) -> None:
         self.n_classes = n_classes
         self.k_min = k_min
         self.k_max = k_max
@@ -147,10 +158,16 @@ class LatentClassAnalysis(ClusterMixin, BaseEstimator):
         else:
             hi = min(self.k_max, len(X) - 1)
             _, model, table = sweep(
-                onehot, list(range(min(self.k_min, hi), hi + 1)), fit_one, predict_one,
-                n_bootstrap=self.n_bootstrap, stability_threshold=self.stability_threshold,
+                onehot,
+                list(range(min(self.k_min, hi), hi + 1)),
+                fit_one,
+                predict_one,
+                n_bootstrap=self.n_bootstrap,
+                stability_threshold=self.stability_threshold,
                 metric_sample_size=self.metric_sample_size,
-                stability_sample_size=self.stability_sample_size, random_state=seed, bic=bic,
+                stability_sample_size=self.stability_sample_size,
+                random_state=seed,
+                bic=bic,
             )
         labels = np.argmax(_log_scores(model, codes), axis=1)
         perm = order_by_size(labels, len(model["log_weights"]))
@@ -169,4 +186,3 @@ class LatentClassAnalysis(ClusterMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return np.argmax(self.predict_log_scores(X), axis=1)
-

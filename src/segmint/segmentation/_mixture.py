@@ -41,8 +41,10 @@ def gaussian_params(gm: GaussianMixture) -> dict[str, Any]:
         params = {"prec": prec.tolist()}
     const = np.log(gm.weights_) + logdet - 0.5 * d * np.log(2 * np.pi)
     params.update(
-        type="gaussian", covariance_type="full" if ct == "full" else "diag",
-        means=gm.means_.tolist(), const=const.tolist(),
+        type="gaussian",
+        covariance_type="full" if ct == "full" else "diag",
+        means=gm.means_.tolist(),
+        const=const.tolist(),
     )
     return params
 
@@ -127,8 +129,11 @@ class GaussianMixtureSelector(ClusterMixin, BaseEstimator):
 
     def _fit_one(self, X: np.ndarray, k: int, seed: int) -> GaussianMixture:
         return GaussianMixture(
-            n_components=k, covariance_type=self.covariance_type, n_init=self.n_init,
-            random_state=seed, reg_covar=1e-6,
+            n_components=k,
+            covariance_type=self.covariance_type,
+            n_init=self.n_init,
+            random_state=seed,
+            reg_covar=1e-6,
         ).fit(X)
 
     @staticmethod
@@ -150,7 +155,8 @@ class GaussianMixtureSelector(ClusterMixin, BaseEstimator):
             table: list[dict[str, Any]] = [{"k": ks[0], "bic": float(model.bic(X)), "chosen": True}]
         else:
             _, model, table = sweep(
-                X, ks,
+                X,
+                ks,
                 lambda rows, k, s: self._fit_one(X[rows], k, s),
                 lambda m, rows: self._predict_one(m, X[rows]),
                 n_bootstrap=self.n_bootstrap,

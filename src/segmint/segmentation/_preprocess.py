@@ -225,7 +225,9 @@ def fit_preprocessing(
     """Fit the pipeline on the sample frame; return it with its JSON twin."""
     frame = frame_for(df, numeric, categorical)
     n_cat = {c: int(frame[c].nunique()) for c in categorical}
-    pipe = build_pipeline(numeric, categorical, config, n_categories=n_cat, random_state=random_state)
+    pipe = build_pipeline(
+        numeric, categorical, config, n_categories=n_cat, random_state=random_state
+    )
     pipe.fit(frame)
     return pipe, PreprocessSpec.from_pipeline(pipe, numeric, categorical)
 
@@ -254,7 +256,9 @@ class PreprocessSpec:
     output_names: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_pipeline(cls, pipe: Pipeline, numeric: list[str], categorical: list[str]) -> PreprocessSpec:
+    def from_pipeline(
+        cls, pipe: Pipeline, numeric: list[str], categorical: list[str]
+    ) -> PreprocessSpec:
         ct = pipe.named_steps["columns"]
         fill, log, lo, hi, center, scale = [], [], [], [], [], []
         if numeric:
@@ -271,7 +275,9 @@ class PreprocessSpec:
         cats: list[list[str]] = []
         if categorical:
             cats = [[str(v) for v in c] for c in ct.named_transformers_["cat"].categories_]
-        names = list(numeric) + [f"{c}={v}" for c, vs in zip(categorical, cats, strict=True) for v in vs]
+        names = list(numeric) + [
+            f"{c}={v}" for c, vs in zip(categorical, cats, strict=True) for v in vs
+        ]
         spec = cls(
             numeric=list(numeric),
             categorical=list(categorical),

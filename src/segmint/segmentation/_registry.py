@@ -75,19 +75,31 @@ def save_version(con: duckdb.DuckDBPyConnection, mv: ModelVersion) -> None:
     ensure_registry(con)
     con.execute(
         f"INSERT INTO {MODELS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [mv.dimension, mv.version, mv.created_at, mv.as_of, mv.kind, mv.method,
-         json.dumps(clean_json(mv.params)), json.dumps(clean_json(mv.evidence)), mv.k],
+        [
+            mv.dimension,
+            mv.version,
+            mv.created_at,
+            mv.as_of,
+            mv.kind,
+            mv.method,
+            json.dumps(clean_json(mv.params)),
+            json.dumps(clean_json(mv.evidence)),
+            mv.k,
+        ],
     )
 
 
 def next_version(con: duckdb.DuckDBPyConnection, dimension: str) -> int:
     ensure_registry(con)
-    row = con.execute(f"SELECT max(version) FROM {MODELS} WHERE dimension = ?", [dimension]).fetchone()
+    row = con.execute(
+        f"SELECT max(version) FROM {MODELS} WHERE dimension = ?", [dimension]
+    ).fetchone()
     return 1 if row is None or row[0] is None else int(row[0]) + 1
 
 
-def load_version(con: duckdb.DuckDBPyConnection, dimension: str, version: int | None = None
-                 ) -> ModelVersion | None:
+def load_version(
+    con: duckdb.DuckDBPyConnection, dimension: str, version: int | None = None
+) -> ModelVersion | None:
     """A stored version (the latest when ``version`` is None), or None."""
     tables = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [MODELS]
@@ -103,12 +115,16 @@ def load_version(con: duckdb.DuckDBPyConnection, dimension: str, version: int | 
     if row is None:
         return None
     d, v, created, as_of, kind, method, params, evidence, k = row
-    return ModelVersion(d, int(v), created, as_of, kind, method, json.loads(params),
-                        json.loads(evidence), int(k))
+    return ModelVersion(
+        d, int(v), created, as_of, kind, method, json.loads(params), json.loads(evidence), int(k)
+    )
 
 
 def list_versions(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, dt.date, int]]:
     ensure_registry(con)
-    return [tuple(r) for r in con.execute(
-        f"SELECT dimension, version, as_of, k FROM {MODELS} ORDER BY dimension, version"
-    ).fetchall()]
+    return [
+        tuple(r)
+        for r in con.execute(
+            f"SELECT dimension, version, as_of, k FROM {MODELS} ORDER BY dimension, version"
+        ).fetchall()
+    ]

@@ -60,8 +60,7 @@ def parse_rules(dim: DimensionConfig, columns: set[str]) -> list[ParsedRule]:
             raise ConfigError(f"{where}: cannot parse `when: {rule.when}`: {exc}") from None
         if tree is None or tree.find(*_FORBIDDEN) is not None:
             raise ConfigError(
-                f"{where}: `when: {rule.when}` must be an expression over features, "
-                "not a query"
+                f"{where}: `when: {rule.when}` must be an expression over features, not a query"
             )
         used: set[str] = set()
         pct: dict[str, set[float]] = {}
@@ -117,9 +116,7 @@ def resolve_percentiles(
     if not wanted:
         return {}
     items = [(f, p) for f in sorted(wanted) for p in sorted(wanted[f])]
-    select = ", ".join(
-        f"quantile_cont(CAST({quote(f)} AS DOUBLE), {p / 100!r})" for f, p in items
-    )
+    select = ", ".join(f"quantile_cont(CAST({quote(f)} AS DOUBLE), {p / 100!r})" for f, p in items)
     row = con.execute(f"SELECT {select} FROM {source}").fetchone()
     out: dict[str, dict[str, float]] = {}
     assert row is not None
@@ -174,7 +171,12 @@ def fit_rules(
         "type": "rules",
         "order": dim.order,
         "rules": [
-            {"segment": r.segment, "when": dim.rules[r.index].when, "sql": sql, "label": index[r.segment]}
+            {
+                "segment": r.segment,
+                "when": dim.rules[r.index].when,
+                "sql": sql,
+                "label": index[r.segment],
+            }
             for r, sql in zip(parsed, compiled, strict=True)
         ],
         "default_label": index[dim.default or ""],

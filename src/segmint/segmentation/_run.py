@@ -92,16 +92,23 @@ def run_segmentation(
     warehouse.require(FEATURES, hint="compute features first (`segmint features`)")
     n = con.execute(f"SELECT count(*) FROM {FEATURES} WHERE as_of = ?", [as_of]).fetchone()[0]  # type: ignore[index]
     if not n:
-        have = [r[0].isoformat() for r in con.execute(
-            f"SELECT DISTINCT as_of FROM {FEATURES} ORDER BY 1 DESC LIMIT 5").fetchall()]
+        have = [
+            r[0].isoformat()
+            for r in con.execute(
+                f"SELECT DISTINCT as_of FROM {FEATURES} ORDER BY 1 DESC LIMIT 5"
+            ).fetchall()
+        ]
         raise WarehouseError(
             f"no features snapshot at {as_of.isoformat()} (latest: {', '.join(have) or 'none'})"
         )
     columns = {r[0] for r in con.execute(f"DESCRIBE {FEATURES}").fetchall()}
     dims, skipped = resolve_dimensions(config, columns)
     if not dims:
-        raise ConfigError("segmentation: no dimension to run (" + "; ".join(
-            f"{k}: {v}" for k, v in skipped.items()) + ")")
+        raise ConfigError(
+            "segmentation: no dimension to run ("
+            + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            + ")"
+        )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _segment_snapshot AS "
         f"SELECT * FROM {FEATURES} WHERE as_of = DATE '{as_of.isoformat()}'"
@@ -116,9 +123,16 @@ def run_segmentation(
         latest = load_version(con, dim.name)
         stale = latest is None or latest.params.get("fingerprint") != fingerprint(dim)
         if refit or stale:
-            mv = fit_dimension(con, source, dim, columns, as_of=as_of, config=config,
-                               previous=latest if latest is not None and latest.method == dim.method else None,
-                               version=next_version(con, dim.name))
+            mv = fit_dimension(
+                con,
+                source,
+                dim,
+                columns,
+                as_of=as_of,
+                config=config,
+                previous=latest if latest is not None and latest.method == dim.method else None,
+                version=next_version(con, dim.name),
+            )
             new.append(mv)
             fitted.append(dim.name)
         else:
@@ -142,8 +156,10 @@ def run_segmentation(
     timings["assign"] = time.perf_counter() - t0
     con.execute(f"DROP TABLE IF EXISTS {source}")
     sizes = con.execute(
-        f"SELECT dimension, segment_id, segment_name, count(*) AS clients FROM {ASSIGNMENTS} "
-        "WHERE as_of = ? GROUP BY ALL ORDER BY dimension, length(segment_id), segment_id", [as_of]
+        "SELECT * FROM (SELECT dimension, segment_id, segment_name, count(*) AS clients "
+        f"FROM {ASSIGNMENTS} WHERE as_of = ? GROUP BY ALL) "
+        "ORDER BY dimension, length(segment_id), segment_id",
+        [as_of],
     ).df()
     if out is not None:
         _export(warehouse, as_of, Path(out))
@@ -166,4 +182,3 @@ def _export(warehouse: Warehouse, as_of: dt.date, path: Path) -> None:
         f"COPY (SELECT * FROM {ASSIGNMENTS} WHERE as_of = DATE '{as_of.isoformat()}' "
         f"ORDER BY dimension, client_id) TO '{target}' (FORMAT {fmt})"
     )
-

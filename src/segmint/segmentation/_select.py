@@ -86,7 +86,9 @@ def evaluate_k(
         row["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
         row["davies_bouldin"] = float(davies_bouldin_score(X, labels))
     else:
-        row.update(silhouette=float("nan"), calinski_harabasz=float("nan"), davies_bouldin=float("nan"))
+        row.update(
+            silhouette=float("nan"), calinski_harabasz=float("nan"), davies_bouldin=float("nan")
+        )
     if bic is not None:
         row["bic"] = float(bic(model, everyone))
     if n_bootstrap > 0:
