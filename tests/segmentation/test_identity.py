@@ -1,6 +1,7 @@
 import datetime as dt
 
 import numpy as np
+import pytest
 from seg_data import load_features, make_features
 
 from segmint.config._segmentation import DimensionConfig, SegmentationConfig
@@ -104,3 +105,37 @@ def test_a_new_planted_segment_gets_a_new_id(warehouse):
     old_ids = {s["id"] for s in first.models["b"].segments}
     assert ids - old_ids, "some segment must be new"
     assert all(int(i.split("-")[1]) >= 4 for i in ids - old_ids)  # fresh numbers
+
+
+def test_changed_inputs_refit_keeps_identities(warehouse):
+    df, _ = make_features(3000, k=4)
+    load_features(warehouse, df)
+    first = run_segmentation(warehouse, _cfg())
+    fewer = SegmentationConfig(
+        include_defaults=False,
+        sample_size=2000,
+        dimensions=[
+            DimensionConfig(
+                name="b", kind="learned", inputs=INPUTS[:-1], selection={"n_bootstrap": 2}
+            )
+        ],
+    )
+    second = run_segmentation(warehouse, fewer)  # definition changed: refitted
+    assert second.fitted == ["b"]
+    assert second.models["b"].evidence["identity"]["method"] == "centroids"
+    assert (_by_client(first) == _by_client(second)).all()
+
+
+def test_block_weights_make_a_glob_family_weigh_one_feature():
+    from segmint.segmentation._dimension import block_weights
+
+    dim = DimensionConfig(
+        name="b",
+        kind="learned",
+        inputs=["frequency", "share_cat_*"],
+        preprocessing={"weights": {"frequency": 2.0, "share_cat_b": 3.0}},
+    )
+    w = block_weights(dim, ["frequency", "share_cat_a", "share_cat_b"], set())
+    assert w == pytest.approx(
+        {"frequency": 2.0, "share_cat_a": 0.5**0.5, "share_cat_b": 3 * 0.5**0.5}
+    )

@@ -81,6 +81,12 @@ class PreprocessingConfig(_Model):
     weights: dict[str, float] = Field(
         default_factory=dict, description="Per-feature weights applied after scaling."
     )
+    block_weights: bool = Field(
+        default=True,
+        description="Columns matched by one glob input (e.g. the n columns of `share_cat_*`) "
+        "are weighted 1/sqrt(n) each, so the family weighs as much as one feature; "
+        "`weights` multiply on top.",
+    )
 
     @field_validator("winsorize")
     @classmethod

@@ -32,8 +32,9 @@ never), Declining (``spend_trend <= -0.25``), Growing (``spend_trend >= 0.25``),
 Mature.
 
 **behaviour** — k-means (k chosen from evidence) on the behaviour features present:
-``frequency, monetary_mean, share_cat_*, share_channel_*, weekend_share, promo_share,
-digital_share, events_90d, days_active_90d, recency_days`` (a null recency — a client
+``frequency, monetary_mean, spend_last_window, share_cat_*, share_channel_*,
+weekend_share, promo_share, digital_share, events_90d, days_active_90d, recency_days``;
+each glob family weighs as much as one feature (``block_weights``) (a null recency — a client
 who never bought — is imputed with the sample maximum, other nulls with the median).
 """
 
@@ -44,6 +45,7 @@ from segmint.config._segmentation import DimensionConfig, Rule
 BEHAVIOUR_INPUTS = [
     "frequency",
     "monetary_mean",
+    "spend_last_window",
     "share_cat_*",
     "share_channel_*",
     "weekend_share",

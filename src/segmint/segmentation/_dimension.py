@@ -110,6 +110,22 @@ def expand_inputs(dim: DimensionConfig, columns: set[str]) -> list[str]:
     return out
 
 
+def block_weights(dim: DimensionConfig, inputs: list[str], columns: set[str]) -> dict[str, float]:
+    """Weights giving each glob family of n columns 1/sqrt(n), times the explicit weights.
+
+    Standardised columns have unit variance; without this, the ten ``share_cat_*`` columns
+    would outweigh frequency, spend, promo and engagement together in the distance.
+    """
+    weights = {c: 1.0 for c in inputs}
+    for p in dim.inputs or []:
+        hits = [c for c in inputs if fnmatch(c, p)] if any(ch in p for ch in "*?[") else []
+        for c in hits:
+            weights[c] = float(1.0 / np.sqrt(len(hits)))
+    for c, w in dim.preprocessing.weights.items():
+        weights[c] = weights.get(c, 1.0) * w
+    return {c: w for c, w in weights.items() if w != 1.0}
+
+
 def fingerprint(dim: DimensionConfig) -> str:
     return hashlib.sha256(dim.model_dump_json().encode()).hexdigest()[:16]
 
@@ -189,11 +205,16 @@ def fit_dimension(
     else:
         categorical = [c for c in inputs if c in dim.categorical or types[c] == "VARCHAR"]
         numeric = [c for c in inputs if c not in categorical]
+    prep = dim.preprocessing
+    if prep.block_weights:
+        prep = prep.model_copy(update={"weights": block_weights(dim, inputs, columns)})
+    # the previous version's inputs too, to place the new segments in its space
+    old_num, old_cat = _previous_inputs(previous, columns)
     df = fetch_sample(
         con,
         source,
-        numeric,
-        categorical,
+        numeric + [c for c in old_num if c not in numeric],
+        categorical + [c for c in old_cat if c not in categorical],
         size=config.sample_size,
         stratify_by=config.stratify_by,
         seed=config.seed,
@@ -231,7 +252,7 @@ def fit_dimension(
         table = lca.evidence_
         Z = None
     else:
-        _, spec = fit_preprocessing(df, numeric, categorical, dim.preprocessing, random_state=seed)
+        _, spec = fit_preprocessing(df, numeric, categorical, prep, random_state=seed)
         Z = spec.transform(df)
         evidence["log1p"] = [c for c, f in zip(numeric, spec.log1p, strict=True) if f]
         if dim.method == "kmeans":
@@ -316,6 +337,20 @@ def _centres(model: dict[str, Any]) -> np.ndarray | None:
     return None
 
 
+def _previous_inputs(
+    previous: ModelVersion | None, columns: set[str]
+) -> tuple[list[str], list[str]]:
+    """Numeric and categorical inputs of a previous learned version (still in the table)."""
+    if previous is None or previous.kind != "learned":
+        return [], []
+    spec = previous.params.get("preprocessing")
+    if spec is not None:
+        num, cat = spec["numeric"], spec["categorical"]
+    else:
+        num, cat = [], previous.params["model"].get("features", [])
+    return [c for c in num if c in columns], [c for c in cat if c in columns]
+
+
 def _match(
     previous: ModelVersion,
     model: dict[str, Any],
@@ -354,6 +389,13 @@ def _match(
                 "distances": D.tolist(),
                 "previous_version": previous.version,
             }
+    needed = previous.params.get("features", [])
+    if any(f not in df.columns for f in needed):
+        return {}, {
+            "method": "none",
+            "reason": "previous inputs no longer in the features table",
+            "previous_version": previous.version,
+        }
     Zold = None
     if previous.params.get("preprocessing"):
         Zold = PreprocessSpec.from_json(previous.params["preprocessing"]).transform(df)
