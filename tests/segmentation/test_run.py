@@ -241,3 +241,17 @@ def test_cli_and_project_api(tmp_path):
     assert len(pd.read_csv(tmp_path / "s.csv")) == 4 * 600
     bad = CliRunner().invoke(app, ["segment", "-p", str(tmp_path), "--as-of", "yesterday"])
     assert bad.exit_code != 0
+
+
+def test_catalog_marked_features_are_protected(monkeypatch):
+    from types import SimpleNamespace
+
+    import segmint.features as feats
+    from segmint.segmentation import protected_features
+
+    age = SimpleNamespace(name="age_band", protected=True)
+    spend = SimpleNamespace(name="frequency", protected=False)
+    group = SimpleNamespace(sets=[SimpleNamespace(features=(age, spend))])
+    monkeypatch.setattr(feats, "GROUPS", {"demo": group}, raising=False)
+    assert {"age_band", "gender", "birth_year"} <= protected_features()
+    assert "frequency" not in protected_features()

@@ -39,23 +39,19 @@ HDBSCAN_MAX_SAMPLE = 20_000
 def protected_features() -> set[str]:
     """Protected attributes, plus features a feature catalog marks as derived from them.
 
-    A catalog feature is taken as protected when it has a true ``protected`` attribute
-    (``segmint.features.GROUPS`` entries are searched when that package provides them).
+    A catalog feature counts as protected when it has a true ``protected`` attribute
+    (searched in ``segmint.features.GROUPS``: groups of feature sets of features, when
+    that package provides them).
     """
     names = set(protected_columns())
-    try:
-        from segmint import features as feats
+    from segmint import features as feats
 
-        for group in (
-            getattr(feats, "GROUPS", {}).values()
-            if isinstance(getattr(feats, "GROUPS", None), dict)
-            else []
-        ):
-            for f in getattr(group, "features", []):
-                if getattr(f, "protected", False):
-                    names.add(f.name)
-    except ImportError:  # pragma: no cover - the features package is part of segmint
-        pass
+    groups = getattr(feats, "GROUPS", None)
+    for group in groups.values() if isinstance(groups, dict) else []:
+        found = list(getattr(group, "features", ()))
+        for fset in getattr(group, "sets", ()):
+            found += list(getattr(fset, "features", ()))
+        names.update(f.name for f in found if getattr(f, "protected", False))
     return names
 
 
