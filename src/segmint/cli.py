@@ -258,6 +258,42 @@ def generate(
     )
     console.print(f"project file: {data.config}", highlight=False)
 
+def segment(
+    as_of: str = typer.Option(None, "--as-of", help="Features snapshot date (default: latest)."),
+    out: str = typer.Option(None, "--out", help="Also write assignments to FILE.parquet or .csv."),
+    refit: bool = typer.Option(False, "--refit", help="Refit every dimension."),
+    project: str = typer.Option(".", "--project", "-p", help="Project file or folder."),
+) -> None:
+    """Assign every client to a segment of each dimension (fit when needed).
+
+    Example: segmint segment --as-of 2024-06-30 --out segments.parquet
+    """
+    import datetime as dt
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from segmint.errors import ConfigError
+    from segmint.project import Project
+
+    try:
+        date = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise ConfigError(f"--as-of {as_of!r}: expected a date like 2024-06-30") from None
+    out_path = Path(out).resolve() if out else None  # relative to where the command runs
+    run = Project.from_yaml(project).segment(date, refit=refit, out=out_path, load=False)
+    table = Table(title=f"Segments as of {run.as_of}")
+    for col in ("dimension", "segment", "name", "clients"):
+        table.add_column(col)
+    for r in run.sizes.itertuples(index=False):
+        table.add_row(r.dimension, r.segment_id, r.segment_name, f"{r.clients:,}")
+    console.print(table)
+    for name, mv in run.models.items():
+        state = "fitted" if name in run.fitted else "applied"
+        console.print(f"{name}: {state} version {mv.version} ({mv.method}, k={mv.k})")
+    for name, why in run.skipped.items():
+        console.print(f"{name}: skipped ({why})")
+
 
 if __name__ == "__main__":
     main()

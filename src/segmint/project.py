@@ -5,10 +5,15 @@ Each method is one pipeline stage; the CLI is a thin shell over these.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segmint.config import ProjectConfig, load_config
 from segmint.store import Warehouse
+
+if TYPE_CHECKING:
+    from segmint.segmentation import SegmentationRun
 
 
 class Project:
@@ -109,3 +114,34 @@ class Project:
                 store_catalog(wh, catalog)
             text = render_report(wh, catalog, sample=self.config.catalog.report_sample)
         return write_report(out, text)
+
+    def segment(
+        self,
+        as_of: dt.date | str | None = None,
+        *,
+        refit: bool = False,
+        out: str | Path | None = None,
+        load: bool = True,
+    ) -> SegmentationRun:
+        """Assign every client to one segment of each dimension (stage 3).
+
+        Fits a dimension when it has no stored version, when its definition changed, or
+        with ``refit``; otherwise applies the stored version. Writes
+        ``segment_assignments`` for ``as_of`` (default: the latest features snapshot),
+        replacing that date's rows atomically, and optionally a Parquet/CSV file.
+
+        Returns
+        -------
+        SegmentationRun
+            ``.assignments`` (client_id, dimension, segment_id, segment_name,
+            model_version, as_of, score) when ``load``; ``.models``, ``.sizes``.
+        """
+        from segmint.segmentation import run_segmentation
+
+        if isinstance(as_of, str):
+            as_of = dt.date.fromisoformat(as_of)
+        out_path = self.resolve(str(out)) if out is not None else None
+        with self.warehouse() as wh:
+            return run_segmentation(
+                wh, self.config.segmentation, as_of=as_of, refit=refit, out=out_path, load=load
+            )

@@ -1,3 +1,66 @@
-"""segmint.segmentation (see docs/architecture.md)."""
+"""Stage 3: segmentation dimensions — rule-defined and learned — fitted on a sample,
+versioned in the warehouse, and applied to every client inside the engine.
 
-__all__: list[str] = []
+See ``docs/segmentation.md``. The main entry point is :func:`run_segmentation`
+(``Project.segment``, ``segmint segment``).
+"""
+
+from segmint.segmentation._assign import assign_sql, predict_params
+from segmint.segmentation._defaults import BEHAVIOUR_INPUTS, default_dimensions
+from segmint.segmentation._density import DensitySegmenter
+from segmint.segmentation._dimension import (
+    expand_inputs,
+    fit_dimension,
+    predict_version,
+    protected_features,
+    resolve_dimensions,
+    version_sql,
+)
+from segmint.segmentation._identity import match_centers, match_labels
+from segmint.segmentation._kmeans import KMeansSelector
+from segmint.segmentation._lca import LatentClassAnalysis
+from segmint.segmentation._mixture import GaussianMixtureSelector
+from segmint.segmentation._preprocess import PreprocessSpec, build_pipeline, fit_preprocessing
+from segmint.segmentation._registry import ModelVersion, list_versions, load_version
+from segmint.segmentation._rules import fit_rules, parse_rules
+from segmint.segmentation._run import (
+    ASSIGNMENTS,
+    FEATURES,
+    SegmentationRun,
+    latest_as_of,
+    run_segmentation,
+)
+from segmint.segmentation._select import choose_k
+
+__all__ = [
+    "ASSIGNMENTS",
+    "BEHAVIOUR_INPUTS",
+    "FEATURES",
+    "DensitySegmenter",
+    "GaussianMixtureSelector",
+    "KMeansSelector",
+    "LatentClassAnalysis",
+    "ModelVersion",
+    "PreprocessSpec",
+    "SegmentationRun",
+    "assign_sql",
+    "build_pipeline",
+    "choose_k",
+    "default_dimensions",
+    "expand_inputs",
+    "fit_dimension",
+    "fit_preprocessing",
+    "fit_rules",
+    "latest_as_of",
+    "list_versions",
+    "load_version",
+    "match_centers",
+    "match_labels",
+    "parse_rules",
+    "predict_params",
+    "predict_version",
+    "protected_features",
+    "resolve_dimensions",
+    "run_segmentation",
+    "version_sql",
+]

@@ -1,0 +1,144 @@
+"""The built-in dimensions used when ``segmentation:`` does not replace them.
+
+**value** — tiers by percentile of ``clv_12m`` (``monetary_total`` when the features
+table has no ``clv_12m``): Top (>= p90), High (>= p70), Medium (>= p40), default Low.
+
+**rfm** — the classic named RFM map from ``r_score`` and the combined frequency/monetary
+score ``FM = ceil((f_score + m_score) / 2)`` (``f_score`` alone without ``m_score``),
+scores 1..5 with 5 best, first matching row wins:
+
+==================  ==================  =========================================
+segment             R                   FM
+==================  ==================  =========================================
+Champions           5                   4-5
+Champions           4                   5
+Loyal               3-4                 4-5   (what Champions left)
+Potential Loyalists 4-5                 2-3
+New                 5                   1
+Promising           4                   1
+Need Attention      3                   3
+About to Sleep      3                   1-2
+Can't Lose Them     1-2                 5
+At Risk             1-2                 3-4
+Hibernating         2                   1-2
+Lost                1                   1-2
+==================  ==================  =========================================
+
+Every one of the 25 (R, FM) cells has exactly one name; clients without scores (no
+purchases) get ``Unscored``.
+
+**lifecycle** — New (tenure <= 90 days), Lapsed (no purchase for more than 180 days, or
+never), Declining (``spend_trend <= -0.25``), Growing (``spend_trend >= 0.25``), default
+Mature.
+
+**behaviour** — k-means (k chosen from evidence) on the behaviour features present:
+``frequency, monetary_mean, spend_last_window, share_cat_*, share_channel_*,
+weekend_share, promo_share, digital_share, events_90d, days_active_90d, recency_days``;
+each glob family weighs as much as one feature (``block_weights``) (a null recency — a client
+who never bought — is imputed with the sample maximum, other nulls with the median).
+"""
+
+from __future__ import annotations
+
+from segmint.config._segmentation import DimensionConfig, Rule
+
+BEHAVIOUR_INPUTS = [
+    "frequency",
+    "monetary_mean",
+    "spend_last_window",
+    "share_cat_*",
+    "share_channel_*",
+    "weekend_share",
+    "promo_share",
+    "digital_share",
+    "events_90d",
+    "days_active_90d",
+    "recency_days",
+]
+
+_RFM = [  # (segment, R condition, FM condition); FM2 = f + m (2..10), FM = ceil(FM2 / 2)
+    ("Champions", "r_score = 5", "{fm2} >= 7"),
+    ("Champions", "r_score = 4", "{fm2} >= 9"),
+    ("Loyal", "r_score >= 3", "{fm2} >= 7"),
+    ("Potential Loyalists", "r_score >= 4", "{fm2} BETWEEN 3 AND 6"),
+    ("New", "r_score = 5", "{fm2} <= 2"),
+    ("Promising", "r_score = 4", "{fm2} <= 2"),
+    ("Need Attention", "r_score = 3", "{fm2} BETWEEN 5 AND 6"),
+    ("About to Sleep", "r_score = 3", "{fm2} <= 4"),
+    ("Can't Lose Them", "r_score <= 2", "{fm2} >= 9"),
+    ("At Risk", "r_score <= 2", "{fm2} >= 5"),
+    ("Hibernating", "r_score = 2", "{fm2} <= 4"),
+    ("Lost", "r_score = 1", "{fm2} <= 4"),
+]
+
+
+def default_dimensions(columns: set[str]) -> tuple[list[DimensionConfig], dict[str, str]]:
+    """Built-in dimensions that the features table can support, and why others are skipped."""
+    dims: list[DimensionConfig] = []
+    skipped: dict[str, str] = {}
+
+    value = "clv_12m" if "clv_12m" in columns else "monetary_total"
+    if value in columns:
+        dims.append(
+            DimensionConfig(
+                name="value",
+                kind="rules",
+                rules=[
+                    Rule(segment="Top", when=f"{value} >= p90"),
+                    Rule(segment="High", when=f"{value} >= p70"),
+                    Rule(segment="Medium", when=f"{value} >= p40"),
+                ],
+                default="Low",
+            )
+        )
+    else:
+        skipped["value"] = "features table has neither clv_12m nor monetary_total"
+
+    if {"r_score", "f_score"} <= columns:
+        fm2 = "(f_score + m_score)" if "m_score" in columns else "(2 * f_score)"
+        dims.append(
+            DimensionConfig(
+                name="rfm",
+                kind="rules",
+                rules=[Rule(segment=s, when=f"{r} AND {fm.format(fm2=fm2)}") for s, r, fm in _RFM],
+                default="Unscored",
+            )
+        )
+    else:
+        skipped["rfm"] = "features table lacks r_score/f_score"
+
+    from fnmatch import fnmatch
+
+    present = [p for p in BEHAVIOUR_INPUTS if any(fnmatch(c, p) for c in columns)]
+    if len(present) >= 2:
+        # never-buyers have no recency: treat them as the longest-absent, not the median
+        overrides = {"recency_days": "max"} if "recency_days" in present else {}
+        dims.append(
+            DimensionConfig(
+                name="behaviour",
+                kind="learned",
+                method="kmeans",
+                inputs=present,
+                preprocessing={"impute_overrides": overrides},
+            )
+        )
+    else:
+        skipped["behaviour"] = "fewer than two behaviour features in the features table"
+
+    if {"tenure_days", "recency_days", "spend_trend"} <= columns:
+        dims.append(
+            DimensionConfig(
+                name="lifecycle",
+                kind="rules",
+                rules=[
+                    Rule(segment="New", when="tenure_days <= 90"),
+                    Rule(segment="Lapsed", when="recency_days > 180 OR recency_days IS NULL"),
+                    Rule(segment="Declining", when="spend_trend <= -0.25"),
+                    Rule(segment="Growing", when="spend_trend >= 0.25"),
+                ],
+                default="Mature",
+            )
+        )
+    else:
+        skipped["lifecycle"] = "features table lacks tenure_days/recency_days/spend_trend"
+    return dims, skipped

@@ -1,0 +1,184 @@
+"""The segment step: fit or load each dimension, assign every client in the engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from segmint.config._segmentation import SegmentationConfig
+from segmint.errors import ConfigError, WarehouseError
+from segmint.segmentation._dimension import (
+    fingerprint,
+    fit_dimension,
+    micro_version,
+    resolve_dimensions,
+    version_sql,
+)
+from segmint.segmentation._registry import (
+    ModelVersion,
+    ensure_registry,
+    load_version,
+    next_version,
+    save_version,
+)
+from segmint.store import Warehouse
+
+FEATURES = "features"
+ASSIGNMENTS = "segment_assignments"
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS {ASSIGNMENTS} (
+    client_id VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    segment_id VARCHAR NOT NULL,
+    segment_name VARCHAR NOT NULL,
+    model_version INTEGER NOT NULL,
+    as_of DATE NOT NULL,
+    score DOUBLE
+)
+"""
+
+
+@dataclass
+class SegmentationRun:
+    """What :func:`run_segmentation` did.
+
+    Attributes
+    ----------
+    as_of : date
+    models : dict of dimension -> ModelVersion (the versions applied)
+    fitted : list of dimensions fitted in this run (the others reused a stored version)
+    skipped : dict of built-in dimension -> reason it was not run
+    sizes : DataFrame (dimension, segment_id, segment_name, clients)
+    assignments : DataFrame or None (the rows written, when requested)
+    timings : dict of step -> seconds
+    """
+
+    as_of: dt.date
+    models: dict[str, ModelVersion]
+    fitted: list[str]
+    skipped: dict[str, str]
+    sizes: pd.DataFrame
+    assignments: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def latest_as_of(warehouse: Warehouse) -> dt.date:
+    warehouse.require(FEATURES, hint="compute features first (`segmint features`)")
+    row = warehouse.con.execute(f"SELECT max(as_of) FROM {FEATURES}").fetchone()
+    if row is None or row[0] is None:
+        raise WarehouseError(f"table {FEATURES} is empty; compute features first")
+    return row[0]
+
+
+def run_segmentation(
+    warehouse: Warehouse,
+    config: SegmentationConfig,
+    *,
+    as_of: dt.date | None = None,
+    refit: bool = False,
+    out: str | Path | None = None,
+    load: bool = True,
+) -> SegmentationRun:
+    """Fit (first time, on ``refit`` or when a dimension's definition changed) or apply
+    every dimension at ``as_of`` and write ``segment_assignments`` atomically."""
+    con = warehouse.con
+    timings: dict[str, float] = {}
+    as_of = as_of or latest_as_of(warehouse)
+    warehouse.require(FEATURES, hint="compute features first (`segmint features`)")
+    n = con.execute(f"SELECT count(*) FROM {FEATURES} WHERE as_of = ?", [as_of]).fetchone()[0]  # type: ignore[index]
+    if not n:
+        have = [
+            r[0].isoformat()
+            for r in con.execute(
+                f"SELECT DISTINCT as_of FROM {FEATURES} ORDER BY 1 DESC LIMIT 5"
+            ).fetchall()
+        ]
+        raise WarehouseError(
+            f"no features snapshot at {as_of.isoformat()} (latest: {', '.join(have) or 'none'})"
+        )
+    columns = {r[0] for r in con.execute(f"DESCRIBE {FEATURES}").fetchall()}
+    dims, skipped = resolve_dimensions(config, columns)
+    if not dims:
+        raise ConfigError(
+            "segmentation: no dimension to run ("
+            + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+            + ")"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _segment_snapshot AS "
+        f"SELECT * FROM {FEATURES} WHERE as_of = DATE '{as_of.isoformat()}'"
+    )
+    source = "_segment_snapshot"
+    ensure_registry(con)
+    models: dict[str, ModelVersion] = {}
+    new: list[ModelVersion] = []
+    fitted: list[str] = []
+    for dim in dims:
+        t0 = time.perf_counter()
+        latest = load_version(con, dim.name)
+        stale = latest is None or latest.params.get("fingerprint") != fingerprint(dim)
+        if refit or stale:
+            mv = fit_dimension(
+                con,
+                source,
+                dim,
+                columns,
+                as_of=as_of,
+                config=config,
+                previous=latest if latest is not None and latest.method == dim.method else None,
+                version=next_version(con, dim.name),
+            )
+            new.append(mv)
+            fitted.append(dim.name)
+        else:
+            assert latest is not None
+            mv = latest
+        models[dim.name] = mv
+        if "micro" in mv.params:
+            models[f"{dim.name}_micro"] = micro_version(mv)
+        timings[f"fit:{dim.name}"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with warehouse.transaction() as tx:
+        for mv in new:
+            save_version(tx, mv)
+        tx.execute(_DDL)
+        tx.execute(
+            f"DELETE FROM {ASSIGNMENTS} WHERE as_of = ? AND dimension IN ({', '.join('?' * len(models))})",
+            [as_of, *models],
+        )
+        for mv in models.values():
+            tx.execute(f"INSERT INTO {ASSIGNMENTS} {version_sql(mv, source, as_of)}")
+    timings["assign"] = time.perf_counter() - t0
+    con.execute(f"DROP TABLE IF EXISTS {source}")
+    sizes = con.execute(
+        "SELECT * FROM (SELECT dimension, segment_id, segment_name, count(*) AS clients "
+        f"FROM {ASSIGNMENTS} WHERE as_of = ? GROUP BY ALL) "
+        "ORDER BY dimension, length(segment_id), segment_id",
+        [as_of],
+    ).df()
+    if out is not None:
+        _export(warehouse, as_of, Path(out))
+    frame = None
+    if load:
+        frame = con.execute(
+            f"SELECT * FROM {ASSIGNMENTS} WHERE as_of = ? ORDER BY dimension, client_id", [as_of]
+        ).df()
+    return SegmentationRun(as_of, models, fitted, skipped, sizes, frame, timings)
+
+
+def _export(warehouse: Warehouse, as_of: dt.date, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ConfigError(f"--out {path}: expected a .parquet or .csv file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "PARQUET" if suffix == ".parquet" else "CSV, HEADER"
+    target = str(path).replace("'", "''")
+    warehouse.con.execute(
+        f"COPY (SELECT * FROM {ASSIGNMENTS} WHERE as_of = DATE '{as_of.isoformat()}' "
+        f"ORDER BY dimension, client_id) TO '{target}' (FORMAT {fmt})"
+    )
