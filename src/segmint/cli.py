@@ -258,6 +258,8 @@ def generate(
     )
     console.print(f"project file: {data.config}", highlight=False)
 
+
+@app.command()
 def segment(
     as_of: str = typer.Option(None, "--as-of", help="Features snapshot date (default: latest)."),
     out: str = typer.Option(None, "--out", help="Also write assignments to FILE.parquet or .csv."),
