@@ -297,5 +297,89 @@ def segment(
         console.print(f"{name}: skipped ({why})")
 
 
+def _run_with_progress(proj, *, as_of=None, report=None):
+    with _progress() as bar:
+        task = bar.add_task("ingest", total=5)
+
+        def tick(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        return proj.run(as_of=as_of, report=report, progress=tick)
+
+
+def print_run_summary(run) -> None:
+    print_ingest_report(run.ingest)
+    table = Table(title=f"Segments as of {run.as_of} ({run.n_clients:,} clients, {run.n_features} features)")
+    for col in ("dimension", "segment", "name", "clients", "share"):
+        table.add_column(col, justify="right" if col in {"clients", "share"} else "left")
+    for dim in run.catalog.dimensions:
+        for i, seg in enumerate(dim.segments):
+            table.add_row(
+                dim.dimension if i == 0 else "",
+                seg.segment_id,
+                seg.name,
+                f"{seg.profile.size:,}",
+                f"{seg.profile.share:.1%}",
+                end_section=i == len(dim.segments) - 1,
+            )
+    console.print(table)
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
+    console.print(f"stages: {timings}")
+    console.print(f"report: {run.report}", highlight=False)
+
+
+@app.command()
+def run(
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot date (default: latest transaction).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Report file (default: report.html beside the project file).")] = None,
+) -> None:
+    """Run the whole pipeline: ingest, features, segment, catalog, report.
+
+    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31
+    """
+    proj = _project(project)
+    print_run_summary(_run_with_progress(proj, as_of=_date(as_of), report=out))
+
+
+@app.command()
+def demo(
+    dataset: Annotated[str, typer.Option(help="bank (synthetic, generated) or cdnow (real purchase data).")] = "bank",
+    directory: Annotated[Path | None, typer.Option("--dir", help="Folder for the demo project (default: ./segmint-demo-DATASET).")] = None,
+    clients: Annotated[int, typer.Option(help="Clients to generate (bank only).")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed (bank only).")] = 0,
+) -> None:
+    """Generate a demo project and run the whole pipeline on it.
+
+    `bank` generates a synthetic bank with planted segments (see docs/generator.md);
+    `cdnow` uses the real CDNOW purchase histories shipped with segmint.
+
+    Example: segmint demo --dataset cdnow
+    """
+    from segmint.errors import ConfigError
+
+    if dataset not in ("bank", "cdnow"):
+        raise ConfigError(f"--dataset {dataset!r}: expected 'bank' or 'cdnow'")
+    directory = directory or Path(f"segmint-demo-{dataset}")
+    if dataset == "bank":
+        from segmint.datasets import generate_bank
+
+        with _progress() as bar:
+            task = bar.add_task("generate", total=clients)
+            data = generate_bank(
+                directory, n_clients=clients, seed=seed,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        config = data.config
+        console.print(f"generated {data.n_clients:,} clients and {data.n_transactions:,} transactions in {directory}")
+    else:
+        from segmint.datasets import write_cdnow_project
+
+        config = write_cdnow_project(directory)
+        console.print(f"wrote the CDNOW project to {directory}")
+    proj = _project(config)
+    print_run_summary(_run_with_progress(proj))
+
+
 if __name__ == "__main__":
     main()

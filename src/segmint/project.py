@@ -6,8 +6,9 @@ Each method is one pipeline stage; the CLI is a thin shell over these.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from segmint.config import ProjectConfig, load_config
 from segmint.store import Warehouse
@@ -145,3 +146,76 @@ class Project:
             return run_segmentation(
                 wh, self.config.segmentation, as_of=as_of, refit=refit, out=out_path, load=load
             )
+
+    # -- the whole pipeline -------------------------------------------------------------
+    def default_as_of(self) -> dt.date:
+        """The date of the latest loaded transaction (the natural 'now' of the data)."""
+        with self.warehouse(read_only=True) as wh:
+            wh.require("transactions", hint="run `segmint ingest` first")
+            row = wh.con.execute("SELECT max(ts)::DATE FROM transactions").fetchone()
+        if not row or row[0] is None:
+            from segmint.errors import WarehouseError
+
+            raise WarehouseError(f"{self.warehouse_path}: no transactions loaded")
+        return row[0]
+
+    def run(self, *, as_of=None, report=None, progress=None) -> PipelineRun:
+        """Run every stage: ingest -> features -> segment -> catalog -> report.
+
+        Parameters
+        ----------
+        as_of : date or str, optional
+            Snapshot date; default: the date of the latest transaction.
+        report : path, optional
+            Where to write the HTML report (default ``report.html`` beside the project file).
+        progress : callable, optional
+            ``progress(stage, done, total)`` after each stage.
+
+        Returns
+        -------
+        PipelineRun
+        """
+        import time
+
+        stages = ("ingest", "features", "segment", "catalog", "report")
+        timings: dict[str, float] = {}
+
+        def step(name: str, fn):
+            t0 = time.perf_counter()
+            out = fn()
+            timings[name] = time.perf_counter() - t0
+            if progress:
+                progress(name, stages.index(name) + 1, len(stages))
+            return out
+
+        ingest = step("ingest", self.ingest)
+        date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+        date = date or self.default_as_of()
+        features = step("features", lambda: self.features(date))
+        seg = step("segment", lambda: self.segment(date, load=False))
+        catalog = step("catalog", lambda: self.catalog(as_of=date))
+        path = step("report", lambda: self.report(report, as_of=date))
+        return PipelineRun(
+            as_of=date,
+            ingest=ingest,
+            n_clients=len(features),
+            n_features=features.shape[1] - 1,
+            segmentation=seg,
+            catalog=catalog,
+            report=path,
+            timings=timings,
+        )
+
+
+@dataclass
+class PipelineRun:
+    """What :meth:`Project.run` did, stage by stage."""
+
+    as_of: dt.date
+    ingest: Any
+    n_clients: int
+    n_features: int
+    segmentation: Any
+    catalog: Any
+    report: Path
+    timings: dict[str, float] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from segmint.datasets._bank import DEFAULT_END, GeneratedData, generate_bank
 from segmint.datasets._cdnow import data_path, load_cdnow, load_cdnow_summary, load_donations
+from segmint.datasets._cdnow_project import write_cdnow_project
 
 __all__ = [
     "DEFAULT_END",
@@ -11,4 +12,5 @@ __all__ = [
     "load_cdnow",
     "load_cdnow_summary",
     "load_donations",
+    "write_cdnow_project",
 ]
