@@ -68,7 +68,7 @@ def validate_rfm(frequency, recency, T, *, discrete: bool = False):
     if np.any((x == 0) & (t_x != 0)):
         raise DataError("recency must be 0 for customers with frequency 0")
     if discrete:
-        if np.any(t_x != np.round(t_x)) or np.any(T_ != np.round(T_)):
+        if np.any(t_x != np.round(t_x)) or np.any(np.round(T_) != T_):
             raise DataError("recency and periods must be whole numbers of opportunities")
         if np.any(x > t_x):
             raise DataError("frequency must be <= recency (one transaction per opportunity)")
