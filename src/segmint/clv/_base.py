@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 from segmint.errors import ConvergenceError, DataError, NotFittedError
 
@@ -25,6 +26,7 @@ from segmint.errors import ConvergenceError, DataError, NotFittedError
 # not identify it), and we say so rather than return the boundary value.
 _LOG_BOUND = 25.0
 _Z95 = 1.959963984540054
+_MAX_LOG_SE = 10.0
 
 
 def as_float_array(values, name: str) -> np.ndarray:
@@ -43,7 +45,7 @@ def validate_rfm(frequency, recency, T, *, discrete: bool = False):
     """Validate ``frequency, recency, T`` and return them as float arrays.
 
     Rules: frequency is a non-negative whole number, ``0 <= recency <= T``,
-    ``T > 0``, and ``recency == 0`` when ``frequency == 0``. With ``discrete``
+    ``T >= 0``, and ``recency == 0`` when ``frequency == 0``. With ``discrete``
     (BG/BB) recency and T are whole numbers of opportunities and
     ``frequency <= recency``.
     """
@@ -59,8 +61,8 @@ def validate_rfm(frequency, recency, T, *, discrete: bool = False):
         raise DataError("frequency must hold non-negative whole numbers of repeat purchases")
     if np.any(t_x < 0):
         raise DataError("recency must be >= 0")
-    if np.any(T_ <= 0):
-        raise DataError("T (customer age) must be > 0")
+    if np.any(T_ < 0):
+        raise DataError("T (customer age) must be >= 0")
     bad = t_x > T_ * (1 + 1e-12)
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])
@@ -144,7 +146,18 @@ def numerical_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, step: f
     return h
 
 
-def fit_log_scale(
+def fit_log_scale(*args, **kwargs) -> MLEResult:
+    """Minimise a negative log-likelihood over log-parameters (see :func:`_fit_log_scale`).
+
+    BLAS is limited to one thread meanwhile: the likelihoods make many small
+    vector reductions, for which multi-threaded BLAS on a busy machine spins
+    far longer than it computes (20x slower measured on a loaded 2-core box).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_log_scale(*args, **kwargs)
+
+
+def _fit_log_scale(
     neg_log_lik: Callable[[np.ndarray], float | tuple[float, np.ndarray]],
     x0: Sequence[float],
     *,
@@ -199,11 +212,16 @@ def fit_log_scale(
     if not _converged(res):
         # L-BFGS-B sometimes stops on a line-search failure near the optimum;
         # polish from where it stopped with a derivative-free method, then retry.
+        def nm_value(z):
+            with np.errstate(all="ignore"):
+                f = value(z)
+            return f * scale if np.isfinite(f) else np.inf
+
         nm = optimize.minimize(
-            lambda z: objective(z)[0],
+            nm_value,
             res.x,
             method="Nelder-Mead",
-            options={"maxiter": 4000, "xatol": 1e-9, "fatol": 1e-13},
+            options={"maxiter": 2000, "xatol": 1e-9, "fatol": 1e-13},
         )
         res = optimize.minimize(
             objective, nm.x, jac=True, method="L-BFGS-B", bounds=bounds,
@@ -230,11 +248,20 @@ def fit_log_scale(
     # Observed information in log-parameters -> covariance of the natural parameters
     # by the delta method (the gradient vanishes at the optimum).
     try:
+        if not np.all(np.isfinite(h_log)) or np.linalg.cond(h_log) > 1e12:
+            raise np.linalg.LinAlgError
         cov_log = np.linalg.inv(h_log)
         if np.any(np.diag(cov_log) <= 0) or not np.all(np.isfinite(cov_log)):
             raise np.linalg.LinAlgError
+        # a log-scale standard error above 10 means the 95% interval spans a
+        # factor of e^40: the data carry no information on that parameter
+        if np.any(np.sqrt(np.diag(cov_log)) > _MAX_LOG_SE):
+            raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
-        cov_log = np.full_like(h_log, np.nan)
+        raise ConvergenceError(
+            f"{model}: the optimum {_fmt(names, params)} is not identified (the likelihood is "
+            "flat or not concave there), e.g. because there are too few repeat purchases"
+        ) from None
     cov = cov_log * np.outer(params, params)
     return MLEResult(params=params, log_likelihood=ll, covariance=cov, n_iter=n_iter)
 

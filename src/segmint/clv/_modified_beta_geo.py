@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from segmint.clv._base import BaseModel, collapse, fit_log_scale, rfm_arguments, validate_rfm
-from segmint.clv._beta_geo import _frame, _last_purchase_time, _log_nbd_cumulative
+from segmint.clv._beta_geo import _frame, _last_purchase_time, _log_nbd_cumulative, _prepare
 
 
 def _terms(r, alpha, a, b, x, t_x, T):
@@ -33,22 +33,29 @@ def log_likelihood(params, x, t_x, T):
     return ln_a12 + np.logaddexp(l3, l4)
 
 
-def _nll_and_grad(z, x, t_x, T, w):
+def _nll_and_grad(z, x, t_x, T, w, xu, xi, wu):
     r, alpha, a, b = np.exp(z)
-    ln_a12, l3, l4 = _terms(r, alpha, a, b, x, t_x, T)
+    ll_u = gammaln(r + xu) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xu + 1) - betaln(a, b)
+    log_bx = np.log(b + xu)[xi]
+    rx = r + x
+    log_aT = np.log(alpha + T)
+    log_atx = np.log(alpha + t_x)
+    l3 = -rx * log_aT
+    l4 = np.log(a) - log_bx - rx * log_atx
     lse = np.logaddexp(l3, l4)
-    ll = ln_a12 + lse
     w4 = np.exp(l4 - lse)
     w3 = 1.0 - w4
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha)
-    d_r += -w3 * np.log(alpha + T) - w4 * np.log(alpha + t_x)
-    d_alpha = r / alpha - w3 * (r + x) / (alpha + T) - w4 * (r + x) / (alpha + t_x)
+    ww4 = w * w4
     psi_ab = digamma(a + b)
-    psi_abx = digamma(a + b + x + 1)
-    d_a = psi_ab - psi_abx + w4 / a
-    d_b = psi_ab + digamma(b + x + 1) - digamma(b) - psi_abx - w4 / (b + x)
-    grad = np.array([w @ d_r * r, w @ d_alpha * alpha, w @ d_a * a, w @ d_b * b])
-    return -float(w @ ll), -grad
+    psi_abx = digamma(a + b + xu + 1)
+    d_r = wu @ (digamma(r + xu) - digamma(r) + np.log(alpha)) - (
+        w @ (w3 * log_aT) + ww4 @ log_atx
+    )
+    d_alpha = wu.sum() * r / alpha - w @ (rx * (w3 / (alpha + T) + w4 / (alpha + t_x)))
+    d_a = wu @ (psi_ab - psi_abx) + ww4.sum() / a
+    d_b = wu @ (psi_ab + digamma(b + xu + 1) - digamma(b) - psi_abx) - ww4 @ np.exp(-log_bx)
+    nll = -(wu @ ll_u + w @ lse)
+    return float(nll), -np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 
 class ModifiedBetaGeo(BaseModel):
@@ -68,8 +75,9 @@ class ModifiedBetaGeo(BaseModel):
         (x, t_x, T_), w = collapse(x, t_x, T_, weights=weights)
         start = self.initial_params or {}
         z0 = np.log([start.get(n, 1.0) for n in self._param_names])
+        data = _prepare(x, t_x, T_, w)
         result = fit_log_scale(
-            lambda z: _nll_and_grad(z, x, t_x, T_, w),
+            lambda z: _nll_and_grad(z, *data),
             z0,
             names=self._param_names,
             model="ModifiedBetaGeo",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import hyp2f1
 
-_MAX_TERMS = 2_000_000
+_MAX_TERMS = 200_000
 # SciPy's hyp2f1 was checked against mpmath to 1e-8 for c below this
 _SCIPY_MAX_C = 30.0
 
@@ -21,16 +21,18 @@ def log_hyp2f1(a, b, c, z):
 
     moves the growth into an explicit log term and leaves a Gauss series of
     positive terms, summed here in log space (vectorised, in chunks, until the
-    terms are negligible). For small ``c`` (where SciPy is accurate and faster)
-    and for ``z > 0.999`` the series would need more than
-    ~10^5 terms; there Pfaff's form ``(1 - z)^-b 2F1(c - a, b; c; z/(z - 1))``
-    is evaluated by SciPy (its second factor lies in (0, 1]), with the series
+    terms are negligible). For small ``c`` (where SciPy is accurate and
+    faster) and for ``z > 0.99`` (where the series needs thousands of terms),
+    Pfaff's form ``(1 - z)^-b 2F1(c - a, b; c; z/(z - 1))`` is evaluated by
+    SciPy instead (its second factor lies in (0, 1]), with the series
     as fallback if SciPy's value is not finite.
     """
-    a, b, c, z = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=float)) for v in (a, b, c, z)))
     shape = np.broadcast_shapes(*(np.shape(v) for v in (a, b, c, z)))
+    a, b, c, z = np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(v, dtype=float)) for v in (a, b, c, z))
+    )
     out = np.empty(z.shape)
-    near_one = (z > 0.999) | (c <= _SCIPY_MAX_C)
+    near_one = (z > 0.99) | (c <= _SCIPY_MAX_C)
     series = ~near_one
     if np.any(near_one):
         aa, bb, cc, zz = a[near_one], b[near_one], c[near_one], z[near_one]
