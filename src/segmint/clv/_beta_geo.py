@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from segmint.clv._base import BaseModel, collapse, fit_log_scale, rfm_arguments, validate_rfm
+from segmint.clv._special import scaled_hyp2f1
 
 
 def _loglik_terms(r, alpha, a, b, x, t_x, T):
@@ -139,7 +140,7 @@ class BetaGeo(BaseModel):
                 np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
                 + (r + x) * (np.log(alpha + T_) - np.log(alpha + t_x))
             )
-        return np.where(x > 0, 1.0 / (1.0 + np.exp(log_ratio)), 1.0)
+        return np.where(x > 0, np.exp(-np.logaddexp(0.0, log_ratio)), 1.0)
 
     def expected_purchases(self, t, frequency, recency, T):
         """E[repeat purchases in (T, T + t] | x, t_x, T] (paper, equation 10)."""
@@ -147,9 +148,8 @@ class BetaGeo(BaseModel):
         x, t_x, T_ = validate_rfm(frequency, recency, T)
         t = np.asarray(t, dtype=float)
         z = t / (alpha + T_ + t)
-        log_ratio = (r + x) * (np.log(alpha + T_) - np.log(alpha + T_ + t))
-        hyp = hyp2f1(r + x, b + x, a + b + x - 1, z)
-        numerator = (a + b + x - 1) / (a - 1) * (1.0 - np.exp(log_ratio) * hyp)
+        scaled = scaled_hyp2f1(r + x, b + x, a + b + x - 1, z)
+        numerator = (a + b + x - 1) / (a - 1) * (1.0 - scaled)
         return numerator * self.probability_alive(x, t_x, T_)
 
     def expected_purchases_new_customer(self, t):

@@ -18,6 +18,7 @@ from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from segmint.clv._base import BaseModel, collapse, fit_log_scale, rfm_arguments, validate_rfm
 from segmint.clv._beta_geo import _frame, _last_purchase_time, _log_nbd_cumulative, _prepare
+from segmint.clv._special import scaled_hyp2f1
 
 
 def _terms(r, alpha, a, b, x, t_x, T):
@@ -92,16 +93,15 @@ class ModifiedBetaGeo(BaseModel):
         r, alpha, a, b = self._check_fitted()
         x, t_x, T_ = validate_rfm(frequency, recency, T)
         log_ratio = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T_) - np.log(alpha + t_x))
-        return 1.0 / (1.0 + np.exp(log_ratio))
+        return np.exp(-np.logaddexp(0.0, log_ratio))
 
     def expected_purchases(self, t, frequency, recency, T):
         """E[repeat purchases in (T, T + t] | x, t_x, T]."""
         r, alpha, a, b = self._check_fitted()
         x, t_x, T_ = validate_rfm(frequency, recency, T)
         t = np.asarray(t, dtype=float)
-        hyp = hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + T_ + t))
-        log_ratio = (r + x) * (np.log(alpha + T_) - np.log(alpha + T_ + t))
-        numerator = (a + b + x) / (a - 1) * (1.0 - hyp * np.exp(log_ratio))
+        scaled = scaled_hyp2f1(r + x, b + x + 1, a + b + x, t / (alpha + T_ + t))
+        numerator = (a + b + x) / (a - 1) * (1.0 - scaled)
         return numerator * self.probability_alive(x, t_x, T_)
 
     def expected_purchases_new_customer(self, t):

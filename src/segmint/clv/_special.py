@@ -76,3 +76,42 @@ def _log_series(a, b, c, z):
         chunk = min(2 * chunk, 4096)
     log_sum[active] = np.nan
     return log_sum
+
+
+def scaled_hyp2f1(a, b, c, z):
+    """``(1 - z)^a 2F1(a, b; c; z)`` for ``0 <= z < 1``, as in the BG/NBD expectations.
+
+    The scaled value stays moderate where 2F1 itself overflows. It equals
+    ``2F1(a, c - b; c; z / (z - 1))`` (Pfaff), evaluated by SciPy; where SciPy
+    fails (large ``a, c`` with an argument far below -1) Euler's form
+    ``(1 - z)^(c - b) 2F1(c - a, c - b; c; z)`` is summed as a series.
+    """
+    a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, z)))
+    with np.errstate(all="ignore"):
+        out = np.asarray(hyp2f1(a, c - b, c, z / (z - 1.0)), dtype=float)
+    bad = ~np.isfinite(out)
+    if np.any(bad):
+        out = np.array(out, copy=True)
+        zb = z[bad]
+        out[bad] = (1.0 - zb) ** (c - b)[bad] * _series((c - a)[bad], (c - b)[bad], c[bad], zb)
+    return out
+
+
+def _series(a, b, c, z):
+    """Plain Gauss series of 2F1 (terms may change sign), summed until negligible."""
+    term = np.ones_like(z)
+    total = np.ones_like(z)
+    active = np.ones(z.shape, dtype=bool)
+    j = 0
+    while np.any(active) and j < _MAX_TERMS:
+        idx = np.flatnonzero(active)
+        k = j + np.arange(256)[:, None]
+        ratios = (a[idx] + k) * (b[idx] + k) / ((c[idx] + k) * (k + 1)) * z[idx]
+        terms = term[idx] * np.cumprod(ratios, axis=0)
+        total[idx] += terms.sum(axis=0)
+        term[idx] = terms[-1]
+        done = np.abs(terms[-1]) < 1e-17 * np.abs(total[idx])
+        active[idx[done]] = False
+        j += 256
+    total[active] = np.nan
+    return total

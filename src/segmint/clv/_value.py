@@ -104,6 +104,7 @@ def clv_features(
     margin: float = 1.0,
     time_unit: TimeUnit = "weeks",
     label: str | None = None,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
 ):
     """Fit BG/NBD (+ Gamma-Gamma) on a summary and score every customer.
 
@@ -122,6 +123,8 @@ def clv_features(
     label : str, optional
         Suffix of the horizon columns (default e.g. ``"52w"``; pass ``"12m"``
         to get ``clv_12m``).
+    min_repeat_buyers : int
+        Fewer repeat buyers than this: spend is their mean, not Gamma-Gamma.
 
     Returns
     -------
@@ -130,7 +133,7 @@ def clv_features(
         expected_purchases_<label>, expected_spend, churn_risk``.
     models : dict
         ``{"transactions": BetaGeo, "spend": GammaGamma or float}``. Spend is
-        the mean repeat spend when there are fewer than 30 repeat buyers, when
+        the mean repeat spend when there are fewer than ``min_repeat_buyers``, when
         Gamma-Gamma does not converge, or when spend and frequency are
         correlated (|r| > 0.3), which breaks its assumption.
     """
@@ -147,7 +150,7 @@ def clv_features(
     spend_model: GammaGamma | float
     mean_spend = float(monetary[repeat].mean()) if repeat.any() else 0.0
     spend_model = mean_spend
-    if repeat.sum() >= MIN_REPEAT_BUYERS:
+    if repeat.sum() >= min_repeat_buyers:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", FrequencySpendCorrelationWarning)
