@@ -1,3 +1,4 @@
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -5,8 +6,6 @@ from hypothesis import strategies as st
 
 from segmint.clv import ParetoNBD
 from segmint.clv._special import log_hyp2f1
-
-mpmath = pytest.importorskip("mpmath")
 
 PUBLISHED = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
 

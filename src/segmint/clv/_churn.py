@@ -10,6 +10,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from segmint._typing import CalibrationMethod
 from segmint.errors import DataError, NotFittedError
 
 
@@ -38,7 +39,7 @@ class ChurnPropensity:
     random_state : int, optional
     """
 
-    def __init__(self, *, method: str = "isotonic", cv: int = 3, random_state=None):
+    def __init__(self, *, method: CalibrationMethod = "isotonic", cv: int = 3, random_state=None):
         self.method = method
         self.cv = cv
         self.random_state = random_state

@@ -8,11 +8,10 @@ actual, for the whole cohort (customers enter on their first purchase day).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
 
+from segmint._typing import SummaryFreq
 from segmint.clv._rfm import _DAYS, first_purchase_days, repeat_purchase_days
 
 
@@ -59,7 +58,7 @@ def cumulative_repeat_purchases(
     calibration_period_end,
     observation_period_end,
     origin=None,
-    freq: Literal["W", "D"] = "W",
+    freq: SummaryFreq = "W",
 ) -> pd.DataFrame:
     """Cumulative repeat purchase-days per period since ``origin``: actual vs predicted.
 

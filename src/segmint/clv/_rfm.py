@@ -11,10 +11,9 @@ first purchase-day to the end of the period, both in days or weeks (days / 7);
 
 from __future__ import annotations
 
-from typing import Literal
-
 import pandas as pd
 
+from segmint._typing import SummaryFreq
 from segmint.errors import ColumnNotFoundError, DataError
 
 _DAYS = {"D": 1.0, "W": 7.0}
@@ -46,7 +45,7 @@ def rfm_summary(
     datetime_col: str = "date",
     monetary_value_col: str | None = None,
     observation_period_end=None,
-    freq: Literal["W", "D"] = "W",
+    freq: SummaryFreq = "W",
 ) -> pd.DataFrame:
     """One row per customer: ``customer_id, frequency, recency, T, monetary_value``.
 
@@ -101,7 +100,7 @@ def calibration_and_holdout(
     calibration_period_end,
     observation_period_end=None,
     monetary_value_col: str | None = None,
-    freq: Literal["W", "D"] = "W",
+    freq: SummaryFreq = "W",
 ) -> pd.DataFrame:
     """Split a log at ``calibration_period_end``: calibration summary + holdout counts.
 

@@ -1,3 +1,5 @@
 """segmint.report (see docs/architecture.md)."""
 
-__all__: list[str] = []
+from segmint.report._clv_plots import plot_cumulative_repeat, plot_holdout_by_frequency
+
+__all__: list[str] = ["plot_cumulative_repeat", "plot_holdout_by_frequency"]
