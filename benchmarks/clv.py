@@ -172,9 +172,9 @@ def main() -> None:
         results["rows"].append(row)
         print(json.dumps(row))
 
-    repeat = master[master["frequency"] > 0]
+    repeat = master[(master["frequency"] > 0) & (master["monetary_value"] > 0)]
     t_gg, gg = best_of(lambda: GammaGamma().fit(repeat["frequency"], repeat["monetary_value"]))
-    row = {"model": "Gamma-Gamma", "data": "CDNOW master repeat buyers",
+    row = {"model": "Gamma-Gamma", "data": "CDNOW master repeat buyers with spend > 0",
            "customers": int(len(repeat)), "segmint_fit_s": round(t_gg, 4),
            "segmint_params": {k: round(v, 4) for k, v in gg.params_.items()}}
     if lifetimes is not None:

@@ -96,3 +96,12 @@ def test_churn_risk_from_p_alive():
     np.testing.assert_allclose(churn_risk_from_p_alive([0.0, 0.25, 1.0]), [1.0, 0.75, 0.0])
     with pytest.raises(DataError):
         churn_risk_from_p_alive([1.2])
+
+
+def test_zero_value_repeat_buyers_do_not_break_the_spend_model(summary):
+    s = summary.copy()
+    s.loc[s.index[s["frequency"] > 0][:5], "monetary_value"] = 0.0
+    features, fitted = clv_features(s)
+    assert isinstance(fitted["spend"], GammaGamma)
+    assert fitted["spend"].n_customers_ == 941
+    assert np.isfinite(features.filter(like="clv_").to_numpy()).all()

@@ -146,7 +146,8 @@ def clv_features(
         )
     monetary = summary["monetary_value"].to_numpy(dtype=float)
     bg = BetaGeo().fit(frequency, recency, T)
-    repeat = np.asarray(frequency) > 0
+    # Gamma-Gamma needs positive spend; zero-value repeat buyers are left out of its fit
+    repeat = (np.asarray(frequency) > 0) & (monetary > 0)
     spend_model: GammaGamma | float
     mean_spend = float(monetary[repeat].mean()) if repeat.any() else 0.0
     spend_model = mean_spend
@@ -154,7 +155,9 @@ def clv_features(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", FrequencySpendCorrelationWarning)
-                spend_model = GammaGamma().fit(frequency, monetary)
+                spend_model = GammaGamma().fit(
+                    np.asarray(frequency)[repeat], monetary[repeat]
+                )
         except (ConvergenceError, FrequencySpendCorrelationWarning):
             spend_model = mean_spend
     if isinstance(spend_model, GammaGamma):
