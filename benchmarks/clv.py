@@ -204,6 +204,10 @@ def main() -> None:
     print(f"wrote {RESULTS / 'clv.json'} and {RESULTS / 'clv.md'}")
 
 
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.2g}"
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
@@ -230,7 +234,7 @@ def markdown(results: dict) -> str:
             f"{r.get('lifetimes_fit_s', r.get('lifetimes', ''))} | {r.get('fit_speedup', '')} | "
             f"{r.get('segmint_fit_predict_s', '')} | {r.get('lifetimes_fit_predict_s', '')} | "
             f"{r.get('fit_predict_speedup', '')} | "
-            f"{r.get('max_abs_diff_expected_purchases', '')} |"
+            f"{_fmt(r.get('max_abs_diff_expected_purchases'))} |"
         )
     lines += ["", "Parameters:", ""]
     for r in results["rows"]:
