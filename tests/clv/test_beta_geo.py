@@ -101,3 +101,14 @@ def test_invalid_input_is_named():
 def test_not_fitted():
     with pytest.raises(NotFittedError):
         BetaGeo().probability_alive([1], [1.0], [2.0])
+
+
+def test_weights_as_a_series_with_its_own_index():
+    import pandas as pd
+
+    data = BetaGeo.simulate(300, 30, r=0.5, alpha=4, a=1.0, b=3.0, random_state=3)
+    w = pd.Series(np.full(300, 2.0), index=np.arange(1000, 1300))
+    m = BetaGeo().fit(data["frequency"], data["recency"], data["T"], weights=w)
+    assert m.n_customers_ == 600
+    with pytest.raises(DataError, match="weights"):
+        BetaGeo().fit(data["frequency"], data["recency"], data["T"], weights=w[:10])

@@ -83,7 +83,13 @@ def collapse(*columns: np.ndarray, weights: np.ndarray | None = None):
     Returns ``(unique_columns, weights)``; all-equal histories are scored once.
     """
     frame = pd.DataFrame({f"c{i}": c for i, c in enumerate(columns)})
-    frame["w"] = 1.0 if weights is None else weights
+    if weights is None:
+        frame["w"] = 1.0
+    else:
+        w = as_float_array(weights, "weights")
+        if w.shape != (len(frame),) or np.any(w < 0):
+            raise DataError(f"weights must be {len(frame)} non-negative numbers, one per row")
+        frame["w"] = w
     grouped = frame.groupby(list(frame.columns[:-1]), sort=False)["w"].sum()
     index = grouped.index
     if len(columns) == 1:
