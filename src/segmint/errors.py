@@ -35,6 +35,10 @@ class SchemaError(SegmintError, ValueError):
     """A whole column cannot be read as its canonical type, or a schema is inconsistent."""
 
 
+class DataError(SegmintError, ValueError):
+    """Input values break a model's requirements (e.g. recency > T, negative counts)."""
+
+
 class WarehouseError(SegmintError, RuntimeError):
     """The warehouse is missing, locked, or lacks a stage's output."""
 

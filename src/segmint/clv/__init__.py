@@ -1,3 +1,36 @@
-"""segmint.clv (see docs/architecture.md)."""
+"""segmint.clv: buy-till-you-die models, customer lifetime value and churn propensity.
 
-__all__: list[str] = []
+Small, exact maximum-likelihood implementations validated against the
+published results (see each module's docstring for its paper). One column
+vocabulary everywhere: ``customer_id, frequency, recency, T, monetary_value``.
+"""
+
+from segmint.clv._beta_geo import BetaGeo
+from segmint.clv._beta_geo_beta_binom import BetaGeoBetaBinom
+from segmint.clv._churn import ChurnEvaluation, ChurnPropensity
+from segmint.clv._gamma_gamma import FrequencySpendCorrelationWarning, GammaGamma
+from segmint.clv._holdout import cumulative_repeat_purchases, holdout_by_frequency
+from segmint.clv._modified_beta_geo import ModifiedBetaGeo
+from segmint.clv._pareto_nbd import ParetoNBD
+from segmint.clv._rfm import calibration_and_holdout, rfm_summary
+from segmint.clv._shifted_beta_geo import ShiftedBetaGeo
+from segmint.clv._value import churn_risk_from_p_alive, clv_features, customer_lifetime_value
+
+__all__ = [
+    "BetaGeo",
+    "BetaGeoBetaBinom",
+    "ChurnEvaluation",
+    "ChurnPropensity",
+    "FrequencySpendCorrelationWarning",
+    "GammaGamma",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
+    "ShiftedBetaGeo",
+    "calibration_and_holdout",
+    "churn_risk_from_p_alive",
+    "clv_features",
+    "cumulative_repeat_purchases",
+    "customer_lifetime_value",
+    "holdout_by_frequency",
+    "rfm_summary",
+]

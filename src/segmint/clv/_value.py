@@ -1,0 +1,182 @@
+"""Customer lifetime value from a transaction model and a spend model.
+
+CLV over a horizon is the discounted sum, step by step, of the expected
+purchases in each step times the expected spend per purchase times the margin
+(the stepwise scheme of ``lifetimes``): with steps of one month,
+
+    CLV = margin · E[spend] · Σ_k (E[X(τ_k)] - E[X(τ_{k-1})]) / (1 + d)^(τ_k / year)
+
+where ``E[X(τ)]`` is the model's conditional expectation of purchases in
+``(T, T + τ]``, ``d`` an annual discount rate and each step is discounted at
+its end. A last, shorter step covers a horizon that is not a whole number of
+months.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from segmint._typing import TimeUnit
+from segmint.clv._base import rfm_arguments
+from segmint.clv._beta_geo import BetaGeo
+from segmint.clv._gamma_gamma import FrequencySpendCorrelationWarning, GammaGamma
+from segmint.errors import ConvergenceError, DataError
+
+_DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
+_DAYS_PER_YEAR = 365.25
+# GammaGamma is fitted only with at least this many repeat buyers; else mean spend
+MIN_REPEAT_BUYERS = 30
+
+
+def customer_lifetime_value(
+    transaction_model,
+    spend_model,
+    frequency,
+    recency,
+    T,
+    monetary_value,
+    *,
+    horizon: float,
+    discount_rate: float = 0.0,
+    margin: float = 1.0,
+    time_unit: TimeUnit = "weeks",
+) -> np.ndarray:
+    """Discounted expected value of each customer over ``horizon``.
+
+    Parameters
+    ----------
+    transaction_model : fitted BetaGeo, ParetoNBD, ModifiedBetaGeo, ...
+    spend_model : fitted GammaGamma, or a number (spend per purchase for everyone)
+    frequency, recency, T, monetary_value : array-like
+        The customer summary (recency and T in ``time_unit``).
+    horizon : float
+        Length of the horizon in ``time_unit``.
+    discount_rate : float
+        Annual discount rate (0.1 = 10% a year).
+    margin : float
+        Profit margin applied to spend.
+    time_unit : {"days", "weeks", "months"}
+        Unit of recency, T and horizon.
+    """
+    if time_unit not in _DAYS_PER_UNIT:
+        raise DataError(f"time_unit must be one of {list(_DAYS_PER_UNIT)}, got {time_unit!r}")
+    if horizon <= 0:
+        raise DataError(f"horizon must be > 0, got {horizon}")
+    if discount_rate <= -1:
+        raise DataError(f"discount_rate must be > -1, got {discount_rate}")
+    x = np.asarray(frequency, dtype=float)
+    m = np.asarray(monetary_value, dtype=float)
+    if isinstance(spend_model, int | float):
+        spend = np.full(x.shape, float(spend_model))
+    else:
+        spend = spend_model.expected_spend(x, m)
+    unit_days = _DAYS_PER_UNIT[time_unit]
+    step = (365.25 / 12) / unit_days  # one month in time units
+    edges = np.append(np.arange(step, horizon, step), horizon)
+    edges = edges[edges > 0]
+    cum = np.stack([transaction_model.expected_purchases(e, x, recency, T) for e in edges])
+    per_step = np.diff(np.vstack([np.zeros(x.shape), cum]), axis=0)
+    discount = (1.0 + discount_rate) ** (-(edges * unit_days / _DAYS_PER_YEAR))
+    return margin * spend * (discount @ per_step)
+
+
+def churn_risk_from_p_alive(p_alive) -> np.ndarray:
+    """Churn risk where no churn labels exist: ``1 - P(alive)``."""
+    p = np.asarray(p_alive, dtype=float)
+    if np.any((p < 0) | (p > 1)):
+        raise DataError("p_alive must lie in [0, 1]")
+    return 1.0 - p
+
+
+def _label(horizon: float, time_unit: str) -> str:
+    value = int(horizon) if float(horizon).is_integer() else horizon
+    return f"{value}{time_unit[0]}"
+
+
+def clv_features(
+    summary: pd.DataFrame,
+    *,
+    horizon: float = 52,
+    discount_rate: float = 0.1,
+    margin: float = 1.0,
+    time_unit: TimeUnit = "weeks",
+    label: str | None = None,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+):
+    """Fit BG/NBD (+ Gamma-Gamma) on a summary and score every customer.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``customer_id, frequency, recency, T, monetary_value`` (recency and T
+        in ``time_unit``), e.g. from :func:`rfm_summary` or the feature engine.
+    horizon : float
+        Horizon of CLV and expected purchases, in ``time_unit`` (default 52 weeks).
+    discount_rate : float
+        Annual discount rate.
+    margin : float
+        Profit margin applied to spend.
+    time_unit : {"days", "weeks", "months"}
+    label : str, optional
+        Suffix of the horizon columns (default e.g. ``"52w"``; pass ``"12m"``
+        to get ``clv_12m``).
+    min_repeat_buyers : int
+        Fewer repeat buyers than this: spend is their mean, not Gamma-Gamma.
+
+    Returns
+    -------
+    features : DataFrame
+        One row per customer: ``customer_id, clv_<label>, p_alive,
+        expected_purchases_<label>, expected_spend, churn_risk``.
+    models : dict
+        ``{"transactions": BetaGeo, "spend": GammaGamma or float}``. Spend is
+        the mean repeat spend when there are fewer than ``min_repeat_buyers``, when
+        Gamma-Gamma does not converge, or when spend and frequency are
+        correlated (|r| > 0.3), which breaks its assumption.
+    """
+    frequency, recency, T = rfm_arguments(summary, None, None)
+    if "monetary_value" not in summary.columns or "customer_id" not in summary.columns:
+        from segmint.errors import ColumnNotFoundError
+
+        raise ColumnNotFoundError(
+            f"summary needs customer_id and monetary_value; it has {list(summary.columns)}"
+        )
+    monetary = summary["monetary_value"].to_numpy(dtype=float)
+    bg = BetaGeo().fit(frequency, recency, T)
+    # Gamma-Gamma needs positive spend; zero-value repeat buyers are left out of its fit
+    repeat = (np.asarray(frequency) > 0) & (monetary > 0)
+    spend_model: GammaGamma | float
+    mean_spend = float(monetary[repeat].mean()) if repeat.any() else 0.0
+    spend_model = mean_spend
+    if repeat.sum() >= min_repeat_buyers:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", FrequencySpendCorrelationWarning)
+                spend_model = GammaGamma().fit(
+                    np.asarray(frequency)[repeat], monetary[repeat]
+                )
+        except (ConvergenceError, FrequencySpendCorrelationWarning):
+            spend_model = mean_spend
+    if isinstance(spend_model, GammaGamma):
+        spend = spend_model.expected_spend(frequency, monetary)
+    else:
+        spend = np.full(monetary.shape, spend_model)
+    p_alive = bg.probability_alive(frequency, recency, T)
+    suffix = label or _label(horizon, time_unit)
+    features = pd.DataFrame(
+        {
+            "customer_id": summary["customer_id"].to_numpy(),
+            f"clv_{suffix}": customer_lifetime_value(
+                bg, spend_model, frequency, recency, T, monetary,
+                horizon=horizon, discount_rate=discount_rate, margin=margin, time_unit=time_unit,
+            ),
+            "p_alive": p_alive,
+            f"expected_purchases_{suffix}": bg.expected_purchases(horizon, frequency, recency, T),
+            "expected_spend": spend,
+            "churn_risk": churn_risk_from_p_alive(p_alive),
+        }
+    )
+    return features, {"transactions": bg, "spend": spend_model}
