@@ -6,8 +6,10 @@ Conventions shared by all definitions (documented in ``docs/features.md``):
   of day D); holdings with ``opened_at <= D`` and (``closed_at`` null or ``> D``);
   profitability periods with ``period <= D``; clients with ``onboarded_at <= D`` or
   ``onboarded_at`` null (an unknown onboarding date does not hide a client).
-* A *purchase* is a transaction with ``amount > 0``. Refunds (``amount < 0``) and zero
-  amounts are not purchases: they count only in ``refund_rate`` and ``digital_share``.
+* A *purchase* is a transaction that is not a refund: ``amount >= 0``. Refunds
+  (``amount < 0``) count only in ``refund_rate`` and ``digital_share``. Zero amounts are
+  purchases (free items: the CDNOW reference data holds 8 such orders, and the published
+  buy-till-you-die summary counts them).
 * A *purchase day* merges all purchases of a client on one calendar day (amounts summed),
   as the buy-till-you-die literature does.
 * Every feature has a documented value for clients without data (``if_no_data``); nulls
@@ -44,13 +46,13 @@ SHARED_CTES: dict[str, SharedCte] = {
             "    COALESCE(is_promotion, FALSE) AS is_promotion\n"
             "  FROM transactions WHERE ts < {as_of_end}",
         ),
-        SharedCte("purchases", "  SELECT * FROM tx WHERE amount > 0", ("tx",)),
+        SharedCte("purchases", "  SELECT * FROM tx WHERE amount >= 0", ("tx",)),
         SharedCte(
             # Written against the base table, not `purchases`, so that the hot path is one
             # filtered scan + one aggregation whatever else the query holds.
             "purchase_days",
             "  SELECT client_id, CAST(ts AS DATE) AS day, SUM(amount) AS amount\n"
-            "  FROM transactions WHERE ts < {as_of_end} AND amount > 0\n"
+            "  FROM transactions WHERE ts < {as_of_end} AND amount >= 0\n"
             "  GROUP BY client_id, CAST(ts AS DATE)",
         ),
         SharedCte(
@@ -109,7 +111,8 @@ _R = "rfm"
 RFM = FeatureGroup(
     name=_R,
     description="Recency, frequency, monetary value, tenure and the buy-till-you-die summary, "
-    "over purchase days (purchases merged per calendar day; refunds excluded).",
+    "over purchase days (purchases merged per calendar day; refunds excluded, zero-amount "
+    "purchases included).",
     entities=TX,
     sets=(
         FeatureSet(
@@ -225,9 +228,10 @@ BEHAVIOUR = FeatureGroup(
                    "ratio", _trend(_LAST, _PREV), "0.0"),
                 _f("share_cat_{category}", _B,
                    "Share of the purchase amount spent in the category (top categories by "
-                   "total purchase amount of all clients as of the date).", "share",
+                   "total purchase amount of all clients as of the date); 0 when the client's "
+                   "purchase amount is 0.", "share",
                    "SUM(CASE WHEN category = {category_value} THEN amount ELSE 0.0 END)"
-                   " / SUM(amount)", "0.0", over=("category",)),
+                   " / NULLIF(SUM(amount), 0)", "0.0", over=("category",)),
                 _f("share_channel_{channel}", _B,
                    "Share of purchases (count) made in the channel (most frequent channels).",
                    "share", _share("channel = {channel_value}"), "0.0", over=("channel",)),
@@ -248,7 +252,7 @@ BEHAVIOUR = FeatureGroup(
                    "Mean promotion basket / mean non-promotion basket - 1 (per purchase); "
                    "0 when the client has no purchase of either kind.", "ratio",
                    "COALESCE(AVG(CASE WHEN is_promotion THEN amount END)"
-                   " / AVG(CASE WHEN NOT is_promotion THEN amount END) - 1, 0.0)", "0.0"),
+                   " / NULLIF(AVG(CASE WHEN NOT is_promotion THEN amount END), 0) - 1, 0.0)", "0.0"),
             ),
         ),
         FeatureSet(

@@ -18,7 +18,7 @@ from segmint.config import FeaturesConfig
 from segmint.errors import FeatureError
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
 from segmint.features._definitions import Feature, PostEngineGroup, compose_query
-from segmint.features._engine import Engine
+from segmint.features._engine import DuckDBEngine, Engine
 
 SNAPSHOT_TABLE = "features"
 
@@ -290,26 +290,29 @@ def store_snapshot(warehouse: Any, frame: pd.DataFrame, as_of: dt.date | str) ->
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.add_column(1, "as_of", pa.array([day] * len(frame), type=pa.date32()))
     con = warehouse.con
+    exists = DuckDBEngine(con).has_table(SNAPSHOT_TABLE)
+
+    def run(sql: str, params: list[Any] | None = None) -> list[tuple]:
+        # fetch every result: DuckDB refuses new work while a result is unfinished
+        return con.execute(sql, params or []).fetchall()
+
     with warehouse.transaction():
         con.register("_segmint_snapshot", table)
         try:
-            if not warehouse.has_table(SNAPSHOT_TABLE):
-                con.execute(
-                    f"CREATE TABLE {SNAPSHOT_TABLE} AS SELECT * FROM _segmint_snapshot LIMIT 0"
-                )
+            if not exists:
+                run(f"CREATE TABLE {SNAPSHOT_TABLE} AS SELECT * FROM _segmint_snapshot LIMIT 0")
             existing = {
                 r[0]
-                for r in con.execute(
+                for r in run(
                     "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
                     [SNAPSHOT_TABLE],
-                ).fetchall()
+                )
             }
-            types = con.execute("DESCRIBE _segmint_snapshot").fetchall()
-            for name, dtype, *_ in types:
+            for name, dtype, *_ in run("DESCRIBE _segmint_snapshot"):
                 if name not in existing:
-                    con.execute(f'ALTER TABLE {SNAPSHOT_TABLE} ADD COLUMN "{name}" {dtype}')
-            con.execute(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [day])
-            con.execute(f"INSERT INTO {SNAPSHOT_TABLE} BY NAME SELECT * FROM _segmint_snapshot")
+                    run(f'ALTER TABLE {SNAPSHOT_TABLE} ADD COLUMN "{name}" {dtype}')
+            run(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [day])
+            run(f"INSERT INTO {SNAPSHOT_TABLE} BY NAME SELECT * FROM _segmint_snapshot")
         finally:
             con.unregister("_segmint_snapshot")
     return len(frame)

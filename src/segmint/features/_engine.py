@@ -86,23 +86,21 @@ class SparkEngine(Engine):
         return bool(self.spark.catalog.tableExists(table))
 
     def translate(self, sql: str) -> str:
-        _check_translatable(sql)
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        _check_translatable(tree)
+        tree = tree.transform(_to_spark_semantics)
         try:
-            (out,) = sqlglot.transpile(
-                sql, read="duckdb", write="spark", unsupported_level=ErrorLevel.RAISE
-            )
+            return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as exc:
             raise UnsupportedOperationError(f"engine 'spark' cannot run: {exc}") from None
-        return out
 
     def _run(self, sql: str) -> pa.Table:
         return self.spark.sql(sql).toArrow()
 
 
-def _check_translatable(sql: str) -> None:
+def _check_translatable(tree: sqlglot.exp.Expression) -> None:
     # SQLGlot passes functions it does not know through unchanged, and the target engine
     # would fail later with its own message (or worse, run a homonym). Refuse them here.
-    tree = sqlglot.parse_one(sql, read="duckdb")
     for node in tree.find_all(sqlglot.exp.Anonymous):
         raise UnsupportedOperationError(
             f"engine 'spark' cannot run the DuckDB function {node.name.upper()}()"
@@ -110,6 +108,23 @@ def _check_translatable(sql: str) -> None:
     for join in tree.find_all(sqlglot.exp.Join):
         if str(join.args.get("method") or "").upper() == "ASOF":
             raise UnsupportedOperationError("engine 'spark' cannot run an ASOF JOIN")
+
+
+def _to_spark_semantics(node: sqlglot.exp.Expression) -> sqlglot.exp.Expression:
+    """Rewrite DuckDB constructs whose SQLGlot translation changes the numbers on Spark."""
+    exp = sqlglot.exp
+    if isinstance(node, exp.Literal) and not node.is_string and "." in node.this:
+        # Spark reads 1.0 as DECIMAL and keeps AVG/division in decimal (5-6 digits);
+        # DuckDB computes them in DOUBLE. Make such literals DOUBLE.
+        return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
+    if isinstance(node, exp.DayOfWeekIso | exp.DayOfWeek):
+        # Spark's DAYOFWEEK is 1 = Sunday .. 7 = Saturday; SQLGlot 30 maps ISODOW wrongly.
+        arg = node.this.sql(dialect="spark")
+        shift = "((DAYOFWEEK({0}) + 5) % 7) + 1" if isinstance(node, exp.DayOfWeekIso) else (
+            "DAYOFWEEK({0}) - 1"  # DuckDB's dayofweek: 0 = Sunday
+        )
+        return exp.Paren(this=sqlglot.parse_one(shift.format(arg), read="spark"))
+    return node
 
 
 def spark_engine_from_warehouse(
@@ -122,8 +137,9 @@ def spark_engine_from_warehouse(
     """
     from segmint.sources import ENTITIES
 
+    source = DuckDBEngine(warehouse.con)
     for table in tables if tables is not None else ENTITIES:
-        if warehouse.has_table(table):
+        if source.has_table(table):
             arrow = _arrow(warehouse.con.sql(f"SELECT * FROM {table}"))
             spark.createDataFrame(arrow.to_pandas()).createOrReplaceTempView(table)
     return SparkEngine(spark)
