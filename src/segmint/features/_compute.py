@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from segmint.config import FeaturesConfig
-from segmint.errors import FeatureError
+from segmint.errors import FeatureError, WarehouseError
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
 from segmint.features._definitions import Feature, PostEngineGroup, compose_query
 from segmint.features._engine import DuckDBEngine, Engine
@@ -194,6 +194,12 @@ def build_query(
     """The feature query (DuckDB dialect), its columns, the groups and the parameters."""
     config = config or FeaturesConfig()
     day = _date(as_of)
+    missing = [t for t in ("clients", "transactions") if not engine.has_table(t)]
+    if missing:
+        raise WarehouseError(
+            f"features need table(s) {', '.join(missing)}, which the {engine.name} engine "
+            "does not hold (run `segmint ingest` first)"
+        )
     groups = resolve_groups(engine, config)
     params = feature_params(engine, day, config, groups, currency=currency)
     sets = [s for name in groups if name in GROUPS for s in GROUPS[name].sets]
