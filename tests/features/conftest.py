@@ -48,3 +48,40 @@ def warehouse():
     wh = Warehouse(":memory:")
     yield wh
     wh.close()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A small local Spark session shared by every Spark test (UTC, one shuffle partition)."""
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("segmint-tests")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        # tiny data: code generation and adaptive planning cost more than they save
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(
+    params=["duckdb", pytest.param("spark", marks=[pytest.mark.slow, pytest.mark.spark])]
+)
+def engine_for(request):
+    """The conformance suite: each test using this runs on every engine."""
+    from segmint.features import DuckDBEngine, spark_engine_from_warehouse
+
+    if request.param == "duckdb":
+        return lambda wh: DuckDBEngine(wh.con)
+    session = request.getfixturevalue("spark")
+    return lambda wh: spark_engine_from_warehouse(session, wh)

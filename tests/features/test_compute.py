@@ -58,8 +58,8 @@ def by_client(frame: pd.DataFrame) -> dict[str, dict]:
     return {r["client_id"]: r for r in frame.to_dict("records")}
 
 
-def test_hand_computed_rfm_scores_behaviour(warehouse):
-    f = compute_features(DuckDBEngine(basic_warehouse(warehouse).con), AS_OF, CFG)
+def test_hand_computed_rfm_scores_behaviour(warehouse, engine_for):
+    f = compute_features(engine_for(basic_warehouse(warehouse)), AS_OF, CFG)
     assert list(f["client_id"]) == ["a", "b", "c", "e"]  # d onboarded after as_of
     rows = by_client(f)
     a, b, c, e = rows["a"], rows["b"], rows["c"], rows["e"]
@@ -115,7 +115,7 @@ def test_dtypes_are_stable(warehouse):
     assert f["recency_days"].dtype == "float64" and f["monetary_total"].dtype == "float64"
 
 
-def test_holdings_value_engagement(warehouse):
+def test_holdings_value_engagement(warehouse, engine_for):
     wh = basic_warehouse(warehouse)
     holdings = pd.DataFrame(
         {
@@ -147,7 +147,9 @@ def test_holdings_value_engagement(warehouse):
         }
     )
     load_tables(wh, holdings=holdings, profitability=profit, engagement=events)
-    f = compute_features(DuckDBEngine(wh.con), AS_OF, FeaturesConfig(groups=["holdings", "value", "engagement"]))
+    f = compute_features(
+        engine_for(wh), AS_OF, FeaturesConfig(groups=["holdings", "value", "engagement"])
+    )
     a, b = by_client(f)["a"], by_client(f)["b"]
     assert a["n_products"] == 2  # card closed on as_of, savings opened after
     assert (a["n_products_current"], a["n_products_loan"], a["n_products_card"]) == (1, 1, 0)

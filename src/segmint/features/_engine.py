@@ -142,6 +142,8 @@ def spark_engine_from_warehouse(
         if source.has_table(table):
             arrow = _arrow(warehouse.con.sql(f"SELECT * FROM {table}"))
             spark.createDataFrame(arrow.to_pandas()).createOrReplaceTempView(table)
+        else:  # the engine mirrors the warehouse: no stale view from an earlier load
+            spark.catalog.dropTempView(table)
     return SparkEngine(spark)
 
 
