@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from segmint.config import FeaturesConfig
@@ -299,6 +299,17 @@ _rows = st.lists(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=_rows, as_of_offset=st.integers(-5, 70))
+@example(  # same-day purchases, a refund on a purchase day, a single purchase, refunds only
+    rows=[
+        ("c0", dt.datetime(2024, 1, 3, 9), 10.0),
+        ("c0", dt.datetime(2024, 1, 3, 18), 5.0),
+        ("c0", dt.datetime(2024, 1, 3, 19), -5.0),
+        ("c0", dt.datetime(2024, 1, 9, 1), 2.5),
+        ("c1", dt.datetime(2024, 1, 5, 23), 7.0),
+        ("c2", dt.datetime(2024, 1, 6, 12), -3.0),
+    ],
+    as_of_offset=10,
+)
 def test_rfm_matches_brute_force_oracle(rows, as_of_offset):
     as_of = dt.date(2024, 1, 1) + dt.timedelta(days=as_of_offset)
     with Warehouse(":memory:") as wh:

@@ -31,7 +31,9 @@ from segmint.features._definitions import (
 TX = ("transactions",)
 
 # Relations read by the feature sets. {as_of} is a DATE literal, {as_of_end} the TIMESTAMP
-# literal of the end of that day (exclusive bound).
+# literal of the end of that day (exclusive bound). Each reads the base tables itself rather
+# than a shared filtered copy: engines materialise a CTE read twice, and a materialised copy
+# of the transactions would cost gigabytes at 50M rows. purchase_days is shared on purpose.
 SHARED_CTES: dict[str, SharedCte] = {
     c.name: c
     for c in (
@@ -42,14 +44,15 @@ SHARED_CTES: dict[str, SharedCte] = {
         ),
         SharedCte(
             "tx",
+            "  SELECT client_id, amount FROM transactions WHERE ts < {as_of_end}",
+        ),
+        SharedCte(
+            "purchases",
             "  SELECT client_id, ts, amount, category, channel,\n"
             "    COALESCE(is_promotion, FALSE) AS is_promotion\n"
-            "  FROM transactions WHERE ts < {as_of_end}",
+            "  FROM transactions WHERE ts < {as_of_end} AND amount >= 0",
         ),
-        SharedCte("purchases", "  SELECT * FROM tx WHERE amount >= 0", ("tx",)),
         SharedCte(
-            # Written against the base table, not `purchases`, so that the hot path is one
-            # filtered scan + one aggregation whatever else the query holds.
             "purchase_days",
             "  SELECT client_id, CAST(ts AS DATE) AS day, SUM(amount) AS amount\n"
             "  FROM transactions WHERE ts < {as_of_end} AND amount >= 0\n"
@@ -74,17 +77,18 @@ SHARED_CTES: dict[str, SharedCte] = {
         ),
         SharedCte(
             "touches",
-            "  SELECT client_id, channel FROM tx\n  UNION ALL\n  SELECT client_id, channel FROM events",
-            ("tx", "events"),
+            "  SELECT client_id, channel FROM transactions WHERE ts < {as_of_end}\n"
+            "  UNION ALL\n"
+            "  SELECT client_id, channel FROM engagement WHERE ts < {as_of_end}",
         ),
         SharedCte(
             "holdings_opened",
-            "  SELECT * FROM holdings WHERE opened_at <= {as_of}",
+            "  SELECT client_id, product_type, opened_at FROM holdings WHERE opened_at <= {as_of}",
         ),
         SharedCte(
             "holdings_open",
-            "  SELECT * FROM holdings_opened WHERE closed_at IS NULL OR closed_at > {as_of}",
-            ("holdings_opened",),
+            "  SELECT client_id, product_type, balance FROM holdings\n"
+            "  WHERE opened_at <= {as_of} AND (closed_at IS NULL OR closed_at > {as_of})",
         ),
         SharedCte(
             "profit_window",
