@@ -2,7 +2,8 @@
 
 Writes ``schema.md`` (canonical schema), ``config.schema.json`` and
 ``config.md`` (project file), ``cli.md`` (every command's ``--help``) and
-``catalog.schema.json`` (the segment catalog).
+``catalog.schema.json`` (the segment catalog) and ``features.md`` (the
+feature catalog).
 ``tests/test_docs.py`` fails when a committed file differs from what this
 module generates, so the docs cannot drift from the code.
 """
@@ -146,7 +147,14 @@ DOCS: dict[str, Callable[[], str]] = {
     "config.md": config_md,
     "cli.md": cli_md,
     "catalog.schema.json": lambda: _catalog_schema(),
+    "features.md": lambda: _features_md(),
 }
+
+
+def _features_md() -> str:
+    from segmint.features.docs import render_markdown
+
+    return render_markdown()
 
 
 def _catalog_schema() -> str:

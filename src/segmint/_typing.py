@@ -17,3 +17,6 @@ CovarianceType = Literal["diag", "full", "spherical"]
 ImputeStrategy = Literal["median", "zero", "min", "max"]
 SummaryFreq = Literal["W", "D"]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
+
+FeatureGroupName = Literal["rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value"]
+FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]

@@ -6,6 +6,7 @@ Each method is one pipeline stage; the CLI is a thin shell over these.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,8 @@ from segmint.config import ProjectConfig, load_config
 from segmint.store import Warehouse
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from segmint.segmentation import SegmentationRun
 
 
@@ -146,6 +149,52 @@ class Project:
             return run_segmentation(
                 wh, self.config.segmentation, as_of=as_of, refit=refit, out=out_path, load=load
             )
+
+    def features(self, as_of: dt.date | str, *, store: bool = True) -> pd.DataFrame:
+        """Compute every client's features as of a date (stage 2).
+
+        Uses only data up to the end of ``as_of`` (see ``docs/features.md``), with the
+        project's ``features:`` options, in the warehouse's DuckDB. The snapshot replaces
+        the one of the same date in the warehouse table ``features`` (atomically) unless
+        ``store=False``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per client (clients onboarded on or before ``as_of``, or with no
+            onboarding date), ``client_id`` then the features, sorted by ``client_id``.
+
+        Examples
+        --------
+        >>> project.features("2024-06-30").head()  # doctest: +SKIP
+        """
+        from segmint.features import DuckDBEngine, compute_features, store_snapshot
+
+        with self.warehouse() as wh:
+            run_id = wh.start_run("features", inputs=[{"as_of": str(as_of)}])
+            started = time.perf_counter()
+            try:
+                frame = compute_features(
+                    DuckDBEngine(wh.con),
+                    as_of,
+                    self.config.features,
+                    currency=self.config.contracts.currency,
+                )
+                computed = time.perf_counter()
+                if store:
+                    store_snapshot(wh, frame, as_of)
+            except BaseException as exc:
+                wh.finish_run(run_id, status="failed", detail=str(exc))
+                raise
+            wh.finish_run(
+                run_id,
+                counts={"clients": len(frame), "features": frame.shape[1] - 1},
+                timings={
+                    "compute_s": computed - started,
+                    "store_s": time.perf_counter() - computed,
+                },
+            )
+        return frame
 
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:

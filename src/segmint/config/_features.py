@@ -2,10 +2,104 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from segmint._typing import FeatureGroupName, TimeUnit
+
+DEFAULT_GROUPS: tuple[FeatureGroupName, ...] = (
+    "rfm",
+    "rfm_scores",
+    "behaviour",
+    "engagement",
+    "holdings",
+    "value",
+)
 
 
 class FeaturesConfig(BaseModel):
-    """Options of the features stage (`features:` in segmint.yaml)."""
+    """Options of the features stage (`features:` in segmint.yaml).
+
+    Examples
+    --------
+    .. code-block:: yaml
+
+        features:
+          groups: [rfm, rfm_scores, behaviour]
+          time_unit: weeks
+          top_categories: 8
+          engagement_windows_days: [30, 90]
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    groups: list[FeatureGroupName] | None = Field(
+        default=None,
+        description="Feature groups to compute. Omit to compute every group whose entities "
+        "exist in the warehouse; a listed group whose entity is missing is an error.",
+    )
+    time_unit: TimeUnit = Field(
+        default="weeks",
+        description="Unit of the buy-till-you-die summary (btyd_t_x, btyd_T): days, weeks "
+        "(7 days) or months (365.25/12 days).",
+    )
+    score_bins: int = Field(
+        default=5, ge=2, le=100, description="Number of n-tiles of the r/f/m scores (5 = quintiles)."
+    )
+    top_categories: int = Field(
+        default=10,
+        ge=0,
+        le=200,
+        description="share_cat_<category> is computed for this many categories, the ones with "
+        "the largest total purchase spend across all clients as of the date.",
+    )
+    top_channels: int = Field(
+        default=10,
+        ge=0,
+        le=200,
+        description="share_channel_<channel> (transactions) and events_<channel>_<window> "
+        "(engagement) for at most this many channels, the most frequent ones.",
+    )
+    top_product_types: int = Field(
+        default=10, ge=0, le=200, description="n_products_<type> for at most this many types."
+    )
+    trend_window_days: int = Field(
+        default=90,
+        ge=1,
+        description="spend_last_window covers the last this-many days up to as_of; "
+        "spend_trend compares it with the window before.",
+    )
+    engagement_windows_days: list[int] = Field(
+        default=[30, 90],
+        min_length=1,
+        description="Windows of the engagement counts (events_30d, ...); engagement_trend "
+        "compares the first window with the one before it.",
+    )
+    value_window_months: int = Field(
+        default=12, ge=1, le=120, description="Window of revenue/cost/margin (revenue_12m, ...)."
+    )
+    digital_channels: list[str] = Field(
+        default=["web", "mobile", "app"],
+        description="Channels counted as digital by digital_share (compared case-insensitively).",
+    )
+    currency: str | None = Field(
+        default=None,
+        description="Currency shown as the unit of money features; defaults to "
+        "`contracts.currency`. Amounts are not converted: ingestion stores them in the "
+        "project currency.",
+    )
+
+    @field_validator("engagement_windows_days")
+    @classmethod
+    def _positive_unique(cls, v: list[int]) -> list[int]:
+        if any(w < 1 for w in v):
+            raise ValueError("windows must be positive numbers of days")
+        if len(set(v)) != len(v):
+            raise ValueError("windows must be distinct")
+        return v
+
+    @field_validator("groups")
+    @classmethod
+    def _unique_groups(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("groups must be distinct")
+        return v

@@ -1,3 +1,51 @@
-"""segmint.features (see docs/architecture.md)."""
+"""Stage 2: per-client features as of a date, defined once in SQL, run in the data engine.
 
-__all__: list[str] = []
+The catalog (:data:`GROUPS`) holds every feature's definition; :func:`compute_features`
+composes the requested groups into one query and runs it on an :class:`Engine`
+(DuckDB by default, Spark through SQLGlot). ``docs/features.md`` is generated from
+the catalog (``python -m segmint.features.docs``).
+"""
+
+from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
+from segmint.features._compute import (
+    SNAPSHOT_TABLE,
+    btyd_summary,
+    build_query,
+    compute_features,
+    resolve_groups,
+    store_snapshot,
+)
+from segmint.features._definitions import (
+    Feature,
+    FeatureGroup,
+    FeatureSet,
+    PostEngineGroup,
+    SharedCte,
+)
+from segmint.features._engine import (
+    DuckDBEngine,
+    Engine,
+    SparkEngine,
+    spark_engine_from_warehouse,
+)
+
+__all__ = [
+    "GROUPS",
+    "POST_ENGINE_GROUPS",
+    "SHARED_CTES",
+    "SNAPSHOT_TABLE",
+    "DuckDBEngine",
+    "Engine",
+    "Feature",
+    "FeatureGroup",
+    "FeatureSet",
+    "PostEngineGroup",
+    "SharedCte",
+    "SparkEngine",
+    "btyd_summary",
+    "build_query",
+    "compute_features",
+    "resolve_groups",
+    "spark_engine_from_warehouse",
+    "store_snapshot",
+]

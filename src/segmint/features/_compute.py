@@ -1,0 +1,324 @@
+"""Computing features as of a date: parameters, the composed query, snapshots.
+
+The public entry point is :func:`compute_features`; :class:`segmint.Project` and
+the CLI call it with the project's warehouse and ``features:`` section.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from segmint.config import FeaturesConfig
+from segmint.errors import FeatureError, WarehouseError
+from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
+from segmint.features._definitions import Feature, PostEngineGroup, compose_query
+from segmint.features._engine import DuckDBEngine, Engine
+
+SNAPSHOT_TABLE = "features"
+
+_UNIT_DAYS = {"days": "1.0", "weeks": "7.0", "months": "30.4375"}
+
+
+def _date(value: dt.date | str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise FeatureError(f"as_of: {value!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def _lit_date(d: dt.date) -> str:
+    return f"DATE '{d.isoformat()}'"
+
+
+def _lit_ts(t: dt.datetime) -> str:
+    return f"TIMESTAMP '{t:%Y-%m-%d %H:%M:%S}'"
+
+
+def _lit_str(v: str) -> str:
+    return "'" + v.replace("'", "''") + "'"
+
+
+def _minus_months(d: dt.date, months: int) -> dt.date:
+    y, m = divmod(d.year * 12 + d.month - 1 - months, 12)
+    m += 1
+    last = (dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)).day
+    return dt.date(y, m, min(d.day, last))
+
+
+def slug(value: str) -> str:
+    """Column-name form of a category/channel value: ``'Food & Drink'`` -> ``food_drink``."""
+    s = re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_")
+    return s or "blank"
+
+
+def _bindings(key: str, values: Sequence[str]) -> list[dict[str, str]]:
+    out, seen = [], set()
+    for v in values:
+        name = slug(v)
+        k = 2
+        while name in seen:  # 'A-B' and 'a b' both slug to a_b
+            name = f"{slug(v)}_{k}"
+            k += 1
+        seen.add(name)
+        out.append({key: name, f"{key}_value": _lit_str(v)})
+    return out
+
+
+def resolve_groups(engine: Engine, config: FeaturesConfig) -> list[str]:
+    """The groups to compute: configured ones (checked) or all whose entities exist."""
+    known = {**GROUPS, **POST_ENGINE_GROUPS}
+    if config.groups is None:
+        chosen = [
+            name
+            for name, g in known.items()
+            if all(engine.has_table(t) for t in g.entities)
+            and all(r in known for r in g.requires)
+        ]
+    else:
+        chosen = list(config.groups)
+        for name in chosen:
+            if name not in known:
+                raise FeatureError(
+                    f"features.groups: unknown group {name!r}; expected one of {', '.join(known)}"
+                )
+            missing = [t for t in known[name].entities if not engine.has_table(t)]
+            if missing:
+                raise FeatureError(
+                    f"features.groups: group {name!r} needs table(s) {', '.join(missing)}, "
+                    "which the warehouse does not hold (map the entity in segmint.yaml, "
+                    "or remove the group)"
+                )
+    # add prerequisites, then order as in the registry
+    todo = list(chosen)
+    while todo:
+        for r in known[todo.pop()].requires:
+            if r not in chosen:
+                chosen.append(r)
+                todo.append(r)
+    return [name for name in known if name in chosen]
+
+
+def feature_params(
+    engine: Engine,
+    as_of: dt.date,
+    config: FeaturesConfig,
+    groups: Sequence[str],
+    *,
+    currency: str = "EUR",
+) -> dict[str, Any]:
+    """Literals and expansion lists the definitions are formatted with.
+
+    Top-N lists (categories, channels, product types) are read from the data as of the
+    date, ordered by total (spend or count) descending, then by value: deterministic.
+    """
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    trend = dt.timedelta(days=config.trend_window_days)
+    first_window = dt.timedelta(days=config.engagement_windows_days[0])
+    params: dict[str, Any] = {
+        "as_of": _lit_date(as_of),
+        "as_of_end": _lit_ts(end),
+        "unit_days": _UNIT_DAYS[config.time_unit],
+        "time_unit": config.time_unit,
+        "month_days": "30.4375",
+        "bins": str(config.score_bins),
+        "cell_sep": "-" if config.score_bins > 9 else "",
+        "trend_start": _lit_ts(end - trend),
+        "trend_prev_start": _lit_ts(end - 2 * trend),
+        "eng_trend_start": _lit_ts(end - first_window),
+        "eng_trend_prev_start": _lit_ts(end - 2 * first_window),
+        "value_months": str(config.value_window_months),
+        "value_start": _lit_date(_minus_months(as_of, config.value_window_months)),
+        "digital_channels": "("
+        + (", ".join(_lit_str(c.lower()) for c in config.digital_channels) or "NULL")
+        + ")",
+        "currency": config.currency or currency,
+        "window": [
+            {"window": f"{w}d", "window_start": _lit_ts(end - dt.timedelta(days=w))}
+            for w in config.engagement_windows_days
+        ],
+    }
+    lookups = {
+        # key: (group, relation, column, order, limit)
+        "category": ("behaviour", "purchases", "category", "SUM(amount)", config.top_categories),
+        "channel": ("behaviour", "purchases", "channel", "COUNT(*)", config.top_channels),
+        "event_channel": ("engagement", "events", "channel", "COUNT(*)", config.top_channels),
+        "product_type": (
+            "holdings", "holdings_opened", "product_type", "COUNT(*)", config.top_product_types,
+        ),
+    }
+    for key, (group, relation, column, order, limit) in lookups.items():
+        values: list[str] = []
+        if group in groups and limit > 0:
+            sql = _with(relation, params) + (
+                f"SELECT {column} FROM {relation} WHERE {column} IS NOT NULL "
+                f"GROUP BY {column} ORDER BY {order} DESC, {column} LIMIT {limit}"
+            )
+            values = [str(v) for v in engine.execute(sql).column(0).to_pylist()]
+        params[key] = _bindings(key, values)
+    return params
+
+
+def _with(relation: str, params: Mapping[str, Any]) -> str:
+    scalars = {k: v for k, v in params.items() if isinstance(v, str)}
+    names: list[str] = []
+
+    def need(name: str) -> None:
+        for dep in SHARED_CTES[name].requires:
+            need(dep)
+        if name not in names:
+            names.append(name)
+
+    need(relation)
+    return "WITH " + ",\n".join(
+        f"{n} AS (\n{SHARED_CTES[n].sql.format(**scalars)}\n)" for n in names
+    ) + "\n"
+
+
+def build_query(
+    engine: Engine,
+    as_of: dt.date | str,
+    config: FeaturesConfig | None = None,
+    *,
+    currency: str = "EUR",
+) -> tuple[str, list[tuple[Feature, str]], list[str], dict[str, Any]]:
+    """The feature query (DuckDB dialect), its columns, the groups and the parameters."""
+    config = config or FeaturesConfig()
+    day = _date(as_of)
+    missing = [t for t in ("clients", "transactions") if not engine.has_table(t)]
+    if missing:
+        raise WarehouseError(
+            f"features need table(s) {', '.join(missing)}, which the {engine.name} engine "
+            "does not hold (run `segmint ingest` first)"
+        )
+    groups = resolve_groups(engine, config)
+    params = feature_params(engine, day, config, groups, currency=currency)
+    sets = [s for name in groups if name in GROUPS for s in GROUPS[name].sets]
+    sql, columns = compose_query(sets, SHARED_CTES, params)
+    return sql, columns, groups, params
+
+
+def compute_features(
+    engine: Engine,
+    as_of: dt.date | str,
+    config: FeaturesConfig | None = None,
+    *,
+    currency: str = "EUR",
+) -> pd.DataFrame:
+    """Features of every client as of a date, one row per client.
+
+    Parameters
+    ----------
+    engine : Engine
+        Where the canonical tables are (``DuckDBEngine(warehouse.con)``, a ``SparkEngine``).
+    as_of : date or str
+        Only data up to the end of this day is used (see the catalog's conventions).
+    config : FeaturesConfig, optional
+        The project's ``features:`` section (defaults otherwise).
+    currency : str
+        Unit shown for money features when ``config.currency`` is not set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client_id`` then one column per feature, sorted by ``client_id``. DOUBLE features
+        are float64 (null -> NaN), BIGINT features int64 (never null), VARCHAR object.
+
+    Examples
+    --------
+    >>> from segmint.store import Warehouse
+    >>> wh = Warehouse(":memory:")
+    >>> _ = wh.sql("CREATE TABLE clients AS SELECT 'a' AS client_id, NULL::DATE AS onboarded_at")
+    >>> _ = wh.sql("CREATE TABLE transactions AS SELECT 'a' AS client_id, "
+    ...            "TIMESTAMP '2024-01-02 10:00' AS ts, 10.0 AS amount, 'food' AS category, "
+    ...            "'web' AS channel, FALSE AS is_promotion")
+    >>> compute_features(DuckDBEngine(wh.con), "2024-01-31")[["client_id", "frequency"]]
+      client_id  frequency
+    0         a          1
+    """
+    config = config or FeaturesConfig()
+    sql, _columns, groups, params = build_query(engine, as_of, config, currency=currency)
+    frame = engine.execute(sql).to_pandas()
+    for name in groups:
+        group = POST_ENGINE_GROUPS.get(name)
+        if group is not None:
+            frame = _join_post(frame, group, params)
+    return frame
+
+
+def _join_post(frame: pd.DataFrame, group: PostEngineGroup, params: Mapping[str, Any]) -> pd.DataFrame:
+    extra = group.compute(frame, params)
+    expected = {"client_id", *(f.name for f in group.features)}
+    if set(extra.columns) != expected:
+        raise FeatureError(
+            f"post-engine group {group.name!r} returned columns {sorted(extra.columns)}, "
+            f"expected {sorted(expected)}"
+        )
+    return frame.merge(extra, on="client_id", how="left", validate="one_to_one")
+
+
+def btyd_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """The buy-till-you-die summary in the CLV vocabulary, from computed rfm features.
+
+    Returns ``customer_id, frequency, recency, T, monetary_value`` for clients with at
+    least one purchase (frequency = repeat purchase days, recency = t_x, monetary_value =
+    mean repeat purchase-day amount), in the configured time unit.
+    """
+    buyers = frame[frame["frequency"] > 0]
+    return pd.DataFrame(
+        {
+            "customer_id": buyers["client_id"].to_numpy(),
+            "frequency": buyers["btyd_x"].to_numpy(),
+            "recency": buyers["btyd_t_x"].to_numpy(),
+            "T": buyers["btyd_T"].to_numpy(),
+            "monetary_value": buyers["monetary_repeat_mean"].to_numpy(),
+        }
+    )
+
+
+def store_snapshot(warehouse: Any, frame: pd.DataFrame, as_of: dt.date | str) -> int:
+    """Replace the snapshot of ``as_of`` in the warehouse table ``features``, atomically.
+
+    The table holds one row per (client_id, as_of). Columns a new snapshot adds (a new
+    top category) are added to the table; snapshots without them read null there.
+    Returns the number of rows written.
+    """
+    day = _date(as_of)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.add_column(1, "as_of", pa.array([day] * len(frame), type=pa.date32()))
+    con = warehouse.con
+    exists = DuckDBEngine(con).has_table(SNAPSHOT_TABLE)
+
+    def run(sql: str, params: list[Any] | None = None) -> list[tuple]:
+        # fetch every result: DuckDB refuses new work while a result is unfinished
+        return con.execute(sql, params or []).fetchall()
+
+    with warehouse.transaction():
+        con.register("_segmint_snapshot", table)
+        try:
+            if not exists:
+                run(f"CREATE TABLE {SNAPSHOT_TABLE} AS SELECT * FROM _segmint_snapshot LIMIT 0")
+            existing = {
+                r[0]
+                for r in run(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
+                    [SNAPSHOT_TABLE],
+                )
+            }
+            for name, dtype, *_ in run("DESCRIBE _segmint_snapshot"):
+                if name not in existing:
+                    run(f'ALTER TABLE {SNAPSHOT_TABLE} ADD COLUMN "{name}" {dtype}')
+            run(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [day])
+            run(f"INSERT INTO {SNAPSHOT_TABLE} BY NAME SELECT * FROM _segmint_snapshot")
+        finally:
+            con.unregister("_segmint_snapshot")
+    return len(frame)
