@@ -18,5 +18,7 @@ ImputeStrategy = Literal["median", "zero", "min", "max"]
 SummaryFreq = Literal["W", "D"]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 
-FeatureGroupName = Literal["rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value"]
+FeatureGroupName = Literal[
+    "rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value", "clv"
+]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]

@@ -13,6 +13,7 @@ DEFAULT_GROUPS: tuple[FeatureGroupName, ...] = (
     "engagement",
     "holdings",
     "value",
+    "clv",
 )
 
 
@@ -76,6 +77,15 @@ class FeaturesConfig(BaseModel):
     )
     value_window_months: int = Field(
         default=12, ge=1, le=120, description="Window of revenue/cost/margin (revenue_12m, ...)."
+    )
+    clv_horizon_months: int = Field(
+        default=12, ge=1, le=120, description="Horizon of clv_<n>m and expected_purchases_<n>m."
+    )
+    clv_discount_rate: float = Field(
+        default=0.1, ge=0, lt=1, description="Annual discount rate of the CLV."
+    )
+    clv_margin: float = Field(
+        default=1.0, gt=0, le=1, description="Share of spend that is margin, applied to the CLV."
     )
     digital_channels: list[str] = Field(
         default=["web", "mobile", "app"],

@@ -6,6 +6,7 @@ composes the requested groups into one query and runs it on an :class:`Engine`
 the catalog (``python -m segmint.features.docs``).
 """
 
+from segmint.features import _clv  # noqa: F401  (registers the clv group)
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
 from segmint.features._compute import (
     SNAPSHOT_TABLE,

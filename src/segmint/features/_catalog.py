@@ -390,12 +390,5 @@ GROUPS: dict[str, FeatureGroup] = {
     g.name: g for g in (RFM, RFM_SCORES, BEHAVIOUR, ENGAGEMENT, HOLDINGS, VALUE)
 }
 
-# Groups computed in Python after the engine, e.g. CLV from the btyd summary:
-#
-#     POST_ENGINE_GROUPS["clv"] = PostEngineGroup(
-#         name="clv", description=..., requires=("rfm",), features=(...),
-#         compute=lambda frame, options: segmint.clv.clv_features(btyd_summary(frame), ...))
-#
-# `btyd_summary` (in _compute) turns the rfm columns into customer_id, frequency,
-# recency, T, monetary_value. Registered groups run when listed in `features.groups`.
+# Groups computed in Python after the engine; `_clv` registers the clv group.
 POST_ENGINE_GROUPS: dict[str, PostEngineGroup] = {}

@@ -137,6 +137,9 @@ def feature_params(
         "eng_trend_start": _lit_ts(end - first_window),
         "eng_trend_prev_start": _lit_ts(end - 2 * first_window),
         "value_months": str(config.value_window_months),
+        "clv_months": str(config.clv_horizon_months),
+        "clv_discount_rate": repr(config.clv_discount_rate),
+        "clv_margin": repr(config.clv_margin),
         "value_start": _lit_date(_minus_months(as_of, config.value_window_months)),
         "digital_channels": "("
         + (", ".join(_lit_str(c.lower()) for c in config.digital_channels) or "NULL")
@@ -257,7 +260,7 @@ def compute_features(
 
 def _join_post(frame: pd.DataFrame, group: PostEngineGroup, params: Mapping[str, Any]) -> pd.DataFrame:
     extra = group.compute(frame, params)
-    expected = {"client_id", *(f.name for f in group.features)}
+    expected = {"client_id", *(f.name.format(**params) for f in group.features)}
     if set(extra.columns) != expected:
         raise FeatureError(
             f"post-engine group {group.name!r} returned columns {sorted(extra.columns)}, "

@@ -28,7 +28,8 @@ def catalog(config: FeaturesConfig | None = None, *, currency: str = "EUR") -> l
         for f in group.features:
             rows.append(
                 {
-                    "name": f.name.replace("{value_months}", str(config.value_window_months)),
+                    "name": f.name.replace("{value_months}", str(config.value_window_months))
+                    .replace("{clv_months}", str(config.clv_horizon_months)),
                     "group": f.group,
                     "description": f.description,
                     "unit": f.unit.format(**units),
