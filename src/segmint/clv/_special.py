@@ -92,8 +92,19 @@ def scaled_hyp2f1(a, b, c, z):
     bad = ~np.isfinite(out)
     if np.any(bad):
         out = np.array(out, copy=True)
-        zb = z[bad]
-        out[bad] = (1.0 - zb) ** (c - b)[bad] * _series((c - a)[bad], (c - b)[bad], c[bad], zb)
+        w = z / (z - 1.0)
+        # Where the Pfaff series' terms shrink from the first one (b close to c, as in a
+        # near-degenerate BG/NBD fit with a, b >> 1), summing it directly is both exact
+        # and fast; Euler's form would need ~(c - b) z terms there.
+        pfaff = bad & (np.abs(a * (c - b) * w) < 0.5 * c)
+        if np.any(pfaff):
+            out[pfaff] = _series(a[pfaff], (c - b)[pfaff], c[pfaff], w[pfaff])
+        euler = bad & ~pfaff
+        if np.any(euler):
+            zb = z[euler]
+            out[euler] = (1.0 - zb) ** (c - b)[euler] * _series(
+                (c - a)[euler], (c - b)[euler], c[euler], zb
+            )
     return out
 
 
