@@ -320,6 +320,8 @@ def write_results(results: dict) -> None:
                 f"| {size} | {name} | {r['compute_s']:.2f} | {best:.2f} | {r['load_s']:.2f} | "
                 f"{r['peak_rss_bytes'] / 2**30:.2f} | {r['rows']:,} | {ratio} | {mem} |"
             )
+    if results.get("notes"):
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in results["notes"]]
     (RESULTS / "features.md").write_text("\n".join(lines) + "\n")
 
 
@@ -352,7 +354,9 @@ def main() -> None:
     }
     previous = RESULTS / "features.json"
     if args.merge and previous.exists():
-        results["sizes"] = json.loads(previous.read_text())["sizes"]
+        kept = json.loads(previous.read_text())
+        results["sizes"] = kept["sizes"]
+        results["notes"] = kept.get("notes", [])
     for size in [parse_size(s) for s in args.sizes.split(",")]:
         t0 = time.perf_counter()
         path = generate(size)

@@ -388,3 +388,13 @@ def test_snapshot_failure_keeps_previous(warehouse):
         store_snapshot(wh, broken, AS_OF)
     n = wh.con.execute("SELECT count(*) FROM features").fetchall()[0][0]
     assert n == len(march)
+
+
+def test_category_names_become_distinct_columns(warehouse):
+    rows = [("a", "2024-01-05 10:00", 30.0, "Food & Drink"), ("a", "2024-01-06 10:00", 20.0, "food drink"),
+            ("a", "2024-01-07 10:00", 10.0, "it's")]
+    load_tables(warehouse, clients=clients_frame(["a"]), transactions=tx_frame(rows))
+    f = compute_features(DuckDBEngine(warehouse.con), AS_OF, FeaturesConfig(groups=["behaviour"]))
+    shares = {c: f.loc[0, c] for c in f.columns if c.startswith("share_cat_")}
+    assert shares == {"share_cat_food_drink": 0.5, "share_cat_food_drink_2": pytest.approx(1 / 3),
+                      "share_cat_it_s": pytest.approx(1 / 6)}
