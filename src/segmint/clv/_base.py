@@ -289,6 +289,27 @@ class BaseModel:
 
     _param_names: tuple[str, ...] = ()
 
+    def _fit_rfm(self, frequency, recency, T, weights, objective, *, analytic_gradient: bool):
+        """Shared fit of the (x, t_x, T) models: validate, collapse to unique rows, maximise.
+
+        ``objective(x, t_x, T, w)`` returns the function of the log-parameters to minimise
+        (the negative log-likelihood, with its gradient when ``analytic_gradient``).
+        """
+        x, t_x, T_ = validate_rfm(*rfm_arguments(frequency, recency, T))
+        (x, t_x, T_), w = collapse(x, t_x, T_, weights=weights)
+        start = getattr(self, "initial_params", None) or {}
+        z0 = np.log([start.get(n, 1.0) for n in self._param_names])
+        result = fit_log_scale(
+            objective(x, t_x, T_, w),
+            z0,
+            names=self._param_names,
+            model=type(self).__name__,
+            analytic_gradient=analytic_gradient,
+            total_weight=w.sum(),
+        )
+        self._store(result, int(w.sum()))
+        return self
+
     def _store(self, result: MLEResult, n_customers: int) -> None:
         self.params_ = dict(zip(self._param_names, map(float, result.params), strict=True))
         for name, value in self.params_.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from segmint.clv._base import BaseModel, collapse, fit_log_scale, rfm_arguments, validate_rfm
+from segmint.clv._base import BaseModel, validate_rfm
 from segmint.clv._special import scaled_hyp2f1
 
 
@@ -115,21 +115,14 @@ class BetaGeo(BaseModel):
         -------
         self
         """
-        x, t_x, T_ = validate_rfm(*rfm_arguments(frequency, recency, T))
-        (x, t_x, T_), w = collapse(x, t_x, T_, weights=weights)
-        start = self.initial_params or {}
-        z0 = np.log([start.get(n, 1.0) for n in self._param_names])
-        data = _prepare(x, t_x, T_, w)
-        result = fit_log_scale(
-            lambda z: _nll_and_grad(z, *data),
-            z0,
-            names=self._param_names,
-            model="BetaGeo",
+        return self._fit_rfm(
+            frequency,
+            recency,
+            T,
+            weights,
+            lambda x, t_x, T_, w: (lambda z, d=_prepare(x, t_x, T_, w): _nll_and_grad(z, *d)),
             analytic_gradient=True,
-            total_weight=w.sum(),
         )
-        self._store(result, int(w.sum()))
-        return self
 
     def probability_alive(self, frequency, recency, T):
         """P(customer still alive at T | x, t_x, T) (paper, equation 11)."""
@@ -156,8 +149,11 @@ class BetaGeo(BaseModel):
         """E[X(t)]: expected repeat purchases of a new customer in (0, t] (equation 9)."""
         r, alpha, a, b = self._check_fitted()
         t = np.asarray(t, dtype=float)
-        hyp = hyp2f1(r, b, a + b - 1, t / (alpha + t))
-        return (a + b - 1) / (a - 1) * (1.0 - (alpha / (alpha + t)) ** r * hyp)
+        z = t / (alpha + t)
+        hyp = hyp2f1(r, b, a + b - 1, z)
+        full = (a + b - 1) / (a - 1) * (1.0 - (alpha / (alpha + t)) ** r * hyp)
+        # for tiny t the bracket cancels to rounding noise; its expansion is r z + O(z^2)
+        return np.where(z < 1e-8, r * z, full)
 
     def probability_of_purchases(self, n, t):
         """P(X(t) = n) for a new customer (paper, equation 8)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from segmint.clv._base import BaseModel, collapse, fit_log_scale, rfm_arguments, validate_rfm
+from segmint.clv._base import BaseModel, validate_rfm
 from segmint.clv._beta_geo import _frame, _last_purchase_time, _log_nbd_cumulative, _prepare
 from segmint.clv._special import scaled_hyp2f1
 
@@ -72,21 +72,14 @@ class ModifiedBetaGeo(BaseModel):
 
     def fit(self, frequency, recency=None, T=None, *, weights=None):
         """Fit by maximum likelihood (analytic gradient); returns self."""
-        x, t_x, T_ = validate_rfm(*rfm_arguments(frequency, recency, T))
-        (x, t_x, T_), w = collapse(x, t_x, T_, weights=weights)
-        start = self.initial_params or {}
-        z0 = np.log([start.get(n, 1.0) for n in self._param_names])
-        data = _prepare(x, t_x, T_, w)
-        result = fit_log_scale(
-            lambda z: _nll_and_grad(z, *data),
-            z0,
-            names=self._param_names,
-            model="ModifiedBetaGeo",
+        return self._fit_rfm(
+            frequency,
+            recency,
+            T,
+            weights,
+            lambda x, t_x, T_, w: (lambda z, d=_prepare(x, t_x, T_, w): _nll_and_grad(z, *d)),
             analytic_gradient=True,
-            total_weight=w.sum(),
         )
-        self._store(result, int(w.sum()))
-        return self
 
     def probability_alive(self, frequency, recency, T):
         """P(alive at T | x, t_x, T)."""

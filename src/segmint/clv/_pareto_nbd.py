@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, gammaln
 
-from segmint.clv._base import BaseModel, collapse, fit_log_scale, rfm_arguments, validate_rfm
+from segmint.clv._base import BaseModel, validate_rfm
 from segmint.clv._beta_geo import _frame
 from segmint.clv._special import log_hyp2f1
 
@@ -88,20 +88,14 @@ class ParetoNBD(BaseModel):
 
     def fit(self, frequency, recency=None, T=None, *, weights=None):
         """Fit by maximum likelihood (numerical gradient); returns self."""
-        x, t_x, T_ = validate_rfm(*rfm_arguments(frequency, recency, T))
-        (x, t_x, T_), w = collapse(x, t_x, T_, weights=weights)
-        start = self.initial_params or {}
-        z0 = np.log([start.get(n, 1.0) for n in self._param_names])
-        result = fit_log_scale(
-            lambda z: _nll(z, x, t_x, T_, w),
-            z0,
-            names=self._param_names,
-            model="ParetoNBD",
+        return self._fit_rfm(
+            frequency,
+            recency,
+            T,
+            weights,
+            lambda x, t_x, T_, w: (lambda z: _nll(z, x, t_x, T_, w)),
             analytic_gradient=False,
-            total_weight=w.sum(),
         )
-        self._store(result, int(w.sum()))
-        return self
 
     def probability_alive(self, frequency, recency, T):
         """P(alive at T | x, t_x, T) (Fader & Hardie 2005, equation 18)."""

@@ -93,19 +93,41 @@ def scaled_hyp2f1(a, b, c, z):
     if np.any(bad):
         out = np.array(out, copy=True)
         w = z / (z - 1.0)
-        # Where the Pfaff series' terms shrink from the first one (b close to c, as in a
-        # near-degenerate BG/NBD fit with a, b >> 1), summing it directly is both exact
-        # and fast; Euler's form would need ~(c - b) z terms there.
-        pfaff = bad & (np.abs(a * (c - b) * w) < 0.5 * c)
-        if np.any(pfaff):
-            out[pfaff] = _series(a[pfaff], (c - b)[pfaff], c[pfaff], w[pfaff])
-        euler = bad & ~pfaff
-        if np.any(euler):
+        # The Pfaff series, summed directly: where b is close to c (a near-degenerate
+        # BG/NBD fit with a, b >> 1) its terms vanish within a few dozen even when |w| > 1,
+        # while Euler's form would need ~(c - b) z terms. Kept only where the terms stayed
+        # small (no cancellation) and converged; elsewhere Euler's form is summed.
+        idx = np.flatnonzero(bad)
+        value, ok = _bounded_series(a[idx], (c - b)[idx], c[idx], w[idx])
+        out[idx[ok]] = value[ok]
+        euler = idx[~ok]
+        if euler.size:
             zb = z[euler]
             out[euler] = (1.0 - zb) ** (c - b)[euler] * _series(
                 (c - a)[euler], (c - b)[euler], c[euler], zb
             )
     return out
+
+
+def _bounded_series(a, b, c, z, *, n_terms: int = 256, chunk: int = 4096):
+    """Gauss series of 2F1 over ``n_terms`` terms; ``ok`` where it converged without cancellation.
+
+    ``ok`` requires every term to stay below 1e3 in magnitude (at most ~3 digits lost to
+    cancellation) and the last term to be negligible (< 1e-17 of the sum).
+    """
+    total = np.full(z.shape, np.nan)
+    ok = np.zeros(z.shape, dtype=bool)
+    k = np.arange(n_terms)[:, None]
+    for start in range(0, z.size, chunk):
+        sl = slice(start, start + chunk)
+        with np.errstate(all="ignore"):
+            ratios = (a[sl] + k) * (b[sl] + k) / ((c[sl] + k) * (k + 1)) * z[sl]
+            terms = np.cumprod(ratios, axis=0)
+            s = 1.0 + terms.sum(axis=0)
+            good = (np.abs(terms).max(axis=0) < 1e3) & (np.abs(terms[-1]) < 1e-17 * np.abs(s))
+        total[sl] = s
+        ok[sl] = good & np.isfinite(s)
+    return total, ok
 
 
 def _series(a, b, c, z):
