@@ -13,10 +13,10 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from browser import CHROMIUM, check_renders
 from sklearn.metrics import adjusted_rand_score
 from typer.testing import CliRunner
 
+from browser import CHROMIUM, check_renders
 from segmint import Project
 from segmint.cli import app
 from segmint.datasets import generate_bank
