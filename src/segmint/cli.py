@@ -264,26 +264,14 @@ def segment(
     as_of: str = typer.Option(None, "--as-of", help="Features snapshot date (default: latest)."),
     out: str = typer.Option(None, "--out", help="Also write assignments to FILE.parquet or .csv."),
     refit: bool = typer.Option(False, "--refit", help="Refit every dimension."),
-    project: str = typer.Option(".", "--project", "-p", help="Project file or folder."),
+    project: ProjectOpt = Path("segmint.yaml"),
 ) -> None:
     """Assign every client to a segment of each dimension (fit when needed).
 
     Example: segmint segment --as-of 2024-06-30 --out segments.parquet
     """
-    import datetime as dt
-    from pathlib import Path
-
-    from rich.table import Table
-
-    from segmint.errors import ConfigError
-    from segmint.project import Project
-
-    try:
-        date = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise ConfigError(f"--as-of {as_of!r}: expected a date like 2024-06-30") from None
     out_path = Path(out).resolve() if out else None  # relative to where the command runs
-    run = Project.from_yaml(project).segment(date, refit=refit, out=out_path, load=False)
+    run = _project(project).segment(_date(as_of), refit=refit, out=out_path, load=False)
     table = Table(title=f"Segments as of {run.as_of}")
     for col in ("dimension", "segment", "name", "clients"):
         table.add_column(col)
@@ -383,11 +371,6 @@ def demo(
 features_app = typer.Typer(no_args_is_help=False)
 app.add_typer(features_app, name="features")
 
-_PROJECT_OPTION = typer.Option(
-    Path("segmint.yaml"), "--project", "-p", help="Project file (or its folder)."
-)
-
-
 @features_app.callback(invoke_without_command=True)
 def features(
     ctx: typer.Context,
@@ -395,7 +378,7 @@ def features(
         None, "--as-of", help="Use only data up to the end of this day (YYYY-MM-DD)."
     ),
     out: Path | None = typer.Option(None, "--out", help="Also write the features to a Parquet file."),
-    project: Path = _PROJECT_OPTION,
+    project: ProjectOpt = Path("segmint.yaml"),
 ) -> None:
     """Compute every client's features as of a date and store the snapshot in the warehouse.
 
