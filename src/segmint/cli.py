@@ -98,16 +98,24 @@ def init(
 
 def print_ingest_report(report) -> None:
     table = Table(title=f"ingest {report.run_id} ({report.seconds:.1f} s)")
-    for col in ("entity", "read", "loaded", "quarantined", "collapsed", "reasons"):
-        table.add_column(col, justify="right" if col in {"read", "loaded", "quarantined", "collapsed"} else "left")
+    table.add_column("entity")
+    for col in ("read", "loaded", "quarantined", "collapsed"):
+        table.add_column(col, justify="right")
     for name, e in report.entities.items():
-        reasons = ", ".join(f"{k} {v:,}" for k, v in e.quarantined.items()) or "-"
         table.add_row(
             name, f"{e.rows_read:,}", f"{e.rows_loaded:,}", f"{e.rows_quarantined:,}",
-            f"{e.duplicates_collapsed:,}", reasons,
+            f"{e.duplicates_collapsed:,}",
         )
     console.print(table)
-    console.print(f"warehouse: {report.warehouse}")
+    if report.rows_quarantined:
+        reasons = Table(title="quarantined rows (table `quarantine`)")
+        for col in ("entity", "reason", "rows"):
+            reasons.add_column(col, justify="right" if col == "rows" else "left")
+        for name, e in report.entities.items():
+            for reason, n in e.quarantined.items():
+                reasons.add_row(name, reason, f"{n:,}")
+        console.print(reasons)
+    console.print(f"warehouse: {report.warehouse}", highlight=False)
 
 
 @app.command()
