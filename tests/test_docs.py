@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import pytest
 import typer
 
@@ -22,7 +21,7 @@ def test_generated_doc_is_up_to_date(name):
     )
 
 
-def _commands(cmd: click.Command, path: tuple[str, ...] = ()):
+def _commands(cmd, path: tuple[str, ...] = ()):
     if hasattr(cmd, "list_commands"):
         ctx = cmd.context_class(cmd)
         for name in cmd.list_commands(ctx):

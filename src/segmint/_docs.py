@@ -116,7 +116,6 @@ def _type(p: dict[str, Any]) -> str:
 
 
 def cli_md() -> str:
-    import click
     import typer
     from typer.testing import CliRunner
 
@@ -126,7 +125,7 @@ def cli_md() -> str:
     runner = CliRunner()
     out = [GENERATED, "# Command-line reference\n\n"]
 
-    def walk(cmd: click.Command, path: list[str]) -> None:
+    def walk(cmd, path: list[str]) -> None:  # a typer (click) command or group
         result = runner.invoke(app, [*path[1:], "--help"], env={"COLUMNS": "100", "NO_COLOR": "1"}, terminal_width=100)
         text = "\n".join(line.rstrip() for line in result.output.splitlines()).strip("\n")
         out.append(f"## `{' '.join(path)}`\n\n```text\n{text}\n```\n\n")
