@@ -167,6 +167,9 @@ def send_webhook(
                 response.read()
             log.info("webhook %s: delivered (attempt %d)", config.url, attempt)
             return Delivery("sent", attempt)
+        except urllib.error.HTTPError as exc:
+            error = f"HTTP {exc.code} {exc.reason}"
+            log.warning("webhook %s: attempt %d failed: %s", config.url, attempt, error)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             error = str(getattr(exc, "reason", None) or exc)
             log.warning("webhook %s: attempt %d failed: %s", config.url, attempt, error)
