@@ -224,14 +224,15 @@ def _cycle(project, as_of, previous, applied, refit, notify, started, timings, l
         plan = _refit_plan(project, refs, drift, as_of, refit)
         # a version fitted at this as_of after the previous cycle's is this cycle's own
         # refit, left by an interrupted run: apply it rather than fitting again
-        for name in list(plan):
+        todo = set(plan)
+        for name in plan:
             latest = load_version(wh.con, name)
             if latest is not None and latest.as_of == as_of and latest.version > refs[name].version:
                 log.info("%s: version %d was fitted at %s already", name, latest.version, as_of)
-                del plan[name]
-    for name, why in plan.items():
-        log.info("refitting %s (%s)", name, why)
-    seg = project.segment(as_of, refit=set(plan), load=False)
+                todo.discard(name)
+    for name in sorted(todo):
+        log.info("refitting %s (%s)", name, plan[name])
+    seg = project.segment(as_of, refit=todo, load=False)
     lap("segment")
     crash_point("update:after_segment")
     refitted = sorted(
