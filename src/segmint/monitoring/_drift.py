@@ -43,6 +43,9 @@ from segmint.segmentation._preprocess import PreprocessSpec, quote
 _NUMERIC = ("DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT",
             "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "BOOLEAN")
 _DECILES = "[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]"
+# number of edges below the value (edges hold at most nine distinct deciles; a missing
+# edge compares as NULL and counts 0): plain arithmetic, much faster than a list lambda
+_EDGES_BELOW = " + ".join(f"coalesce(CAST(l.num > r.edges[{i}] AS INTEGER), 0)" for i in range(1, 10))
 
 
 def band(psi: float, cfg: DriftConfig) -> str:
@@ -99,33 +102,37 @@ def feature_drift(
     )
     eps = float(cfg.epsilon)
     try:
+        # step by step through temp tables: DuckDB plans the single-query form badly
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _drift_ref AS
+            SELECT feature,
+                   bool_or(cat IS NOT NULL) OR count(DISTINCT num) <= {int(cfg.discrete_max_values)}
+                       AS discrete,
+                   list_sort(list_distinct(quantile_cont(num, {_DECILES}))) AS edges
+            FROM _drift_long WHERE side = 'ref' GROUP BY feature
+            """
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _drift_counts AS
+            SELECT feature, discrete, bin_num, bin_cat,
+                   count(*) FILTER (side = 'ref') AS n_ref, count(*) FILTER (side = 'cur') AS n_cur
+            FROM (
+                SELECT l.side, l.feature, r.discrete, l.cat AS bin_cat,
+                       CASE WHEN r.discrete OR l.num IS NULL THEN l.num ELSE {_EDGES_BELOW} END
+                           AS bin_num
+                FROM _drift_long AS l JOIN _drift_ref AS r USING (feature)
+            )
+            GROUP BY ALL
+            """
+        )
         frame = con.execute(
             f"""
-            WITH ref AS (
-                SELECT feature,
-                       bool_or(cat IS NOT NULL) OR count(DISTINCT num) <= {int(cfg.discrete_max_values)}
-                           AS discrete,
-                       list_sort(list_distinct(quantile_cont(num, {_DECILES}))) AS edges
-                FROM _drift_long WHERE side = 'ref' GROUP BY feature
-            ),
-            binned AS (
-                SELECT l.side, l.feature, r.discrete,
-                       CASE WHEN r.discrete THEN coalesce(l.cat, CAST(l.num AS VARCHAR), 'null')
-                            WHEN l.num IS NULL THEN 'null'
-                            ELSE CAST(len(list_filter(r.edges, lambda e: e < l.num)) AS VARCHAR)
-                       END AS bin
-                FROM _drift_long AS l JOIN ref AS r USING (feature)
-            ),
-            counts AS (
-                SELECT feature, discrete, bin,
-                       count(*) FILTER (side = 'ref') AS n_ref,
-                       count(*) FILTER (side = 'cur') AS n_cur
-                FROM binned GROUP BY ALL
-            ),
-            shares AS (
+            WITH shares AS (
                 SELECT *, n_ref / nullif(sum(n_ref) OVER (PARTITION BY feature), 0) AS p,
                           n_cur / nullif(sum(n_cur) OVER (PARTITION BY feature), 0) AS q
-                FROM counts
+                FROM _drift_counts
             )
             SELECT feature, any_value(discrete) AS discrete, count(*) AS bins,
                    sum((greatest(coalesce(q, 0), {eps}) - greatest(coalesce(p, 0), {eps}))
@@ -141,20 +148,20 @@ def feature_drift(
             WITH c AS (
                 SELECT feature, num, count(*) FILTER (side = 'ref') AS a,
                        count(*) FILTER (side = 'cur') AS b
-                FROM _drift_long WHERE num IS NOT NULL GROUP BY feature, num
+                FROM _drift_long JOIN _drift_ref USING (feature)
+                WHERE num IS NOT NULL AND NOT discrete GROUP BY feature, num
             ),
-            f AS (
-                SELECT feature,
-                       sum(a) OVER w / sum(a) OVER (PARTITION BY feature) AS fa,
-                       sum(b) OVER w / sum(b) OVER (PARTITION BY feature) AS fb,
-                       sum(a) OVER (PARTITION BY feature) AS na,
-                       sum(b) OVER (PARTITION BY feature) AS nb
-                FROM c
-                WINDOW w AS (PARTITION BY feature ORDER BY num
-                             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+            t AS (SELECT feature, sum(a) AS na, sum(b) AS nb FROM c GROUP BY feature),
+            gap AS (
+                -- the gap between the two empirical CDFs after each distinct value
+                SELECT feature, sum(a / na - b / nb) OVER (
+                    PARTITION BY feature ORDER BY num
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS d
+                FROM c JOIN t USING (feature)
+                WHERE na > 0 AND nb > 0
             )
-            SELECT feature, max(abs(fa - fb)) AS ks, any_value(na) AS na, any_value(nb) AS nb
-            FROM f GROUP BY feature
+            SELECT feature, max(abs(d)) AS ks, any_value(na) AS na, any_value(nb) AS nb
+            FROM gap JOIN t USING (feature) GROUP BY feature
             """
         ).df()
         means = con.execute(
@@ -162,7 +169,8 @@ def feature_drift(
             "avg(num) FILTER (side = 'cur') AS current_mean FROM _drift_long GROUP BY feature"
         ).df()
     finally:
-        con.execute("DROP TABLE IF EXISTS _drift_long")
+        for t in ("_drift_long", "_drift_ref", "_drift_counts"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
     frame = frame.merge(ks, on="feature", how="left").merge(means, on="feature", how="left")
     out = []
     for r in frame.itertuples(index=False):
