@@ -36,3 +36,14 @@ def with_monitoring(project: Project, **monitoring) -> Project:
         update={"monitoring": MonitoringConfig.model_validate(monitoring)}
     )
     return Project(config, project.root)
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python that imports this same segmint."""
+    import os
+
+    import segmint
+
+    src = str(Path(segmint.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path, **extra)

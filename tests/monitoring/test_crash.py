@@ -4,7 +4,6 @@ the same state as an uninterrupted cycle."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import pytest
 from segmint import Project
 from segmint.monitoring._tables import DDL
 from segmint.store import KILL_AT_ENV
+
+from .conftest import subprocess_env
 
 TABLES = [*DDL, "segment_assignments", "segment_models"]
 VOLATILE = {"started_at", "finished_at", "created_at"}
@@ -55,7 +56,7 @@ def _update_in_subprocess(project: Project, as_of: dt.date, refit: bool, kill_at
         )
         """
     )
-    env = dict(os.environ)
+    env = subprocess_env()
     env.pop(KILL_AT_ENV, None)
     if kill_at:
         env[KILL_AT_ENV] = kill_at

@@ -11,6 +11,8 @@ import pytest
 from segmint.errors import ConfigError, WarehouseError
 from segmint.monitoring import parse_interval, run_schedule
 
+from .conftest import subprocess_env
+
 
 def test_parse_interval():
     assert parse_interval("30m") == dt.timedelta(minutes=30)
@@ -55,7 +57,8 @@ def test_a_bug_stops_the_schedule():
 
 def _cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "segmint.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "segmint.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300,
+        env=subprocess_env(),
     )
 
 

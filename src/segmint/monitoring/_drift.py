@@ -18,6 +18,9 @@ The population stability index is ``sum((c - r) * ln(c / r))`` over bins, ``r`` 
 ``epsilon`` (1e-4). Bands: below ``psi_warning`` (0.1) *stable*, below ``psi_alert``
 (0.25) *moderate*, else *significant*.
 
+Values are compared at 10 significant digits (parallel sums in the feature engine are
+not bit-reproducible; noise in the last digit would otherwise split tied values).
+
 **Segments.** The share PSI of a dimension compares its segment shares with the previous
 cycle's (same formula). The centroid shift of a learned segment is the distance between
 the mean of its current clients in the model's preprocessed space (the same SQL the
@@ -46,6 +49,16 @@ _DECILES = "[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]"
 # number of edges below the value (edges hold at most nine distinct deciles; a missing
 # edge compares as NULL and counts 0): plain arithmetic, much faster than a list lambda
 _EDGES_BELOW = " + ".join(f"coalesce(CAST(l.num > r.edges[{i}] AS INTEGER), 0)" for i in range(1, 10))
+
+
+def _signif(x: str, digits: int = 10) -> str:
+    """``x`` rounded to ``digits`` significant digits: the feature engine's parallel sums
+    are not bit-reproducible, and noise in the last digit would split tied values (and
+    move the KS statistic by a client) between two runs on the same data."""
+    return (
+        f"CASE WHEN {x} = 0 OR NOT isfinite({x}) THEN {x} "
+        f"ELSE round({x}, {digits} - CAST(ceil(log10(abs({x}))) AS INTEGER)) END"
+    )
 
 
 def band(psi: float, cfg: DriftConfig) -> str:
@@ -81,7 +94,7 @@ def feature_drift(
     def side(label: str, day: dt.date) -> str:
         parts = []
         if numeric:
-            cols = ", ".join(f"CAST({quote(c)} AS DOUBLE) AS {quote(c)}" for c in numeric)
+            cols = ", ".join(f"{_signif(f'CAST({quote(c)} AS DOUBLE)')} AS {quote(c)}" for c in numeric)
             parts.append(
                 f"SELECT '{label}' AS side, feature, num, CAST(NULL AS VARCHAR) AS cat FROM "
                 f"(SELECT {cols} FROM {FEATURES} WHERE as_of = DATE '{day.isoformat()}') "
