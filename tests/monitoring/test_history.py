@@ -140,3 +140,13 @@ def test_history_of_a_client(bank):
     client = bank.history("C00000001")
     assert set(client.dimension) >= {"value", "behaviour", "rfm", "lifecycle"}
     assert client.valid_to.isna().all() and (client.valid_from == pd.Timestamp(end)).all()
+
+
+def test_a_segment_that_empties_stays_in_the_shares(con):
+    from segmint.monitoring._cycle import _shares
+
+    shares = _shares(con, D2, D1).set_index("segment_id")
+    assert shares.loc["Top", "clients"] == 0 and shares.loc["Top", "share"] == 0.0
+    assert shares.loc["Top", "share_change"] == pytest.approx(-1 / 3)
+    assert shares.loc["Medium", "previous_share"] != shares.loc["Medium", "previous_share"]  # NaN: new
+    assert shares.share.sum() == pytest.approx(1.0)

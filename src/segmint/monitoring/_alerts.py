@@ -96,7 +96,8 @@ def evaluate_alerts(
                 )
             )
     if rules.min_share is not None and not shares.empty:
-        for r in shares[shares.share < rules.min_share].itertuples(index=False):
+        small = shares[(shares.share < rules.min_share) & (shares.clients > 0)]
+        for r in small.itertuples(index=False):
             out.append(
                 Alert(
                     "min_size",

@@ -357,10 +357,17 @@ def _shares(con, as_of: dt.date, previous: dt.date | None) -> pd.DataFrame:
         cur["previous_share"] = float("nan")
         cur["share_change"] = float("nan")
     else:
-        prev = con.execute(q, [previous]).df()[["dimension", "segment_id", "share"]]
+        prev = con.execute(q, [previous]).df()[["dimension", "segment_id", "segment_name", "share"]]
+        # outer: a segment that emptied stays visible (0 clients) with its share change
         cur = cur.merge(
-            prev.rename(columns={"share": "previous_share"}), on=["dimension", "segment_id"], how="left"
+            prev.rename(columns={"share": "previous_share", "segment_name": "previous_name"}),
+            on=["dimension", "segment_id"],
+            how="outer",
         )
+        cur["segment_name"] = cur.segment_name.fillna(cur.previous_name)
+        cur["clients"] = cur.clients.fillna(0).astype("int64")
+        cur["share"] = cur.share.fillna(0.0)
+        cur = cur.drop(columns="previous_name")
         cur["share_change"] = cur.share - cur.previous_share.fillna(0.0)
     return cur.sort_values(["dimension", "segment_id"]).reset_index(drop=True)
 

@@ -419,12 +419,16 @@ def what_changed(wh: Warehouse, as_of) -> str:
 def migration_heatmap(wh: Warehouse, as_of, dimension: str) -> str:
     """Row-normalised migration rates (previous segment -> current) with counts as text."""
     rows = wh.con.execute(
-        "SELECT from_name, to_name, clients, rate FROM segment_migration "
+        "SELECT from_name, to_name, clients, rate, from_segment, to_segment FROM segment_migration "
         "WHERE as_of = ? AND dimension = ?",
         [as_of, dimension],
     ).fetchall()
-    src = sorted({r[0] for r in rows})
-    dst = sorted({r[1] for r in rows})
+
+    def natural(seg_id: str) -> tuple:  # segment ids in definition order; (new)/(gone) last
+        return (seg_id.startswith("("), len(seg_id), seg_id)
+
+    src = [n for _, n in sorted({(natural(r[4]), r[0]) for r in rows})]
+    dst = [n for _, n in sorted({(natural(r[5]), r[1]) for r in rows})]
     cell = {(r[0], r[1]): (r[2], r[3]) for r in rows}
     z = [[cell.get((a, b), (0, 0.0))[1] for b in dst] for a in src]
     text = [[f"{cell.get((a, b), (0, 0.0))[0]:,}" for b in dst] for a in src]
