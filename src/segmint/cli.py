@@ -397,7 +397,8 @@ def print_cycle(result) -> None:
         )
     console.print(table)
     console.print(
-        f"{result.changes:,} history changes; refitted: {', '.join(result.refitted) or 'none'}",
+        f"{result.changes:,} history changes; refitted: {', '.join(result.refitted) or 'none'}; "
+        f"{len(result.upward):,} clients on an upward trajectory",
         highlight=False,
     )
     for a in result.alerts:

@@ -138,3 +138,24 @@ def test_stability_measures_after_twelve_cycles(played):
     assert len(core) == b.stable_core
     assert len(up) > 0 and set(up.reason) <= {"tier", "tier and monetary_total", "monetary_total rising",
                                               "tier and clv_12m", "clv_12m rising"}
+
+
+@pytest.mark.slow
+def test_upward_trajectory_is_recorded_each_cycle(played):
+    project, days, results = played
+    assert len(results[-1].upward) > 0
+    [(count,)] = _one(
+        project, "SELECT counts->>'$.upward_trajectory' FROM monitoring_cycles WHERE as_of = ?", [days[-1]]
+    )
+    assert int(count) == len(results[-1].upward)
+    # clients who moved up a value tier in the window are among them
+    [(tier_up,)] = _one(
+        project,
+        "SELECT count(*) FROM segment_assignments AS p JOIN segment_assignments AS c "
+        "USING (client_id, dimension) WHERE dimension = 'value' AND p.as_of = ? AND c.as_of = ? "
+        "AND list_position(['Low', 'Medium', 'High', 'Top'], c.segment_name) > "
+        "list_position(['Low', 'Medium', 'High', 'Top'], p.segment_name)",
+        [days[-4], days[-1]],
+    )
+    up = results[-1].upward
+    assert up.reason.str.startswith("tier").sum() == tier_up

@@ -38,6 +38,7 @@ from segmint.monitoring._tables import (
     STABILITY,
     ensure_tables,
 )
+from segmint.monitoring._trajectory import upward_trajectory
 from segmint.segmentation import ASSIGNMENTS, FEATURES, ModelVersion, load_version
 from segmint.store import Warehouse, crash_point
 
@@ -60,6 +61,8 @@ class CycleResult:
     stability : DataFrame, one row per dimension (``segment_stability``)
     drift : DataFrame, one row per feature (``feature_drift``)
     alerts : list of :class:`Alert`
+    upward : DataFrame, clients on an upward trajectory over the last
+        ``trajectory_cycles`` cycles (see :func:`upward_trajectory`)
     webhook : :class:`Delivery` or None
     timings : seconds per stage
     """
@@ -73,6 +76,7 @@ class CycleResult:
     stability: pd.DataFrame
     drift: pd.DataFrame
     alerts: list[Alert]
+    upward: pd.DataFrame
     webhook: Delivery | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -298,7 +302,14 @@ def _cycle(project, as_of, previous, applied, refit, notify, started, timings, l
             tx.execute(
                 f"INSERT INTO {CYCLES} VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, NULL)",
                 [cycle_id, as_of, previous, started, _now(), refitted, clients, changes,
-                 len(alerts), None, json.dumps(counts, default=_plain)],
+                 len(alerts), None, None],
+            )
+            # needs this cycle's row (same connection, same transaction)
+            upward = upward_trajectory(wh, cycles=mon.trajectory_cycles)
+            counts["upward_trajectory"] = len(upward)
+            tx.execute(
+                f"UPDATE {CYCLES} SET counts = ? WHERE as_of = ?",
+                [json.dumps(counts, default=_plain), as_of],
             )
         lap("record")
         delivery = None
@@ -323,7 +334,7 @@ def _cycle(project, as_of, previous, applied, refit, notify, started, timings, l
     )
     return CycleResult(
         cycle_id, as_of, previous, refitted, int(clients), int(changes), stability, drift,
-        alerts, delivery, timings,
+        alerts, upward, delivery, timings,
     )
 
 
