@@ -150,3 +150,26 @@ def test_a_segment_that_empties_stays_in_the_shares(con):
     assert shares.loc["Top", "share_change"] == pytest.approx(-1 / 3)
     assert shares.loc["Medium", "previous_share"] != shares.loc["Medium", "previous_share"]  # NaN: new
     assert shares.share.sum() == pytest.approx(1.0)
+
+
+def test_a_failed_cycle_is_recorded_and_replaced_by_its_rerun(bank, monkeypatch):
+    from segmint import Project
+    from segmint.errors import FeatureError
+    from segmint.monitoring import cycles
+
+    end = bank.default_as_of()
+
+    def broken(self, *args, **kwargs):
+        raise FeatureError("features table is broken")
+
+    with monkeypatch.context() as m:
+        m.setattr(Project, "segment", broken)
+        with pytest.raises(FeatureError):
+            bank.update(end, ingest=False)
+    with bank.warehouse() as wh:
+        failed = cycles(wh)
+        assert wh.has_table(HISTORY) and wh.con.execute(f"SELECT count(*) FROM {HISTORY}").fetchone()[0] == 0
+    assert list(failed.status) == ["failed"] and "broken" in failed.detail.iloc[0]
+    bank.update(end, ingest=False)
+    with bank.warehouse() as wh:
+        assert list(cycles(wh).status) == ["ok"]
