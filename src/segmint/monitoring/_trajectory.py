@@ -69,9 +69,11 @@ def upward_trajectory(
             FROM {FEATURES} WHERE as_of IN ({marks})
         ),
         rising AS (
+            -- a rise is more than float noise: the feature engine's sums are not
+            -- bit-reproducible, so an unchanged total can differ in its last digit
             SELECT client_id, arg_min(v, as_of) AS value_first, arg_max(v, as_of) AS value_last
             FROM steps GROUP BY client_id
-            HAVING count(dv) = {len(days) - 1} AND min(dv) > 0
+            HAVING count(dv) = {len(days) - 1} AND bool_and(dv > 1e-9 * greatest(abs(v), 1))
         )
         SELECT coalesce(t.client_id, r.client_id) AS client_id, t.from_name, t.to_name,
                r.value_first, r.value_last,
