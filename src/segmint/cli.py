@@ -376,6 +376,100 @@ def demo(
     proj = _project(config)
     print_run_summary(_run_with_progress(proj))
 
+def print_cycle(result) -> None:
+    table = Table(title=f"Cycle {result.cycle_id} (previous: {result.previous_as_of or 'none'})")
+    for col in ("dimension", "version", "clients", "reclassified", "ARI", "up", "down", "stable core"):
+        table.add_column(col, justify="left" if col == "dimension" else "right")
+
+    def fmt(x, spec="{:,}"):
+        import pandas as pd
+
+        return "-" if x is None or pd.isna(x) else spec.format(x)
+
+    for r in result.stability.itertuples(index=False):
+        table.add_row(
+            r.dimension, str(r.model_version), f"{r.clients:,}", fmt(r.reclassification_rate, "{:.1%}"),
+            fmt(r.ari, "{:.3f}"), fmt(r.upward), fmt(r.downward), fmt(r.stable_core),
+        )
+    console.print(table)
+    console.print(
+        f"{result.changes:,} history changes; refitted: {', '.join(result.refitted) or 'none'}; "
+        f"{len(result.upward):,} clients on an upward trajectory",
+        highlight=False,
+    )
+    for a in result.alerts:
+        style = {"critical": "bold red", "warning": "yellow"}.get(a.severity, "dim")
+        console.print(f"[{style}]{a.severity}[/] {a.rule}: {a.message}", highlight=False)
+    if not result.alerts:
+        console.print("no alerts")
+    if result.webhook is not None:
+        console.print(f"webhook: {result.webhook}", highlight=False)
+
+
+@app.command()
+def update(
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Cycle date (default: latest transaction).")] = None,
+    refit: Annotated[bool, typer.Option("--refit", help="Refit every dimension, keeping segment identities.")] = False,
+    ingest: Annotated[bool, typer.Option("--ingest/--no-ingest", help="Refresh the sources first.")] = True,
+) -> None:
+    """Run one update cycle: ingest, features, assign, record history, migration, drift and alerts.
+
+    Example: segmint update -p my-project/segmint.yaml --as-of 2025-12-31
+    """
+    print_cycle(_project(project).update(_date(as_of), refit=refit, ingest=ingest))
+
+
+@app.command()
+def history(
+    client_id: Annotated[str, typer.Argument(help="The client's id.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Show one client's segment path in every dimension.
+
+    Example: segmint history C00000042
+    """
+    frame = _project(project).history(client_id)
+    if frame.empty:
+        console.print(f"no history for client {client_id}", highlight=False)
+        return
+    table = Table(title=f"Segment history of {client_id}")
+    for col in ("dimension", "segment", "name", "version", "from", "to"):
+        table.add_column(col)
+    for r in frame.itertuples(index=False):
+        table.add_row(
+            r.dimension, r.segment_id, r.segment_name, str(r.model_version),
+            str(r.valid_from.date() if hasattr(r.valid_from, "date") else r.valid_from),
+            "current" if r.valid_to is None or r.valid_to != r.valid_to else str(
+                r.valid_to.date() if hasattr(r.valid_to, "date") else r.valid_to
+            ),
+        )
+    console.print(table)
+
+
+@app.command()
+def schedule(
+    every: Annotated[str, typer.Option("--every", help="Interval: 30m, 6h, 1d.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    max_cycles: Annotated[int | None, typer.Option("--max-cycles", help="Stop after N cycles (default: run until stopped).")] = None,
+    ingest: Annotated[bool, typer.Option("--ingest/--no-ingest", help="Refresh the sources at each cycle.")] = True,
+) -> None:
+    """Run the update cycle at an interval, in the foreground, logging each cycle.
+
+    For production, prefer cron or an orchestrator calling `segmint update` (docs/monitoring.md).
+
+    Example: segmint schedule --every 1d
+    """
+    import logging
+
+    from segmint.monitoring import parse_interval, run_schedule
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    interval = parse_interval(every)
+    proj = _project(project)
+    run_schedule(lambda: proj.update(ingest=ingest), interval, max_cycles=max_cycles)
+
+
 features_app = typer.Typer(no_args_is_help=False)
 app.add_typer(features_app, name="features")
 

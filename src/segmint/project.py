@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from segmint.store import Warehouse
 if TYPE_CHECKING:
     import pandas as pd
 
+    from segmint.monitoring import CycleResult
     from segmint.segmentation import SegmentationRun
 
 
@@ -123,14 +125,14 @@ class Project:
         self,
         as_of: dt.date | str | None = None,
         *,
-        refit: bool = False,
+        refit: bool | Collection[str] = False,
         out: str | Path | None = None,
         load: bool = True,
     ) -> SegmentationRun:
         """Assign every client to one segment of each dimension (stage 3).
 
         Fits a dimension when it has no stored version, when its definition changed, or
-        with ``refit``; otherwise applies the stored version. Writes
+        with ``refit`` (true: every dimension; or a collection of dimension names); otherwise applies the stored version. Writes
         ``segment_assignments`` for ``as_of`` (default: the latest features snapshot),
         replacing that date's rows atomically, and optionally a Parquet/CSV file.
 
@@ -195,6 +197,56 @@ class Project:
                 },
             )
         return frame
+
+    # -- monitoring ---------------------------------------------------------------------
+    def update(
+        self,
+        as_of: dt.date | str | None = None,
+        *,
+        refit: bool = False,
+        ingest: bool = True,
+        notify: bool = True,
+    ) -> CycleResult:
+        """Run one update cycle (stage 6): ingest, features, assign, record what changed.
+
+        Assigns every client with the current model versions, refitting a dimension only
+        when the ``monitoring.refit`` policy says so or with ``refit``; then records, in
+        one transaction, the segment history, migration matrices, stability, drift and
+        alerts of the cycle (see ``docs/monitoring.md``). Re-running the latest as_of
+        replaces that cycle; an earlier as_of is refused.
+
+        Parameters
+        ----------
+        as_of : date or str, optional
+            Default: the date of the latest transaction.
+        refit : bool
+            Refit every dimension (identities are kept by matching).
+        ingest : bool
+            Refresh the sources first (default); false to use the warehouse as it is.
+        notify : bool
+            POST the alerts to ``monitoring.webhook`` when one is configured.
+
+        Returns
+        -------
+        segmint.monitoring.CycleResult
+        """
+        from segmint.monitoring import run_cycle
+
+        return run_cycle(self, as_of, refit=refit, ingest=ingest, notify=notify)
+
+    def history(self, client_id: str) -> pd.DataFrame:
+        """One client's segment path in every dimension (``segment_history``), oldest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            dimension, segment_id, segment_name, model_version, valid_from, valid_to.
+        """
+        from segmint.monitoring import HISTORY, client_history
+
+        with self.warehouse(read_only=True) as wh:
+            wh.require(HISTORY, hint="run `segmint update` first")
+            return client_history(wh.con, client_id)
 
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:

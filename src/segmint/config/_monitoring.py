@@ -1,11 +1,139 @@
-"""Project-file models for the monitoring stage."""
+"""Project-file models for the monitoring stage (``monitoring:`` in segmint.yaml).
+
+Example::
+
+    monitoring:
+      refit: {every_days: 90, on_drift: true, psi_threshold: 0.25}
+      stable_core_cycles: 4
+      drift: {psi_warning: 0.1, psi_alert: 0.25}
+      alerts: {reclassification_rate: 0.2, min_share: 0.01}
+      order: {lifecycle: [Lapsed, Declining, New, Mature, Growing]}
+      webhook: {url: "https://hooks.example.com/segmint", attempts: 4}
+
+See ``docs/monitoring.md``.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class MonitoringConfig(BaseModel):
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RefitPolicy(_Model):
+    """When an update cycle refits a dimension (otherwise it applies the stored version)."""
+
+    every_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Refit a dimension whose version was fitted at least this many days "
+        "before the cycle's as_of; null: never by age.",
+    )
+    on_drift: bool = Field(
+        default=False,
+        description="Refit a learned dimension when one of its inputs drifted (PSI against "
+        "the version's reference snapshot at or above `psi_threshold`).",
+    )
+    psi_threshold: float = Field(default=0.25, gt=0, description="PSI that triggers `on_drift`.")
+
+
+class DriftConfig(_Model):
+    """Feature drift against the reference snapshot of each model version."""
+
+    features: list[str] | None = Field(
+        default=None,
+        description="Features to test; null: every numeric feature of the features table "
+        "except `exclude`.",
+    )
+    exclude: list[str] = Field(
+        default_factory=lambda: ["tenure_days", "btyd_T", "btyd_t_x", "months_since_last_open"],
+        description="Features left out by default: they grow with the calendar, so every "
+        "later snapshot drifts from the reference by construction.",
+    )
+    psi_warning: float = Field(default=0.1, gt=0, description="PSI band: moderate shift from here.")
+    psi_alert: float = Field(
+        default=0.25, gt=0, description="PSI band: significant shift from here (raises an alert)."
+    )
+    discrete_max_values: int = Field(
+        default=10,
+        ge=2,
+        description="A feature with at most this many distinct reference values is discrete "
+        "(PSI over its values and Jensen-Shannon distance; otherwise deciles and KS).",
+    )
+    epsilon: float = Field(
+        default=1e-4, gt=0, lt=0.01, description="Share used for an empty bin in PSI."
+    )
+
+
+class AlertRules(_Model):
+    """Thresholds of the alert rules evaluated at every cycle (null disables a rule)."""
+
+    feature_psi: float | None = Field(
+        default=0.25, gt=0, description="Alert when a feature's PSI is at or above this."
+    )
+    share_shift: float | None = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Alert when a segment's share moved by at least this (absolute) since "
+        "the previous cycle.",
+    )
+    reclassification_rate: float | None = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="Alert when at least this share of a dimension's clients changed segment.",
+    )
+    min_share: float | None = Field(
+        default=0.01, gt=0, lt=1, description="Alert when a segment holds less than this share."
+    )
+    refit_changes: bool = Field(
+        default=True, description="Alert when a refit created or retired a segment."
+    )
+
+
+class WebhookConfig(_Model):
+    """Where alerts are POSTed (JSON), with retries and exponential back-off."""
+
+    url: str = Field(description="http(s) URL receiving a JSON POST per cycle with alerts.")
+    attempts: int = Field(default=4, ge=1, le=10, description="Attempts before giving up.")
+    backoff_seconds: float = Field(
+        default=0.5, ge=0, description="Wait before the 2nd attempt; doubles after each failure."
+    )
+    timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one attempt.")
+    send_empty: bool = Field(default=False, description="Also POST cycles without alerts.")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        return v
+
+
+class MonitoringConfig(_Model):
     """Options of the monitoring stage (`monitoring:` in segmint.yaml)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    refit: RefitPolicy = Field(default_factory=RefitPolicy)
+    stable_core_cycles: int = Field(
+        default=4,
+        ge=2,
+        description="A client is in a dimension's stable core when it kept its segment over "
+        "this many consecutive cycles.",
+    )
+    trajectory_cycles: int = Field(
+        default=4,
+        ge=2,
+        description="Cycles over which an upward trajectory (value tier up, or value feature "
+        "rising at every cycle) is looked for.",
+    )
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    alerts: AlertRules = Field(default_factory=AlertRules)
+    order: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Segment names of a rule dimension from lowest to highest, to split "
+        "migration into upward and downward (built-in: value Low < Medium < High < Top).",
+    )
+    webhook: WebhookConfig | None = Field(default=None, description="Alert webhook; none by default.")

@@ -4,7 +4,9 @@ plotly.js is embedded inline once (the file opens offline, no CDN); every
 chart is a plotly div drawn by it. Per dimension: the segment map (2-D PCA of
 a sample of clients), size and value bars, a heatmap of feature lifts, the
 rules table, the k-selection evidence (learned dimensions), cross-tabs and
-persona cards; then the data-quality section from ingestion's quarantine.
+persona cards; then "What changed" from the monitoring tables when update cycles ran
+(alerts, stability, migration heat maps, feature drift), and the data-quality section
+from ingestion's quarantine.
 """
 
 from __future__ import annotations
@@ -339,6 +341,105 @@ def _last_ingest(wh: Warehouse) -> str:
     return "".join(out)
 
 
+# -- what changed (monitoring) -----------------------------------------------------------
+def what_changed(wh: Warehouse, as_of) -> str:
+    """The "What changed" section from the monitoring tables of the latest update cycle on
+    or before ``as_of``: alerts, stability, migration heat maps and feature drift.
+    Empty when no cycle was recorded (``segmint update`` never ran)."""
+    if not wh.has_table("monitoring_cycles"):
+        return ""
+    row = wh.con.execute(
+        "SELECT as_of, previous_as_of, refitted, changes FROM monitoring_cycles "
+        "WHERE status = 'ok' AND as_of <= ? ORDER BY as_of DESC LIMIT 1",
+        [as_of],
+    ).fetchone()
+    if row is None:
+        return ""
+    day, prev, refitted, changes = row
+    out = ["<section class='dq' id='what-changed'><h2>What changed</h2>",
+           f"<p class='lead'>Update cycle of {day}"
+           + (f", compared with the cycle of {prev}" if prev else " (the first cycle)")
+           + f": {changes:,} segment-history changes; refitted: {_e(', '.join(refitted or []) or 'none')}.</p>"]
+    alerts = wh.con.execute(
+        "SELECT severity, rule, message FROM alerts WHERE as_of = ? "
+        "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, rule",
+        [day],
+    ).fetchall()
+    out.append("<h3 id='changed-alerts'>Alerts</h3>")
+    if alerts:
+        out.append("<table><tr><th>severity</th><th>rule</th><th>message</th></tr>")
+        out += [f"<tr><td>{_e(a)}</td><td><code>{_e(b)}</code></td><td>{_e(c)}</td></tr>" for a, b, c in alerts]
+        out.append("</table>")
+    else:
+        out.append("<p>No alert.</p>")
+    stab = wh.con.execute(
+        "SELECT dimension, model_version, clients, reclassification_rate, ari, upward, downward, "
+        "stable_core, max_share_change, max_centroid_shift FROM segment_stability WHERE as_of = ? "
+        "ORDER BY dimension",
+        [day],
+    ).fetchall()
+    out.append("<h3 id='changed-stability'>Stability</h3><table><tr><th>dimension</th>"
+               "<th class='num'>version</th><th class='num'>clients</th><th class='num'>reclassified</th>"
+               "<th class='num'>ARI</th><th class='num'>up</th><th class='num'>down</th>"
+               "<th class='num'>stable core</th><th class='num'>max share change</th>"
+               "<th class='num'>max centroid shift</th></tr>")
+    for d, v, n, rate, ari, up, down, core, share, shift in stab:
+        out.append(
+            f"<tr><td>{_e(d)}</td><td class='num'>{v}</td><td class='num'>{n:,}</td>"
+            f"<td class='num'>{_pct(rate)}</td><td class='num'>{_num(ari)}</td>"
+            f"<td class='num'>{_num(up)}</td><td class='num'>{_num(down)}</td>"
+            f"<td class='num'>{_num(core)}</td><td class='num'>{_pct(share)}</td>"
+            f"<td class='num'>{_num(shift)}</td></tr>"
+        )
+    out.append("</table>")
+    if prev:
+        out.append("<h3 id='changed-migration'>Migration</h3>")
+        for (d,) in wh.con.execute(
+            "SELECT DISTINCT dimension FROM segment_migration WHERE as_of = ? ORDER BY 1", [day]
+        ).fetchall():
+            out.append(migration_heatmap(wh, day, d))
+    drift = wh.con.execute(
+        "SELECT feature, max(psi) AS psi FROM feature_drift WHERE as_of = ? GROUP BY 1 "
+        "ORDER BY psi DESC LIMIT 20",
+        [day],
+    ).fetchall()
+    if drift:
+        fig = go.Figure(go.Bar(x=[r[1] for r in drift], y=[r[0] for r in drift], orientation="h",
+                               marker_color=["#dc2626" if r[1] >= 0.25 else "#f97316" if r[1] >= 0.1
+                                             else "#16a34a" for r in drift]))
+        for x in (0.1, 0.25):
+            fig.add_vline(x=x, line=dict(color="#6b7280", dash="dot"))
+        fig.update_layout(title="Feature drift: PSI against each model's reference snapshot (bands 0.1, 0.25)")
+        fig.update_yaxes(autorange="reversed")
+        out.append(f"<h3 id='changed-drift'>Feature drift</h3>{_fig_html(fig, 160 + 22 * len(drift))}")
+    out.append("</section>")
+    return "".join(out)
+
+
+def migration_heatmap(wh: Warehouse, as_of, dimension: str) -> str:
+    """Row-normalised migration rates (previous segment -> current) with counts as text."""
+    rows = wh.con.execute(
+        "SELECT from_name, to_name, clients, rate, from_segment, to_segment FROM segment_migration "
+        "WHERE as_of = ? AND dimension = ?",
+        [as_of, dimension],
+    ).fetchall()
+
+    def natural(seg_id: str) -> tuple:  # segment ids in definition order; (new)/(gone) last
+        return (seg_id.startswith("("), len(seg_id), seg_id)
+
+    src = [n for _, n in sorted({(natural(r[4]), r[0]) for r in rows})]
+    dst = [n for _, n in sorted({(natural(r[5]), r[1]) for r in rows})]
+    cell = {(r[0], r[1]): (r[2], r[3]) for r in rows}
+    z = [[cell.get((a, b), (0, 0.0))[1] for b in dst] for a in src]
+    text = [[f"{cell.get((a, b), (0, 0.0))[0]:,}" for b in dst] for a in src]
+    fig = go.Figure(go.Heatmap(z=z, x=dst, y=src, text=text, texttemplate="%{text}", colorscale="Blues",
+                               zmin=0, zmax=1, colorbar=dict(title="rate")))
+    fig.update_layout(title=f"{dimension}: previous segment (rows) to current segment (columns)")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-30)
+    return _fig_html(fig, 160 + 34 * len(src))
+
+
 def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str:
     """The report as one self-contained HTML string (plotly.js inline).
 
@@ -354,6 +455,9 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
     toc = "".join(
         f"<li><a href='#dim-{_slug(d.dimension)}'>Dimension: {_e(d.dimension)}</a></li>" for d in catalog.dimensions
     ) + "<li><a href='#data-quality'>Data quality</a></li>"
+    changed = what_changed(wh, catalog.as_of)
+    if changed:
+        toc += "<li><a href='#what-changed'>What changed</a></li>"
     parts = []
     for d in catalog.dimensions:
         slug = _slug(d.dimension)
@@ -389,6 +493,7 @@ built {catalog.created_at:%Y-%m-%d %H:%M} UTC · segmint {_e(catalog.segmint_ver
 <main>
 <nav class="toc"><strong>Contents</strong><ol>{toc}</ol></nav>
 {''.join(parts)}
+{changed}
 {_data_quality(wh)}
 </main>
 <footer>Generated by segmint. Lifts are standardised mean differences against all clients;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,12 +81,14 @@ def run_segmentation(
     config: SegmentationConfig,
     *,
     as_of: dt.date | None = None,
-    refit: bool = False,
+    refit: bool | Collection[str] = False,
     out: str | Path | None = None,
     load: bool = True,
 ) -> SegmentationRun:
     """Fit (first time, on ``refit`` or when a dimension's definition changed) or apply
-    every dimension at ``as_of`` and write ``segment_assignments`` atomically."""
+    every dimension at ``as_of`` and write ``segment_assignments`` atomically.
+
+    ``refit`` is true (every dimension) or the names of the dimensions to refit."""
     con = warehouse.con
     timings: dict[str, float] = {}
     as_of = as_of or latest_as_of(warehouse)
@@ -122,7 +125,8 @@ def run_segmentation(
         t0 = time.perf_counter()
         latest = load_version(con, dim.name)
         stale = latest is None or latest.params.get("fingerprint") != fingerprint(dim)
-        if refit or stale:
+        wanted = refit if isinstance(refit, bool) else dim.name in refit
+        if wanted or stale:
             mv = fit_dimension(
                 con,
                 source,

@@ -28,8 +28,6 @@ others are counted in ``duplicates_collapsed``. So for every entity
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +39,7 @@ from segmint.config import EntityMapping, SqlExpr
 from segmint.errors import SchemaError, SegmintError
 from segmint.sources._readers import FILE_COL, ROW_COL, SourceReader, literal, quote
 from segmint.sources._schema import DATE, DOUBLE, ENTITIES, LOAD_ORDER, TIMESTAMP, Entity
-from segmint.store import Warehouse
+from segmint.store import Warehouse, crash_point
 
 QUARANTINE = "quarantine"
 
@@ -114,12 +112,6 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "entities": {k: v.as_dict() for k, v in self.entities.items()},
         }
-
-
-def _crash_point(name: str) -> None:
-    """Test hook: ``SEGMINT_TEST_KILL_AT=<name>`` kills the process here (SIGKILL)."""
-    if os.environ.get("SEGMINT_TEST_KILL_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class _EntityLoader:
@@ -457,7 +449,7 @@ def ingest(project: Any, *, progress: ProgressCallback | None = None) -> IngestR
                     loader.cleanup()
                     rep.seconds = time.perf_counter() - t0
                     reports[name] = rep
-                    _crash_point(f"after:{name}")
+                    crash_point(f"after:{name}")
                     if progress:
                         progress(name, step, total_steps)
                 # optional entities not mapped: keep an empty canonical table so later
@@ -465,7 +457,7 @@ def ingest(project: Any, *, progress: ProgressCallback | None = None) -> IngestR
                 for name, entity in ENTITIES.items():
                     if name not in reports and not wh.has_table(name):
                         con.execute(_empty_table_sql(entity))
-                _crash_point("before_commit")
+                crash_point("before_commit")
         except SegmintError as exc:
             wh.finish_run(run_id, status="failed", detail=str(exc))
             raise
