@@ -20,3 +20,4 @@ CalibrationMethod = Literal["isotonic", "sigmoid"]
 
 FeatureGroupName = Literal["rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value"]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
+CrossingDirection = Literal["up", "down", "both"]

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from segmint.config import FeaturesConfig
@@ -60,9 +61,6 @@ META_TABLE = "feature_state"
 STATE_TABLES = (DAY_TABLE, CLIENT_TABLE, MIX_TABLE, TOTALS_TABLE, META_TABLE)
 
 _SHARE = re.compile(r"AVG\(CASE WHEN (.+?) THEN 1\.0 ELSE 0\.0 END\)")
-_AGGREGATE = re.compile(
-    r"\b(SUM|AVG|COUNT|MIN|MAX|STDDEV_POP|STDDEV_SAMP|arg_min|arg_max|LAG|LEAD)\s*\(", re.I
-)
 
 # Rows of a batch (or of all transactions) in the shape the catalog's relations have.
 _ROWS = (
@@ -117,6 +115,20 @@ INCREMENTAL_GROUPS = ("rfm", "rfm_scores", "behaviour")
 
 
 @cache
+def _aggregate_call() -> re.Pattern[str]:
+    """A call of any DuckDB aggregate or window function (what the state must replace)."""
+    names = {
+        r[0].lower()
+        for r in duckdb.sql(
+            "SELECT DISTINCT function_name FROM duckdb_functions() "
+            "WHERE function_type = 'aggregate'"
+        ).fetchall()
+    } | {"lag", "lead", "rank", "dense_rank", "row_number", "ntile", "first_value", "last_value"}
+    alternatives = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
+    return re.compile(rf"\b({alternatives})\s*\(", re.I)
+
+
+@cache
 def _share_counts() -> dict[str, tuple[str, str, str]]:
     """Count columns of the catalog's (untemplated) share conditions.
 
@@ -157,7 +169,7 @@ def state_sets() -> dict[str, FeatureSet]:
                 expr = f.expr
                 for agg in sorted(table, key=len, reverse=True):
                     expr = expr.replace(agg, table[agg])
-                left = _AGGREGATE.search(expr)
+                left = _aggregate_call().search(expr)
                 if left:
                     raise FeatureError(
                         f"feature {f.name!r}: the incremental state holds no aggregate for "

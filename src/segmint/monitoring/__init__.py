@@ -1,3 +1,5 @@
 """segmint.monitoring (see docs/architecture.md)."""
 
-__all__: list[str] = []
+from segmint.monitoring._events import EventsResult, RescoreResult, ingest_events, rescore
+
+__all__: list[str] = ["EventsResult", "RescoreResult", "ingest_events", "rescore"]
