@@ -17,12 +17,12 @@ from segmint.features import (
     INCREMENTAL_GROUPS,
     DuckDBEngine,
     IncrementalFeatures,
+    _incremental,
     build_state,
     compute_features,
     compute_incremental,
     fold,
 )
-from segmint.features import _incremental
 from segmint.store import Warehouse
 
 from .conftest import clients_frame, load_tables, tx_frame
@@ -53,8 +53,8 @@ def _warehouse(tx: pd.DataFrame, n_clients: int, engagement: pd.DataFrame | None
 
 
 transaction = st.tuples(
-    st.integers(0, 7),  # client
-    st.integers(0, 200 * 24 * 4),  # quarter hours from START: same days are frequent
+    st.integers(0, 5),  # client
+    st.integers(0, 45 * 24 * 4),  # quarter hours from START: same days are frequent
     st.integers(-5_000, 20_000),  # cents; negative = refund, 0 = free item
     st.sampled_from(CATS),
     st.sampled_from(CHANS),
@@ -67,7 +67,7 @@ transaction = st.tuples(
     rows=st.lists(transaction, min_size=1, max_size=60),
     cuts=st.lists(st.floats(0, 1), max_size=4),
     shuffle=st.booleans(),
-    after=st.integers(0, 120),
+    after=st.integers(0, 40),
     subset=st.sets(st.integers(0, 9), max_size=3),
 )
 def test_folds_equal_full_recompute(rows, cuts, shuffle, after, subset):
@@ -81,12 +81,13 @@ def test_folds_equal_full_recompute(rows, cuts, shuffle, after, subset):
     tx = tx.sample(frac=1, random_state=len(rows)) if shuffle else tx.sort_values("ts")
     tx = tx.reset_index(drop=True)
     bounds = sorted({0, len(tx), *(int(c * len(tx)) for c in cuts)})
-    wh = _warehouse(tx.iloc[bounds[0] : bounds[1]], 10)
+    no_events = pd.DataFrame(columns=["client_id", "ts", "channel", "event_type"])
+    wh = _warehouse(tx.iloc[bounds[0] : bounds[1]], 10, no_events)  # digital_share: tx only
     build_state(wh)
     for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
         assert fold(wh, tx.iloc[lo:hi]) == hi - lo
     as_of = (tx["ts"].max() + pd.Timedelta(days=after)).date()
-    config = FeaturesConfig(trend_window_days=30, top_categories=2, top_channels=3)
+    config = FeaturesConfig(trend_window_days=10, top_categories=2, top_channels=3)
     full = compute_features(DuckDBEngine(wh.con), as_of, config)
     assert_same(full, compute_incremental(wh, as_of, config))
     ids = [f"c{i}" for i in sorted(subset)]  # c8, c9 have no transaction

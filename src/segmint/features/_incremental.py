@@ -357,7 +357,7 @@ def _fold_clients(con: Any) -> None:
         f"CREATE OR REPLACE TEMP TABLE _fold_touched AS SELECT s.client_id, {added} "
         f"FROM _fold_sums AS s LEFT JOIN {CLIENT_TABLE} AS a ON a.client_id = s.client_id",
     )
-    days = _day_summary(f"client_id IN (SELECT client_id FROM _fold_touched)")
+    days = _day_summary("client_id IN (SELECT client_id FROM _fold_touched)")
     _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_dsum AS {days}")
     _run(con, f"DELETE FROM {CLIENT_TABLE} WHERE client_id IN (SELECT client_id FROM _fold_touched)")
     _run(con, f"INSERT INTO {CLIENT_TABLE} {_client_rows('_fold_touched', '_fold_dsum')}")

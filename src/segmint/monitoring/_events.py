@@ -229,7 +229,7 @@ def evaluate_triggers(
         n = int(rules.engagement_collapse.inactive_days)
         prev = None
         if warehouse.has_table(RUNS_TABLE):
-            prev = _run(con, f"SELECT max(as_of) FROM {RUNS_TABLE} WHERE as_of < ?", [as_of])[0][0]
+            prev = _run(con, f"SELECT max(as_of) FROM {RUNS_TABLE} WHERE as_of <= ?", [as_of])[0][0]
         prev = prev or as_of - dt.timedelta(days=1)
         sources = [f"SELECT client_id, ts FROM {new}"]
         if stored:
