@@ -349,18 +349,64 @@ def _fold_days(con: Any, first: dt.date) -> None:
     )
 
 
+_SUMMARY = ("n_days", "first_day", "last_day", "first_day_spend", "gap_sum2")
+
+# Purchase-day summary of the clients whose batch days all fall on or after their last
+# purchase day (the usual, chronological case), from their old summary and the batch's
+# days alone: new days extend the chain of gaps, a day equal to the last day merges into it.
+_FAST_SUMMARY = """
+SELECT client_id,
+    COALESCE(any_value(o_n), 0) + COUNT(*) FILTER (WHERE o_last IS NULL OR day > o_last) AS n_days,
+    COALESCE(any_value(o_first), MIN(day)) AS first_day,
+    CASE WHEN any_value(o_last) IS NULL THEN MAX(day) ELSE greatest(any_value(o_last), MAX(day)) END
+        AS last_day,
+    CASE WHEN any_value(o_first) IS NULL THEN arg_min(spend, day)
+        WHEN MIN(day) = any_value(o_first) THEN any_value(o_fspend) + arg_min(spend, day)
+        ELSE any_value(o_fspend) END AS first_day_spend,
+    COALESCE(any_value(o_g2), 0) + COALESCE(SUM(CASE WHEN o_last IS NULL OR day > o_last
+        THEN gap * gap END), 0) AS gap_sum2
+FROM (
+    SELECT d.client_id, d.day, d.spend, t.o_n, t.o_first, t.o_last, t.o_fspend, t.o_g2,
+        date_diff('day', COALESCE(LAG(d.day) OVER (PARTITION BY d.client_id ORDER BY d.day),
+            t.o_last), d.day) AS gap
+    FROM _fold_days AS d JOIN _fold_touched AS t ON t.client_id = d.client_id
+    WHERE t.in_order
+)
+GROUP BY client_id
+"""
+
+
 def _fold_clients(con: Any) -> None:
     _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_sums AS {_client_sums('_fold_batch')}")
     added = ", ".join(f"s.{c} + COALESCE(a.{c}, 0) AS {c}" for c in _additive())
     _run(
         con,
-        f"CREATE OR REPLACE TEMP TABLE _fold_touched AS SELECT s.client_id, {added} "
+        f"CREATE OR REPLACE TEMP TABLE _fold_touched AS SELECT s.client_id, {added},\n"
+        "    a.n_days AS o_n, a.first_day AS o_first, a.last_day AS o_last,\n"
+        "    a.first_day_spend AS o_fspend, a.gap_sum2 AS o_g2,\n"
+        "    a.last_day IS NULL OR (SELECT min(day) FROM _fold_days AS d\n"
+        "        WHERE d.client_id = s.client_id) IS NULL\n"
+        "      OR (SELECT min(day) FROM _fold_days AS d WHERE d.client_id = s.client_id)\n"
+        "        >= a.last_day AS in_order\n"
         f"FROM _fold_sums AS s LEFT JOIN {CLIENT_TABLE} AS a ON a.client_id = s.client_id",
     )
-    days = _day_summary("client_id IN (SELECT client_id FROM _fold_touched)")
-    _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_dsum AS {days}")
+    _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_dsum AS {_FAST_SUMMARY}")
+    # late data (a day before the client's last purchase day): re-derive from the day rows
+    late = _day_summary("client_id IN (SELECT client_id FROM _fold_touched WHERE NOT in_order)")
+    _run(con, f"INSERT INTO _fold_dsum {late}")
     _run(con, f"DELETE FROM {CLIENT_TABLE} WHERE client_id IN (SELECT client_id FROM _fold_touched)")
-    _run(con, f"INSERT INTO {CLIENT_TABLE} {_client_rows('_fold_touched', '_fold_dsum')}")
+    old = {"n_days": "o_n", "first_day": "o_first", "last_day": "o_last",
+           "first_day_spend": "o_fspend", "gap_sum2": "o_g2"}
+    summary = ", ".join(
+        f"COALESCE(d.{c}, t.{old[c]}{', 0' if c in ('n_days', 'gap_sum2') else ''}) AS {c}"
+        for c in _SUMMARY
+    )
+    cols = ", ".join(f"t.{c}" for c in _additive())
+    _run(
+        con,
+        f"INSERT INTO {CLIENT_TABLE} SELECT t.client_id, {cols}, {summary} "
+        "FROM _fold_touched AS t LEFT JOIN _fold_dsum AS d ON d.client_id = t.client_id",
+    )
     _run(con, "DROP TABLE _fold_dsum")
 
 

@@ -1,0 +1,276 @@
+"""Benchmark: a daily cycle through the incremental feature state vs a full recompute,
+and event-triggered re-scoring of 1,000 clients.
+
+    python benchmarks/incremental.py                      # 1M clients, 10M transactions
+    python benchmarks/incremental.py --clients 100000     # quick run (1M transactions)
+
+Setup (not timed): a warehouse of ``--clients`` clients and 10 transactions per client
+over 18 months, written with DuckDB ``range()`` SQL in the canonical schema (refunds,
+promotions, 12 categories, 5 channels), the incremental state built on it, features and
+segments (one k-means dimension) as of the day before the cycle, and a batch of new
+transactions (1% of the history) on the cycle day. Each contender runs in its own
+subprocess on its own copy of the warehouse file, recording wall time and peak RSS:
+
+* ``full``         -- the batch appended, then ``compute_features`` on all the data
+* ``incremental``  -- ``fold`` (appends the batch and updates the state) + ``compute_incremental``
+* ``events``       -- ``ingest_events`` of 1,000 ``product_opened`` events: store, evaluate
+  the rules, re-compute the 1,000 clients' features, re-assign their segments, history
+
+The two feature frames are compared (every column, floats to 1e-9 relative). Results go
+to benchmarks/results/incremental.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SCRATCH = Path("/tmp/segmint-bench-incremental")
+TX_PER_CLIENT = 10
+NEW_SHARE = 0.01
+AS_OF = "2024-06-30"
+START = "2023-01-01"
+HISTORY_DAYS = 546  # 2023-01-01 .. 2024-06-29
+N_EVENTS = 1000
+
+_TX_SQL = """
+SELECT 't' || CAST(i AS VARCHAR) AS transaction_id,
+    'C' || lpad(CAST(hash(i, 1) % {n_clients} AS VARCHAR), 8, '0') AS client_id,
+    {ts} AS ts,
+    CAST(hash(i, 3) % 20000 AS DOUBLE) / 100 - 10.0 AS amount,
+    'EUR' AS currency,
+    ['groceries', 'fuel', 'travel', 'dining', 'fashion', 'electronics', 'health', 'home',
+     'leisure', 'utilities', 'education', 'other'][CAST(1 + hash(i, 4) % 12 AS BIGINT)] AS category,
+    ['pos', 'web', 'mobile', 'branch', 'phone'][CAST(1 + hash(i, 5) % 5 AS BIGINT)] AS channel,
+    hash(i, 6) % 7 = 0 AS is_promotion,
+    CAST(hash(i, 3) % 20000 AS DOUBLE) / 100 - 10.0 < 0 AS is_refund
+FROM range({lo}, {hi}) AS r(i)
+"""
+
+
+def _setup(n_clients: int, path: Path, tx_per_client: int = TX_PER_CLIENT) -> dict:
+    from segmint.config._segmentation import DimensionConfig, SegmentationConfig
+    from segmint.features import DuckDBEngine, build_state, compute_features, store_snapshot
+    from segmint.segmentation import run_segmentation
+    from segmint.sources import ENTITIES
+    from segmint.store import Warehouse
+
+    n_tx = n_clients * tx_per_client
+    n_new = int(n_tx * NEW_SHARE)
+    t0 = time.perf_counter()
+    with Warehouse(path) as wh:
+        con = wh.con
+        for name in ("clients", "transactions"):
+            cols = ", ".join(f'"{c.name}" {c.type}' for c in ENTITIES[name].columns)
+            con.execute(f"CREATE TABLE {name} ({cols})")
+        con.execute(
+            "INSERT INTO clients (client_id, onboarded_at) "
+            f"SELECT 'C' || lpad(CAST(i AS VARCHAR), 8, '0'), DATE '{START}' - CAST(i % 900 AS INTEGER) "
+            f"FROM range({n_clients}) AS r(i)"
+        )
+        history_ts = (
+            f"TIMESTAMP '{START}' + to_seconds(CAST(hash(i, 2) % ({HISTORY_DAYS} * 86400) AS BIGINT))"
+        )
+        con.execute(
+            "INSERT INTO transactions BY NAME "
+            + _TX_SQL.format(n_clients=n_clients, ts=history_ts, lo=0, hi=n_tx - n_new)
+            + " ORDER BY ts"
+        )
+        new_ts = f"TIMESTAMP '{AS_OF}' + to_seconds(CAST(hash(i, 2) % 86400 AS BIGINT))"
+        cols = ", ".join(f'"{c.name}" {c.type}' for c in ENTITIES["transactions"].columns)
+        con.execute(f"CREATE TABLE new_batch ({cols})")
+        con.execute(
+            "INSERT INTO new_batch BY NAME "
+            + _TX_SQL.format(n_clients=n_clients, ts=new_ts, lo=n_tx - n_new, hi=n_tx)
+        )
+        con.execute("CHECKPOINT")
+        generated = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        build_state(wh)
+        built = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        yesterday = "2024-06-29"
+        store_snapshot(wh, compute_features(DuckDBEngine(con), yesterday), yesterday)
+        seg = SegmentationConfig(
+            sample_size=20_000,
+            dimensions=[
+                DimensionConfig(
+                    name="behaviour", kind="learned", method="kmeans",
+                    inputs=["frequency", "monetary_mean", "recency_days", "share_channel_*",
+                            "promo_share", "weekend_share"],
+                    selection={"k": 4, "n_bootstrap": 0},
+                )
+            ],
+        )
+        run_segmentation(wh, seg, load=False)
+        segmented = time.perf_counter() - t0
+        con.execute("CHECKPOINT")
+    return {
+        "clients": n_clients,
+        "transactions_history": n_tx - n_new,
+        "transactions_new": n_new,
+        "generate_s": round(generated, 2),
+        "build_state_s": round(built, 2),
+        "features_and_segments_s": round(segmented, 2),
+    }
+
+
+def _contender(name: str, path: str, out: str) -> dict:
+    import pandas as pd
+
+    from segmint.config import EventsConfig
+    from segmint.features import DuckDBEngine, compute_features, compute_incremental, fold
+    from segmint.monitoring import ingest_events
+    from segmint.store import Warehouse
+
+    result: dict = {"contender": name}
+    with Warehouse(path) as wh:
+        if name == "full":
+            wh.con.execute("INSERT INTO transactions SELECT * FROM new_batch")  # not timed
+            t0 = time.perf_counter()
+            frame = compute_features(DuckDBEngine(wh.con), AS_OF)
+            result["wall_s"] = time.perf_counter() - t0
+            frame.to_parquet(out)
+        elif name == "incremental":
+            t0 = time.perf_counter()
+            fold(wh, "new_batch")
+            result["fold_s"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            frame = compute_incremental(wh, AS_OF)
+            result["compute_s"] = time.perf_counter() - t1
+            result["wall_s"] = time.perf_counter() - t0
+            frame.to_parquet(out)
+        else:  # events, on the warehouse after the incremental cycle
+            fold(wh, "new_batch")  # not timed
+            ids = wh.con.execute(
+                f"SELECT client_id FROM clients USING SAMPLE {N_EVENTS} ROWS (reservoir, 7)"
+            ).fetchall()
+            events = pd.DataFrame(
+                {
+                    "client_id": [r[0] for r in ids],
+                    "ts": pd.Timestamp(f"{AS_OF} 15:00"),
+                    "event_type": "product_opened",
+                    "product_type": "mortgage",
+                }
+            )
+            events.to_csv(out + ".csv", index=False)
+            rules = EventsConfig.model_validate({"product_opened": {"product_type": "mortgage"}})
+            t0 = time.perf_counter()
+            r = ingest_events(wh, out + ".csv", rules=rules)
+            result["wall_s"] = time.perf_counter() - t0
+            result["clients_rescored"] = len(r.rescore.features)
+            result["assignments"] = len(r.rescore.assignments)
+            result["steps_s"] = {k: round(v, 3) for k, v in {**r.timings, **r.rescore.timings}.items()}
+    result["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return result
+
+
+def _compare(full: str, inc: str) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    a, b = pd.read_parquet(full), pd.read_parquet(inc)
+    same = list(a.columns) == list(b.columns) and a["client_id"].equals(b["client_id"])
+    worst = 0.0
+    for col in a.columns:
+        x, y = a[col].to_numpy(), b[col].to_numpy()
+        if a[col].dtype.kind == "f":
+            both = ~(np.isnan(x) & np.isnan(y))
+            same &= bool((np.isnan(x) == np.isnan(y)).all())
+            rel = np.abs(x[both] - y[both]) / np.maximum(np.abs(x[both]), 1e-300)
+            worst = max(worst, float(rel.max(initial=0.0)))
+        else:
+            same &= bool((x == y).all())
+    return {"identical": bool(same and worst <= 1e-9), "max_rel_diff": worst, "rows": len(a),
+            "columns": a.shape[1]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=1_000_000)
+    ap.add_argument("--contender", help=argparse.SUPPRESS)
+    ap.add_argument("--path", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.contender:
+        print(json.dumps(_contender(args.contender, args.path, args.out)))
+        return
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    SCRATCH.mkdir(parents=True)
+    base = SCRATCH / "base.duckdb"
+    setup = _setup(args.clients, base)
+    print(json.dumps(setup), flush=True)
+    runs = []
+    for name in ("full", "incremental", "events"):
+        copy = SCRATCH / f"{name}.duckdb"
+        shutil.copy(base, copy)
+        out = str(SCRATCH / f"{name}.parquet")
+        proc = subprocess.run(
+            [sys.executable, __file__, "--contender", name, "--path", str(copy), "--out", out],
+            capture_output=True, text=True, check=True,
+        )
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(json.dumps(runs[-1]), flush=True)
+        copy.unlink()
+    by = {r["contender"]: r for r in runs}
+    ratio = by["incremental"]["wall_s"] / by["full"]["wall_s"]
+    report = {
+        "machine": f"{platform.platform()} ({__import__('os').cpu_count()} CPUs), shared and loaded",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "setup": setup,
+        "runs": runs,
+        "incremental_vs_full": round(ratio, 3),
+        "target_ratio": 0.1,
+        "events_target_s": 5.0,
+        "equality": _compare(str(SCRATCH / "full.parquet"), str(SCRATCH / "incremental.parquet")),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "incremental.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "incremental.md").write_text(_markdown(report))
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    print(_markdown(report))
+
+
+def _markdown(r: dict) -> str:
+    s, by = r["setup"], {x["contender"]: x for x in r["runs"]}
+    inc, full, ev = by["incremental"], by["full"], by["events"]
+    eq = r["equality"]
+    lines = [
+        "# Incremental features and event re-scoring benchmark\n",
+        f"Generated by `python benchmarks/incremental.py --clients {s['clients']}` on "
+        f"{r['machine']}, {r['date']}. The machine was shared with other jobs: timings are "
+        "indicative.\n",
+        f"Warehouse: {s['clients']:,} clients, {s['transactions_history']:,} transactions of "
+        f"history; daily cycle: {s['transactions_new']:,} new transactions (1%) on {AS_OF}. "
+        f"Setup (not timed): data {s['generate_s']} s, build_state {s['build_state_s']} s, "
+        f"features + segments of the day before {s['features_and_segments_s']} s.\n",
+        "| contender | wall s | of which | peak GiB |",
+        "| --- | --- | --- | --- |",
+        f"| full recompute (`compute_features`) | {full['wall_s']:.2f} | | {full['peak_gib']:.2f} |",
+        f"| incremental (`fold` + `compute_incremental`) | {inc['wall_s']:.2f} | fold "
+        f"{inc['fold_s']:.2f}, compute {inc['compute_s']:.2f} | {inc['peak_gib']:.2f} |",
+        f"| events: {ev['clients_rescored']:,} clients re-scored (`ingest_events`) | "
+        f"{ev['wall_s']:.2f} | {', '.join(f'{k} {v}' for k, v in ev['steps_s'].items())} | "
+        f"{ev['peak_gib']:.2f} |",
+        "",
+        f"**Incremental / full = {r['incremental_vs_full']:.3f}** (target <= {r['target_ratio']}); "
+        f"**event re-scoring {ev['wall_s']:.2f} s** (target < {r['events_target_s']} s).",
+        "",
+        f"Equality: {eq['rows']:,} rows x {eq['columns']} columns, identical = {eq['identical']} "
+        f"(largest relative difference {eq['max_rel_diff']:.2e}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
