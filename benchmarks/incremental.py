@@ -201,7 +201,13 @@ def _compare(full: str, inc: str) -> dict:
 
 def _warehouse_runs(label: str, n_clients: int, tx_per_client: int, contenders) -> dict:
     base = SCRATCH / f"{label}.duckdb"
-    setup = _setup(n_clients, base, tx_per_client)
+    # in a subprocess too: a child process inherits its parent's peak RSS
+    proc = subprocess.run(
+        [sys.executable, __file__, "--contender", "setup", "--path", str(base),
+         "--out", f"{n_clients},{tx_per_client}"],
+        capture_output=True, text=True, check=True,
+    )
+    setup = json.loads(proc.stdout.strip().splitlines()[-1])
     setup["tx_per_client"] = tx_per_client
     print(json.dumps(setup), flush=True)
     runs = []
@@ -237,6 +243,10 @@ def main() -> None:
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.contender == "setup":
+        n_clients, tx_per_client = (int(v) for v in args.out.split(","))
+        print(json.dumps(_setup(n_clients, Path(args.path), tx_per_client)))
+        return
     if args.contender:
         print(json.dumps(_contender(args.contender, args.path, args.out)))
         return
