@@ -23,6 +23,7 @@ to benchmarks/results/incremental.json and .md.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
@@ -112,7 +113,7 @@ def _setup(n_clients: int, path: Path, tx_per_client: int = TX_PER_CLIENT) -> di
                 )
             ],
         )
-        run_segmentation(wh, seg, load=False)
+        run_segmentation(wh, seg, as_of=dt.date.fromisoformat(yesterday), load=False)
         segmented = time.perf_counter() - t0
         con.execute("CHECKPOINT")
     return {
@@ -205,8 +206,10 @@ def _warehouse_runs(label: str, n_clients: int, tx_per_client: int, contenders) 
     proc = subprocess.run(
         [sys.executable, __file__, "--contender", "setup", "--path", str(base),
          "--out", f"{n_clients},{tx_per_client}"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )
+    if proc.returncode:
+        raise RuntimeError(f"setup of {label} failed:\n{proc.stderr}")
     setup = json.loads(proc.stdout.strip().splitlines()[-1])
     setup["tx_per_client"] = tx_per_client
     print(json.dumps(setup), flush=True)

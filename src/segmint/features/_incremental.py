@@ -1,6 +1,7 @@
 """Incremental feature state: fold new transactions into stored aggregates, not the history.
 
-The state is three warehouse tables, independent of the ``features:`` options:
+The state is a few warehouse tables, independent of the ``features:`` options (so one
+state serves every configuration); ``feature_state`` records what it covers:
 
 * ``client_day_agg`` — one row per client and purchase day: purchases and amount. It holds
   what needs the order of the days (first day, gaps between purchase days) and the
@@ -22,9 +23,10 @@ checks that every feature of the covered groups is derivable). Groups on small e
 (engagement counts, holdings, value) run the catalog query unchanged; ``rfm_scores`` run
 their catalog definition on the incremental ``rfm`` relation.
 
-Folding a batch aggregates only the batch, upserts its client-days, mixes and sums, and
-re-derives the purchase-day summary of the clients it touches from their day rows (so a
-batch holding days earlier than a client's last day is exact too).
+Folding a batch aggregates only the batch and upserts its client-days, mixes and sums. The
+purchase-day summary of a client whose batch days fall on or after their last purchase day
+is extended from the batch alone; a client with late data (a day before their last
+purchase day) has it re-derived from their day rows. Both are exact.
 """
 
 from __future__ import annotations
