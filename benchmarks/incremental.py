@@ -102,6 +102,9 @@ def _setup(n_clients: int, path: Path, tx_per_client: int = TX_PER_CLIENT) -> di
         t0 = time.perf_counter()
         yesterday = "2024-06-29"
         store_snapshot(wh, compute_features(DuckDBEngine(con), yesterday), yesterday)
+    # a fresh connection: on this machine's DuckDB, the connection that stored a 1M-row
+    # snapshot did not see it (left for the segmentation/store owners; see the report)
+    with Warehouse(path) as wh:
         seg = SegmentationConfig(
             sample_size=20_000,
             dimensions=[
@@ -115,7 +118,7 @@ def _setup(n_clients: int, path: Path, tx_per_client: int = TX_PER_CLIENT) -> di
         )
         run_segmentation(wh, seg, as_of=dt.date.fromisoformat(yesterday), load=False)
         segmented = time.perf_counter() - t0
-        con.execute("CHECKPOINT")
+        wh.con.execute("CHECKPOINT")
     return {
         "clients": n_clients,
         "transactions_history": n_tx - n_new,

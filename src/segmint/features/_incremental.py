@@ -544,14 +544,16 @@ def _state_ctes(params: Mapping[str, Any]) -> dict[str, SharedCte]:
 
 # relations read per client: restricted to the target clients when re-scoring a few
 _RESTRICTABLE = (
-    "clients_asof", "state_behaviour", "state_touches", "events", "holdings_open",
-    "holdings_opened", "profit_window",
+    "clients_asof", "state_behaviour", "state_window", "state_mix", "state_touches", "events",
+    "holdings_open", "holdings_opened", "profit_window",
 )
 
 
 def _restrict(ctes: dict[str, SharedCte], targets: str) -> dict[str, SharedCte]:
     out = dict(ctes)
     for name in _RESTRICTABLE:
+        if name not in ctes:  # state_mix: only with top categories or channels
+            continue
         c = ctes[name]
         sql = (
             f"  SELECT * FROM (\n{c.sql}\n  ) WHERE client_id IN (SELECT client_id FROM {targets})"
