@@ -199,3 +199,25 @@ def test_hand_computed_state_after_same_day_fold(warehouse):
     assert f["ipt_mean_days"] == 3.0
     assert f["ipt_cv"] == pytest.approx(1 / 3)  # gaps 2, 4: sd 1, mean 3
     assert f["monetary_repeat_mean"] == 13.0
+
+
+def test_post_engine_groups_of_a_few_clients_see_the_population(warehouse, monkeypatch):
+    from segmint.features import POST_ENGINE_GROUPS, PostEngineGroup
+
+    def share_of_buyers_below(frame, _params):  # depends on every client, like a CLV fit
+        buyers = frame[frame["frequency"] > 0]
+        below = buyers["frequency"].rank(method="min") - 1
+        return pd.DataFrame({"client_id": buyers["client_id"], "below": below / len(buyers)})
+
+    feature = GROUPS["rfm"].features[0].__class__(
+        "below", "pop", "rank", "share", "python", "NULL", "DOUBLE", ("transactions",)
+    )
+    group = PostEngineGroup("pop", "test", ("rfm",), (feature,), share_of_buyers_below)
+    monkeypatch.setitem(POST_ENGINE_GROUPS, "pop", group)
+    tx = tx_frame([(f"c{i}", f"2024-01-{1 + j:02d} 10:00", 5.0) for i in range(4) for j in range(i + 1)])
+    wh = load_tables(warehouse, clients=clients_frame([f"c{i}" for i in range(5)]), transactions=tx)
+    build_state(wh)
+    full = compute_features(DuckDBEngine(wh.con), "2024-02-01")
+    some = compute_incremental(wh, "2024-02-01", clients=["c3", "c4"])
+    assert_same(full[full["client_id"].isin(["c3", "c4"])].reset_index(drop=True), some)
+    assert some["below"].iloc[0] == 0.75 and np.isnan(some["below"].iloc[1])

@@ -672,10 +672,23 @@ def compute_incremental(
     finally:
         if target is not None:
             _run(con, f"DROP TABLE IF EXISTS {target}")
+    population = None
     for name in groups:
         group = POST_ENGINE_GROUPS.get(name)
-        if group is not None:
+        if group is None:
+            continue
+        if clients is None:
             frame = _join_post(frame, group, params)
+            continue
+        # a post-engine group (CLV) fits a model on every client: run it on the population's
+        # required columns, keep the targets' rows
+        if population is None:
+            sub = config.model_copy(update={"groups": list(group.requires)})
+            sql, _groups, _params = incremental_query(warehouse, as_of, sub, currency=currency)
+            population = DuckDBEngine(con).execute(sql).to_pandas()
+        extra = group.compute(population, params)
+        frame = _join_post(frame, dataclasses.replace(group, compute=lambda f, p, e=extra: e[
+            e["client_id"].isin(f["client_id"])]), params)
     return frame
 
 
