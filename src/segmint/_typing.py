@@ -22,3 +22,4 @@ FeatureGroupName = Literal[
     "rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value", "clv"
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
+CrossingDirection = Literal["up", "down", "both"]

@@ -527,5 +527,36 @@ def features_list(
     console.print(table)
 
 
+events_app = typer.Typer(no_args_is_help=True, help="Event-triggered re-scoring.")
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("ingest")
+def events_ingest(
+    file: Path = typer.Argument(..., help="CSV or Parquet of events (client_id, ts, event_type, ...)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Re-score as of this day (default: latest event or transaction day)."
+    ),
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Store events, evaluate the `events:` rules and re-score the clients they mark.
+
+    Example: segmint events ingest events.csv
+    """
+    from segmint.project import Project
+
+    result = Project.from_yaml(project).ingest_events(file, as_of=as_of)
+    console.print(
+        f"{result.n_events} events stored; {len(result.clients)} client(s) triggered "
+        f"as of {result.as_of}"
+    )
+    for rule, n in result.triggers.groupby("rule").client_id.nunique().items():
+        console.print(f"  {rule}: {n}")
+    if result.rescore is not None:
+        console.print(
+            f"{len(result.rescore.features)} re-scored; {len(result.rescore.changes)} segment "
+            "change(s) recorded in `segment_history`"
+        )
+
 if __name__ == "__main__":
     main()

@@ -248,6 +248,58 @@ class Project:
             wh.require(HISTORY, hint="run `segmint update` first")
             return client_history(wh.con, client_id)
 
+    # -- events -------------------------------------------------------------------------
+    def ingest_events(self, path: str | Path, *, as_of: dt.date | str | None = None):
+        """Store a CSV/Parquet file of events and re-score the clients the rules mark.
+
+        Rules are the project's ``events:`` section. Marked clients' features are
+        recomputed (restricted to them) and their segments re-assigned with the current
+        model versions; changes go to ``segment_history``.
+
+        Returns
+        -------
+        segmint.monitoring.EventsResult
+
+        Examples
+        --------
+        >>> result = project.ingest_events("events/today.csv")  # doctest: +SKIP
+        >>> result.clients  # doctest: +SKIP
+        """
+        from segmint.monitoring import ingest_events
+
+        if isinstance(as_of, str):
+            as_of = dt.date.fromisoformat(as_of)
+        with self.warehouse() as wh:
+            return ingest_events(
+                wh,
+                self.resolve(str(path)),
+                rules=self.config.events,
+                features=self.config.features,
+                currency=self.config.contracts.currency,
+                as_of=as_of,
+            )
+
+    def rescore(self, client_ids, *, as_of: dt.date | str | None = None):
+        """Recompute these clients' features and segments now (default: latest data day).
+
+        Returns
+        -------
+        segmint.monitoring.RescoreResult
+        """
+        from segmint.monitoring import rescore
+
+        if isinstance(as_of, str):
+            as_of = dt.date.fromisoformat(as_of)
+        as_of = as_of or self.default_as_of()
+        with self.warehouse() as wh:
+            return rescore(
+                wh,
+                list(client_ids),
+                as_of,
+                features=self.config.features,
+                currency=self.config.contracts.currency,
+            )
+
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:
         """The date of the latest loaded transaction (the natural 'now' of the data)."""

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from segmint.config._catalog import CatalogConfig
+from segmint.config._events import EventsConfig
 from segmint.config._features import FeaturesConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
@@ -32,6 +33,7 @@ __all__ = [
     "CatalogConfig",
     "ContractsConfig",
     "EntityMapping",
+    "EventsConfig",
     "FeaturesConfig",
     "MonitoringConfig",
     "SegmentationConfig",
@@ -59,6 +61,7 @@ class ProjectConfig(BaseModel):
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:

@@ -29,9 +29,18 @@ from segmint.features._engine import (
     SparkEngine,
     spark_engine_from_warehouse,
 )
+from segmint.features._incremental import (
+    INCREMENTAL_GROUPS,
+    IncrementalFeatures,
+    build_state,
+    compute_incremental,
+    fold,
+    state_status,
+)
 
 __all__ = [
     "GROUPS",
+    "INCREMENTAL_GROUPS",
     "POST_ENGINE_GROUPS",
     "SHARED_CTES",
     "SNAPSHOT_TABLE",
@@ -40,13 +49,18 @@ __all__ = [
     "Feature",
     "FeatureGroup",
     "FeatureSet",
+    "IncrementalFeatures",
     "PostEngineGroup",
     "SharedCte",
     "SparkEngine",
     "btyd_summary",
     "build_query",
+    "build_state",
+    "compute_incremental",
     "compute_features",
+    "fold",
     "resolve_groups",
     "spark_engine_from_warehouse",
+    "state_status",
     "store_snapshot",
 ]

@@ -7,6 +7,7 @@ The entry point is :func:`run_cycle` (``Project.update``, ``segmint update``).
 from segmint.monitoring._alerts import Alert, Delivery, evaluate_alerts, send_webhook
 from segmint.monitoring._cycle import CycleResult, cycles, run_cycle
 from segmint.monitoring._drift import centroid_shifts, feature_drift, share_psi
+from segmint.monitoring._events import EventsResult, RescoreResult, ingest_events, rescore
 from segmint.monitoring._history import (
     DEFAULT_ORDER,
     adjusted_rand,
@@ -38,14 +39,18 @@ __all__ = [
     "Alert",
     "CycleResult",
     "Delivery",
+    "EventsResult",
+    "RescoreResult",
     "adjusted_rand",
     "centroid_shifts",
     "client_history",
     "cycles",
     "evaluate_alerts",
     "feature_drift",
+    "ingest_events",
     "migration_matrix",
     "parse_interval",
+    "rescore",
     "run_cycle",
     "run_schedule",
     "send_webhook",

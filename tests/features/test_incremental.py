@@ -1,0 +1,223 @@
+"""Incremental state: folds in any batches equal a full recompute; refusals are explicit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from segmint.config import FeaturesConfig
+from segmint.errors import FeatureError, WarehouseError
+from segmint.features import (
+    GROUPS,
+    INCREMENTAL_GROUPS,
+    DuckDBEngine,
+    IncrementalFeatures,
+    _incremental,
+    build_state,
+    compute_features,
+    compute_incremental,
+    fold,
+)
+from segmint.store import Warehouse
+
+from .conftest import clients_frame, load_tables, tx_frame
+
+START = dt.datetime(2024, 1, 1)
+CATS = ["food", "travel", "Fun & Games", None]
+CHANS = ["web", "Mobile", "branch", None]
+
+
+def assert_same(full: pd.DataFrame, inc: pd.DataFrame) -> None:
+    """Equal columns, rows and values (floats to 1e-9 relative)."""
+    assert list(inc.columns) == list(full.columns)
+    assert inc["client_id"].tolist() == full["client_id"].tolist()
+    for col in full.columns:
+        a, b = full[col].to_numpy(), inc[col].to_numpy()
+        if full[col].dtype.kind == "f":
+            np.testing.assert_allclose(b, a, rtol=1e-9, atol=0, equal_nan=True, err_msg=col)
+        else:
+            assert (a == b).all(), col
+
+
+def _warehouse(tx: pd.DataFrame, n_clients: int, engagement: pd.DataFrame | None = None):
+    wh = Warehouse(":memory:")
+    frames = {"clients": clients_frame([f"c{i}" for i in range(n_clients)]), "transactions": tx}
+    if engagement is not None:
+        frames["engagement"] = engagement
+    return load_tables(wh, **frames)
+
+
+transaction = st.tuples(
+    st.integers(0, 5),  # client
+    st.integers(0, 45 * 24 * 4),  # quarter hours from START: same days are frequent
+    st.integers(-5_000, 20_000),  # cents; negative = refund, 0 = free item
+    st.sampled_from(CATS),
+    st.sampled_from(CHANS),
+    st.sampled_from([True, False, None]),
+)
+
+
+@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(transaction, min_size=1, max_size=60),
+    cuts=st.lists(st.floats(0, 1), max_size=4),
+    shuffle=st.booleans(),
+    after=st.integers(0, 40),
+    subset=st.sets(st.integers(0, 9), max_size=3),
+)
+def test_folds_equal_full_recompute(rows, cuts, shuffle, after, subset):
+    tx = tx_frame(
+        [
+            (f"c{c}", str(START + dt.timedelta(minutes=15 * q)), cents / 100, cat, ch, promo)
+            for c, q, cents, cat, ch, promo in rows
+        ]
+    )
+    # batches cut at random points of the time order, or in any order (late data)
+    tx = tx.sample(frac=1, random_state=len(rows)) if shuffle else tx.sort_values("ts")
+    tx = tx.reset_index(drop=True)
+    bounds = sorted({0, len(tx), *(int(c * len(tx)) for c in cuts)})
+    no_events = pd.DataFrame(columns=["client_id", "ts", "channel", "event_type"])
+    wh = _warehouse(tx.iloc[bounds[0] : bounds[1]], 10, no_events)  # digital_share: tx only
+    build_state(wh)
+    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
+        assert fold(wh, tx.iloc[lo:hi]) == hi - lo
+    as_of = (tx["ts"].max() + pd.Timedelta(days=after)).date()
+    config = FeaturesConfig(trend_window_days=10, top_categories=2, top_channels=3)
+    full = compute_features(DuckDBEngine(wh.con), as_of, config)
+    assert_same(full, compute_incremental(wh, as_of, config))
+    ids = [f"c{i}" for i in sorted(subset)]  # c8, c9 have no transaction
+    some = compute_incremental(wh, as_of, config, clients=ids)
+    assert_same(full[full["client_id"].isin(ids)].reset_index(drop=True), some)
+    wh.close()
+
+
+def test_engagement_groups_and_digital_share_match(warehouse):
+    tx = tx_frame(
+        [
+            ("c0", "2024-01-02 10:00", 10.0, "food", "WEB"),
+            ("c0", "2024-01-02 18:00", -4.0, "food", "branch"),
+            ("c1", "2024-02-03 09:00", 7.5, "travel", None, True),
+        ]
+    )
+    engagement = pd.DataFrame(
+        {
+            "client_id": ["c0", "c1", "c2"],
+            "ts": pd.to_datetime(["2024-01-20", "2024-02-01", "2024-02-10"]),
+            "channel": ["app", "email", "mobile"],
+            "event_type": ["login"] * 3,
+        }
+    )
+    wh = load_tables(
+        warehouse, clients=clients_frame(["c0", "c1", "c2"]), transactions=tx.iloc[:1],
+        engagement=engagement,
+    )
+    IncrementalFeatures(wh).build_state()
+    fold(wh, tx.iloc[1:])
+    full = compute_features(DuckDBEngine(wh.con), "2024-02-29")
+    inc = compute_incremental(wh, "2024-02-29")
+    assert_same(full, inc)
+    # c0: web purchase + branch refund + app event = 2 digital touches of 3
+    assert inc.set_index("client_id").loc["c0", "digital_share"] == pytest.approx(2 / 3)
+
+
+def test_every_feature_of_the_covered_groups_is_derived_from_its_definition():
+    replaced = _incremental.state_sets()
+    for group in INCREMENTAL_GROUPS:
+        for s in GROUPS[group].sets:
+            if group == "rfm_scores":  # run as defined, on the incremental rfm relation
+                assert s.name not in replaced
+                continue
+            assert [f.name for f in replaced[s.name].features] == [f.name for f in s.features]
+            for f in replaced[s.name].features:
+                assert not _incremental._aggregate_call().search(f.expr), f.name
+
+
+def test_a_definition_the_state_cannot_hold_is_refused(monkeypatch):
+    rfm = GROUPS["rfm"]
+    odd = rfm.sets[0].features[0].__class__(
+        "median_day_spend", "rfm", "median", "currency", "MEDIAN(amount)", "0.0", "DOUBLE",
+        ("transactions",),
+    )
+    patched = dict(GROUPS)
+    patched["rfm"] = rfm.__class__(
+        rfm.name, rfm.description, rfm.entities,
+        (rfm.sets[0].__class__("rfm", "purchase_days", (*rfm.sets[0].features, odd)),),
+    )
+    monkeypatch.setattr(_incremental, "GROUPS", patched)
+    _incremental.state_sets.cache_clear()
+    try:
+        with pytest.raises(FeatureError, match="median_day_spend"):
+            _incremental.state_sets()
+    finally:
+        _incremental.state_sets.cache_clear()
+
+
+def test_state_out_of_sync_and_past_dates_are_refused(warehouse):
+    tx = tx_frame([("c0", "2024-01-02 10:00", 10.0), ("c0", "2024-03-02 10:00", 5.0)])
+    wh = load_tables(warehouse, clients=clients_frame(["c0"]), transactions=tx.iloc[:1])
+    with pytest.raises(WarehouseError, match="build_state"):
+        compute_incremental(wh, "2024-01-31")
+    build_state(wh)
+    fold(wh, tx.iloc[1:])
+    with pytest.raises(FeatureError, match="compute_features"):
+        compute_incremental(wh, "2024-02-01")
+    wh.con.execute("DELETE FROM transactions WHERE amount = 5.0")
+    with pytest.raises(WarehouseError, match="rebuild"):
+        compute_incremental(wh, "2024-03-31")
+    assert build_state(wh) == 1
+    assert compute_incremental(wh, "2024-03-31")["frequency"].tolist() == [1]
+
+
+def test_hand_computed_state_after_same_day_fold(warehouse):
+    tx = tx_frame(
+        [
+            ("c0", "2024-01-01 09:00", 10.0),
+            ("c0", "2024-01-03 09:00", 20.0),
+            ("c0", "2024-01-03 20:00", 5.0),  # same day, next batch
+            ("c0", "2024-01-07 09:00", 1.0),
+        ]
+    )
+    wh = load_tables(warehouse, clients=clients_frame(["c0"]), transactions=tx.iloc[:2])
+    build_state(wh)
+    fold(wh, tx.iloc[2:])
+    days = wh.con.execute("SELECT day, n_purch, spend FROM client_day_agg ORDER BY day").fetchall()
+    assert days == [
+        (dt.date(2024, 1, 1), 1, 10.0),
+        (dt.date(2024, 1, 3), 2, 25.0),
+        (dt.date(2024, 1, 7), 1, 1.0),
+    ]
+    row = wh.con.execute(
+        "SELECT n_days, first_day, last_day, first_day_spend, gap_sum2 FROM client_agg"
+    ).fetchone()
+    assert row == (3, dt.date(2024, 1, 1), dt.date(2024, 1, 7), 10.0, 2 * 2 + 4 * 4)
+    f = compute_incremental(wh, "2024-01-07").iloc[0]
+    assert f["ipt_mean_days"] == 3.0
+    assert f["ipt_cv"] == pytest.approx(1 / 3)  # gaps 2, 4: sd 1, mean 3
+    assert f["monetary_repeat_mean"] == 13.0
+
+
+def test_post_engine_groups_of_a_few_clients_see_the_population(warehouse, monkeypatch):
+    from segmint.features import POST_ENGINE_GROUPS, PostEngineGroup
+
+    def share_of_buyers_below(frame, _params):  # depends on every client, like a CLV fit
+        buyers = frame[frame["frequency"] > 0]
+        below = buyers["frequency"].rank(method="min") - 1
+        return pd.DataFrame({"client_id": buyers["client_id"], "below": below / len(buyers)})
+
+    feature = GROUPS["rfm"].features[0].__class__(
+        "below", "pop", "rank", "share", "python", "NULL", "DOUBLE", ("transactions",)
+    )
+    group = PostEngineGroup("pop", "test", ("rfm",), (feature,), share_of_buyers_below)
+    monkeypatch.setitem(POST_ENGINE_GROUPS, "pop", group)
+    tx = tx_frame([(f"c{i}", f"2024-01-{1 + j:02d} 10:00", 5.0) for i in range(4) for j in range(i + 1)])
+    wh = load_tables(warehouse, clients=clients_frame([f"c{i}" for i in range(5)]), transactions=tx)
+    build_state(wh)
+    full = compute_features(DuckDBEngine(wh.con), "2024-02-01")
+    some = compute_incremental(wh, "2024-02-01", clients=["c3", "c4"])
+    assert_same(full[full["client_id"].isin(["c3", "c4"])].reset_index(drop=True), some)
+    assert some["below"].iloc[0] == 0.75 and np.isnan(some["below"].iloc[1])
