@@ -105,7 +105,6 @@ def clv_features(
     time_unit: TimeUnit = "weeks",
     label: str | None = None,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
-    transaction_models: tuple[type, ...] = (BetaGeo,),
 ):
     """Fit BG/NBD (+ Gamma-Gamma) on a summary and score every customer.
 
@@ -126,11 +125,6 @@ def clv_features(
         to get ``clv_12m``).
     min_repeat_buyers : int
         Fewer repeat buyers than this: spend is their mean, not Gamma-Gamma.
-    transaction_models : tuple of model classes
-        Tried in order; the first whose fit converges is used (e.g.
-        ``(BetaGeo, ParetoNBD)``: BG/NBD cannot be identified when dropout is the same
-        for every customer, its likelihood then rising toward a, b -> infinity). When
-        none converges, the last :class:`ConvergenceError` is raised.
 
     Returns
     -------
@@ -151,14 +145,7 @@ def clv_features(
             f"summary needs customer_id and monetary_value; it has {list(summary.columns)}"
         )
     monetary = summary["monetary_value"].to_numpy(dtype=float)
-    bg = None
-    for model in transaction_models:
-        try:
-            bg = model().fit(frequency, recency, T)
-            break
-        except ConvergenceError:
-            if model is transaction_models[-1]:
-                raise
+    bg = BetaGeo().fit(frequency, recency, T)
     # Gamma-Gamma needs positive spend; zero-value repeat buyers are left out of its fit
     repeat = (np.asarray(frequency) > 0) & (monetary > 0)
     spend_model: GammaGamma | float

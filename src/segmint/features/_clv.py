@@ -24,10 +24,7 @@ log = logging.getLogger(__name__)
 MIN_BUYERS = 50
 """Fewer buyers than this: the models are not fitted and the clv features are null."""
 
-_MODEL = (
-    "BG/NBD (Pareto/NBD when BG/NBD is not identified) + Gamma-Gamma fitted on the as-of "
-    "btyd summary (segmint.clv.clv_features)"
-)
+_MODEL = "BG/NBD + Gamma-Gamma fitted on the as-of btyd summary (segmint.clv.clv_features)"
 _TX = ("transactions",)
 
 
@@ -45,8 +42,7 @@ FEATURES = (
     ),
     _feature(
         "expected_purchases_{clv_months}m",
-        "Expected repeat purchase days over the horizon (conditional expectation of the fitted "
-        "BG/NBD or Pareto/NBD).",
+        "Expected repeat purchase days over the horizon (BG/NBD conditional expectation).",
         "count",
         "0.0",
     ),
@@ -59,8 +55,7 @@ FEATURES = (
     ),
     _feature(
         "p_alive",
-        "Probability the client is still active (BG/NBD or Pareto/NBD). Null before the first "
-        "purchase.",
+        "Probability the client is still active (BG/NBD). Null before the first purchase.",
         "probability",
         "NULL",
     ),
@@ -91,12 +86,9 @@ def _compute(frame: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
         return out
     unit_days = float(params["unit_days"])
     horizon = months * 30.4375 / unit_days
-    from segmint.clv import BetaGeo, ParetoNBD
-
     try:
-        scored, models = clv_features(
+        scored, _models = clv_features(
             summary,
-            transaction_models=(BetaGeo, ParetoNBD),
             horizon=horizon,
             discount_rate=float(params["clv_discount_rate"]),
             margin=float(params["clv_margin"]),
@@ -105,15 +97,10 @@ def _compute(frame: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
         )
     except ConvergenceError as exc:
         # a failed fit must not pass for a result: the features are null, and said so
-        log.warning(
-            "clv features: neither BG/NBD nor Pareto/NBD converged (%s); clv features are null",
-            exc,
-        )
+        log.warning("clv features: BG/NBD did not converge (%s); clv features are null", exc)
         for name in names:
             out[name] = np.nan
         return out
-    if not isinstance(models["transactions"], BetaGeo):
-        log.info("clv features: BG/NBD not identified on this data; used Pareto/NBD")
     scored = scored.set_index("customer_id")
     idx = out["client_id"].map(pd.Series(np.arange(len(scored)), index=scored.index))
     buyers = idx.notna().to_numpy()
@@ -127,8 +114,8 @@ POST_ENGINE_GROUPS["clv"] = PostEngineGroup(
     name="clv",
     description="Customer value from buy-till-you-die models: CLV, expected purchases and "
     "spend, probability alive and churn risk, fitted on the as-of summary. When fewer than "
-    f"{MIN_BUYERS} clients have purchased, or neither BG/NBD nor Pareto/NBD converges, "
-    "the group's features are null (and a warning is logged).",
+    f"{MIN_BUYERS} clients have purchased, or the fit does not converge, the group's "
+    "features are null (and a warning is logged).",
     requires=("rfm",),
     features=FEATURES,
     compute=_compute,
