@@ -255,3 +255,15 @@ def test_catalog_marked_features_are_protected(monkeypatch):
     monkeypatch.setattr(feats, "GROUPS", {"demo": group}, raising=False)
     assert {"age_band", "gender", "birth_year"} <= protected_features()
     assert "frequency" not in protected_features()
+
+
+def test_value_tiers_use_monetary_when_clv_could_not_be_fitted(warehouse):
+    df, _ = make_features(1500, k=3)
+    df["clv_12m"] = float("nan")  # the clv group leaves it null when its model is not identified
+    load_features(warehouse, df)
+    cfg = SegmentationConfig(dimensions=[], **{"include_defaults": True})
+    run = run_segmentation(warehouse, cfg)
+    value = run.assignments[run.assignments.dimension == "value"]
+    assert value.segment_name.nunique() == 4  # not every client in one tier
+    params = run.models["value"].params
+    assert "monetary_total" in str(params) and "clv_12m" not in str(params)

@@ -1,7 +1,8 @@
 """The built-in dimensions used when ``segmentation:`` does not replace them.
 
 **value** — tiers by percentile of ``clv_12m`` (``monetary_total`` when the features
-table has no ``clv_12m``): Top (>= p90), High (>= p70), Medium (>= p40), default Low.
+table has no ``clv_12m``, or it is null for over 10% of buyers because the CLV model
+could not be fitted): Top (>= p90), High (>= p70), Medium (>= p40), default Low.
 
 **rfm** — the classic named RFM map from ``r_score`` and the combined frequency/monetary
 score ``FM = ceil((f_score + m_score) / 2)`` (``f_score`` alone without ``m_score``),

@@ -56,14 +56,18 @@ def protected_features() -> set[str]:
 
 
 def resolve_dimensions(
-    config: SegmentationConfig, columns: set[str]
+    config: SegmentationConfig, columns: set[str], *, sparse: set[str] | None = None
 ) -> tuple[list[DimensionConfig], dict[str, str]]:
-    """The dimensions to run: built-ins (unless replaced or disabled) then the user's."""
+    """The dimensions to run: built-ins (unless replaced or disabled) then the user's.
+
+    ``sparse`` names columns too often null to build a built-in dimension on (e.g.
+    ``clv_12m`` when the CLV model could not be fitted); user dimensions are unaffected.
+    """
     user = {d.name: d for d in config.dimensions}
     dims: list[DimensionConfig] = []
     skipped: dict[str, str] = {}
     if config.include_defaults:
-        defaults, skipped = default_dimensions(columns)
+        defaults, skipped = default_dimensions(columns - (sparse or set()))
         dims = [user.pop(d.name, d) for d in defaults]
         for name in list(skipped):
             if name in user:

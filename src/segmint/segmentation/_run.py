@@ -105,7 +105,18 @@ def run_segmentation(
             f"no features snapshot at {as_of.isoformat()} (latest: {', '.join(have) or 'none'})"
         )
     columns = {r[0] for r in con.execute(f"DESCRIBE {FEATURES}").fetchall()}
-    dims, skipped = resolve_dimensions(config, columns)
+    sparse: set[str] = set()
+    if {"clv_12m", "frequency"} <= columns:
+        # CLV is null when its model was not identified on this data: the built-in value
+        # tiers then rest on monetary_total rather than putting every client in one tier
+        have, buyers = con.execute(
+            f"SELECT count(clv_12m) FILTER (frequency > 0), count(*) FILTER (frequency > 0) "
+            f"FROM {FEATURES} WHERE as_of = ?",
+            [as_of],
+        ).fetchone()  # type: ignore[misc]
+        if buyers and have < 0.9 * buyers:
+            sparse.add("clv_12m")
+    dims, skipped = resolve_dimensions(config, columns, sparse=sparse)
     if not dims:
         raise ConfigError(
             "segmentation: no dimension to run ("
