@@ -13,7 +13,8 @@ from segmint.features import DuckDBEngine, btyd_summary, compute_features
 from .conftest import clients_frame, load_tables
 
 
-def test_btyd_summary_reproduces_published_cdnow_calibration(warehouse):
+def _sample_transactions() -> tuple[pd.DataFrame, pd.Series]:
+    """The CDNOW sample as canonical transactions, and its client ids."""
     tx = load_cdnow("sample")
     ids = tx["customer_id"].astype(str)
     transactions = pd.DataFrame(
@@ -25,6 +26,11 @@ def test_btyd_summary_reproduces_published_cdnow_calibration(warehouse):
             "is_refund": tx["amount"] < 0,
         }
     )
+    return transactions, ids
+
+
+def test_btyd_summary_reproduces_published_cdnow_calibration(warehouse):
+    transactions, ids = _sample_transactions()
     load_tables(warehouse, clients=clients_frame(sorted(set(ids))), transactions=transactions)
     features = compute_features(
         DuckDBEngine(warehouse.con), "1997-09-30", FeaturesConfig(groups=["rfm"], time_unit="weeks")
@@ -45,17 +51,7 @@ def test_clv_group_scores_cdnow_with_the_published_bgnbd_fit(warehouse):
     """The clv group fits BG/NBD on the as-of summary: customer 1 gets the published numbers."""
     from segmint.clv import BetaGeo
 
-    tx = load_cdnow("sample")
-    ids = tx["customer_id"].astype(str)
-    transactions = pd.DataFrame(
-        {
-            "transaction_id": [f"t{i}" for i in range(len(tx))],
-            "client_id": ids,
-            "ts": tx["date"],
-            "amount": tx["amount"].astype(float),
-            "is_refund": tx["amount"] < 0,
-        }
-    )
+    transactions, ids = _sample_transactions()
     load_tables(
         warehouse,
         clients=clients_frame([*sorted(set(ids)), "never_bought"]),

@@ -1,4 +1,5 @@
-"""Catalog fixtures: a synthetic warehouse with three dimensions, and its catalog."""
+"""Catalog fixtures (profiles and report tests): a synthetic warehouse with three
+dimensions, and its catalog."""
 
 from __future__ import annotations
 
