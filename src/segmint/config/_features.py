@@ -36,7 +36,8 @@ class FeaturesConfig(BaseModel):
     groups: list[FeatureGroupName] | None = Field(
         default=None,
         description="Feature groups to compute. Omit to compute every group whose entities "
-        "exist in the warehouse; a listed group whose entity is missing is an error.",
+        "exist in the warehouse, except `clv` (opt-in: it fits a model at each as_of); a "
+        "listed group whose entity is missing is an error.",
     )
     time_unit: TimeUnit = Field(
         default="weeks",

@@ -28,6 +28,9 @@ entities:
       category: {sql: "CASE WHEN quantity > 1 THEN 'multi_cd' ELSE 'single_cd' END"}
       channel: {sql: "'web'"}
 contracts: {currency: USD, min_date: 1997-01-01, max_date: 1998-06-30}
+features:
+  # the clv group (BG/NBD + Gamma-Gamma, the models this data set is the benchmark of)
+  groups: [rfm, rfm_scores, behaviour, clv]
 """
 
 

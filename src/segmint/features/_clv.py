@@ -113,11 +113,16 @@ def _compute(frame: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
 POST_ENGINE_GROUPS["clv"] = PostEngineGroup(
     name="clv",
     description="Customer value from buy-till-you-die models: CLV, expected purchases and "
-    "spend, probability alive and churn risk, fitted on the as-of summary. When fewer than "
+    "spend, probability alive and churn risk, fitted on the as-of summary. Computed only "
+    "when listed in `features.groups` (the model is refitted at each as_of). When fewer than "
     f"{MIN_BUYERS} clients have purchased, or the fit does not converge, the group's "
     "features are null (and a warning is logged).",
     requires=("rfm",),
     features=FEATURES,
     compute=_compute,
     entities=_TX,
+    # opt-in (list it in features.groups): the model is refitted at every as_of, and on
+    # data with homogeneous dropout BG/NBD is identified at some dates and not others,
+    # which makes the features (and anything built on them) flip between cycles
+    by_default=False,
 )

@@ -140,6 +140,8 @@ class PostEngineGroup:
     features: tuple[Feature, ...]
     compute: Callable[[pd.DataFrame, Mapping[str, Any]], pd.DataFrame] = field(compare=False)
     entities: tuple[str, ...] = ()
+    #: computed when ``features.groups`` is omitted; False: only when listed there
+    by_default: bool = True
 
 
 @dataclass(frozen=True)
