@@ -81,7 +81,7 @@ def resolve_groups(engine: Engine, config: FeaturesConfig) -> list[str]:
         chosen = [
             name
             for name, g in known.items()
-            if getattr(g, "by_default", True)
+            if g.by_default
             and all(engine.has_table(t) for t in g.entities)
             and all(r in known for r in g.requires)
         ]

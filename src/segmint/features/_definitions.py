@@ -118,6 +118,7 @@ class FeatureGroup:
     entities: tuple[str, ...]
     sets: tuple[FeatureSet, ...]
     requires: tuple[str, ...] = ()  # groups whose CTEs this group's sources read
+    by_default: bool = True  # computed when features.groups is omitted
 
     @property
     def features(self) -> tuple[Feature, ...]:
