@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -289,22 +290,25 @@ class BaseModel:
 
     _param_names: tuple[str, ...] = ()
 
-    def _fit_rfm(self, frequency, recency, T, weights, objective, *, analytic_gradient: bool):
-        """Shared fit of the (x, t_x, T) models: validate, collapse to unique rows, maximise.
+    #: the (x, t_x, T) models set these: data prepared once per fit, then the negative
+    #: log-likelihood of the log-parameters (with its gradient when analytic)
+    _prepare: Callable[..., tuple] = staticmethod(lambda x, t_x, T, w: (x, t_x, T, w))
+    _objective: Callable[..., Any]
+    _analytic_gradient: bool = False
 
-        ``objective(x, t_x, T, w)`` returns the function of the log-parameters to minimise
-        (the negative log-likelihood, with its gradient when ``analytic_gradient``).
-        """
+    def _fit_rfm(self, frequency, recency, T, weights):
+        """Shared fit of the (x, t_x, T) models: validate, collapse to unique rows, maximise."""
         x, t_x, T_ = validate_rfm(*rfm_arguments(frequency, recency, T))
         (x, t_x, T_), w = collapse(x, t_x, T_, weights=weights)
         start = getattr(self, "initial_params", None) or {}
         z0 = np.log([start.get(n, 1.0) for n in self._param_names])
+        data = self._prepare(x, t_x, T_, w)
         result = fit_log_scale(
-            objective(x, t_x, T_, w),
+            lambda z: self._objective(z, *data),
             z0,
             names=self._param_names,
             model=type(self).__name__,
-            analytic_gradient=analytic_gradient,
+            analytic_gradient=self._analytic_gradient,
             total_weight=w.sum(),
         )
         self._store(result, int(w.sum()))

@@ -66,20 +66,16 @@ class ModifiedBetaGeo(BaseModel):
     """
 
     _param_names = ("r", "alpha", "a", "b")
+    _objective = staticmethod(_nll_and_grad)
+    _prepare = staticmethod(_prepare)
+    _analytic_gradient = True
 
     def __init__(self, *, initial_params: dict | None = None):
         self.initial_params = initial_params
 
     def fit(self, frequency, recency=None, T=None, *, weights=None):
         """Fit by maximum likelihood (analytic gradient); returns self."""
-        return self._fit_rfm(
-            frequency,
-            recency,
-            T,
-            weights,
-            lambda x, t_x, T_, w: (lambda z, d=_prepare(x, t_x, T_, w): _nll_and_grad(z, *d)),
-            analytic_gradient=True,
-        )
+        return self._fit_rfm(frequency, recency, T, weights)
 
     def probability_alive(self, frequency, recency, T):
         """P(alive at T | x, t_x, T)."""

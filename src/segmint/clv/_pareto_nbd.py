@@ -82,20 +82,14 @@ class ParetoNBD(BaseModel):
     """
 
     _param_names = ("r", "alpha", "s", "beta")
+    _objective = staticmethod(_nll)
 
     def __init__(self, *, initial_params: dict | None = None):
         self.initial_params = initial_params
 
     def fit(self, frequency, recency=None, T=None, *, weights=None):
         """Fit by maximum likelihood (numerical gradient); returns self."""
-        return self._fit_rfm(
-            frequency,
-            recency,
-            T,
-            weights,
-            lambda x, t_x, T_, w: (lambda z: _nll(z, x, t_x, T_, w)),
-            analytic_gradient=False,
-        )
+        return self._fit_rfm(frequency, recency, T, weights)
 
     def probability_alive(self, frequency, recency, T):
         """P(alive at T | x, t_x, T) (Fader & Hardie 2005, equation 18)."""

@@ -38,11 +38,12 @@ from segmint.config import EventsConfig, FeaturesConfig
 from segmint.errors import ColumnNotFoundError, DataError, ParameterError, SourceNotFoundError
 from segmint.features import DuckDBEngine, build_state, compute_features, state_status
 from segmint.features._incremental import compute_incremental
+from segmint.monitoring._tables import DDL, HISTORY
 
 EVENTS_TABLE = "events"
 TRIGGERS_TABLE = "event_triggers"
 RUNS_TABLE = "event_runs"
-HISTORY_TABLE = "segment_history"
+HISTORY_TABLE = HISTORY
 ASSIGNMENTS_TABLE = "segment_assignments"
 REQUIRED = ("client_id", "ts", "event_type")
 
@@ -72,18 +73,8 @@ CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
     n_triggered BIGINT NOT NULL
 )
 """
-# Shared with the batch update cycle (monitoring): the same columns, created if absent.
-HISTORY_DDL = f"""
-CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
-    client_id VARCHAR NOT NULL,
-    dimension VARCHAR NOT NULL,
-    segment_id VARCHAR NOT NULL,
-    segment_name VARCHAR NOT NULL,
-    model_version INTEGER NOT NULL,
-    valid_from DATE NOT NULL,
-    valid_to DATE
-)
-"""
+# Shared with the batch update cycle: one definition, in _tables.
+HISTORY_DDL = f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ({DDL[HISTORY]})"
 
 
 @dataclass
