@@ -33,13 +33,16 @@ CHANS = ["web", "Mobile", "branch", None]
 
 
 def assert_same(full: pd.DataFrame, inc: pd.DataFrame) -> None:
-    """Equal columns, rows and values (floats to 1e-9 relative)."""
+    """Equal columns, rows and values: exactly (amounts are summed as decimals, in any
+    order), except the gap deviation, computed from the state's sum of squares."""
     assert list(inc.columns) == list(full.columns)
     assert inc["client_id"].tolist() == full["client_id"].tolist()
     for col in full.columns:
         a, b = full[col].to_numpy(), inc[col].to_numpy()
-        if full[col].dtype.kind == "f":
-            np.testing.assert_allclose(b, a, rtol=1e-9, atol=0, equal_nan=True, err_msg=col)
+        if col == "ipt_cv":
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=0, equal_nan=True, err_msg=col)
+        elif full[col].dtype.kind == "f":
+            np.testing.assert_array_equal(b, a, err_msg=col)
         else:
             assert (a == b).all(), col
 
@@ -67,10 +70,12 @@ transaction = st.tuples(
     rows=st.lists(transaction, min_size=1, max_size=60),
     cuts=st.lists(st.floats(0, 1), max_size=4),
     shuffle=st.booleans(),
-    after=st.integers(0, 40),
+    afters=st.lists(st.integers(0, 40), min_size=5, max_size=5),
     subset=st.sets(st.integers(0, 9), max_size=3),
 )
-def test_folds_equal_full_recompute(rows, cuts, shuffle, after, subset):
+def test_folds_equal_full_recompute(rows, cuts, shuffle, afters, subset):
+    """Any sequence of cycles: each folds a batch, then computes as of a date on or after
+    its last transaction (the trend windows move forward and back), as a full run would."""
     tx = tx_frame(
         [
             (f"c{c}", str(START + dt.timedelta(minutes=15 * q)), cents / 100, cat, ch, promo)
@@ -83,16 +88,17 @@ def test_folds_equal_full_recompute(rows, cuts, shuffle, after, subset):
     bounds = sorted({0, len(tx), *(int(c * len(tx)) for c in cuts)})
     no_events = pd.DataFrame(columns=["client_id", "ts", "channel", "event_type"])
     wh = _warehouse(tx.iloc[bounds[0] : bounds[1]], 10, no_events)  # digital_share: tx only
-    build_state(wh)
-    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
-        assert fold(wh, tx.iloc[lo:hi]) == hi - lo
-    as_of = (tx["ts"].max() + pd.Timedelta(days=after)).date()
     config = FeaturesConfig(trend_window_days=10, top_categories=2, top_channels=3)
-    full = compute_features(DuckDBEngine(wh.con), as_of, config)
-    assert_same(full, compute_incremental(wh, as_of, config))
+    build_state(wh, config)
     ids = [f"c{i}" for i in sorted(subset)]  # c8, c9 have no transaction
-    some = compute_incremental(wh, as_of, config, clients=ids)
-    assert_same(full[full["client_id"].isin(ids)].reset_index(drop=True), some)
+    for cycle, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        if cycle:
+            assert fold(wh, tx.iloc[lo:hi]) == hi - lo
+        as_of = (tx["ts"].iloc[:hi].max() + pd.Timedelta(days=afters[cycle % 5])).date()
+        full = compute_features(DuckDBEngine(wh.con), as_of, config)
+        assert_same(full, compute_incremental(wh, as_of, config))
+        some = compute_incremental(wh, as_of, config, clients=ids)
+        assert_same(full[full["client_id"].isin(ids)].reset_index(drop=True), some)
     wh.close()
 
 
@@ -185,14 +191,18 @@ def test_hand_computed_state_after_same_day_fold(warehouse):
     wh = load_tables(warehouse, clients=clients_frame(["c0"]), transactions=tx.iloc[:2])
     build_state(wh)
     fold(wh, tx.iloc[2:])
-    days = wh.con.execute("SELECT day, n_purch, spend FROM client_day_agg ORDER BY day").fetchall()
+    # day rows are appended per batch: 3 January has a row from each
+    days = wh.con.execute(
+        "SELECT day, n_purch, spend::DOUBLE FROM client_day_agg ORDER BY day, spend"
+    ).fetchall()
     assert days == [
         (dt.date(2024, 1, 1), 1, 10.0),
-        (dt.date(2024, 1, 3), 2, 25.0),
+        (dt.date(2024, 1, 3), 1, 5.0),
+        (dt.date(2024, 1, 3), 1, 20.0),
         (dt.date(2024, 1, 7), 1, 1.0),
     ]
     row = wh.con.execute(
-        "SELECT n_days, first_day, last_day, first_day_spend, gap_sum2 FROM client_agg"
+        "SELECT n_days, first_day, last_day, first_day_spend::DOUBLE, gap_sum2 FROM client_agg"
     ).fetchone()
     assert row == (3, dt.date(2024, 1, 1), dt.date(2024, 1, 7), 10.0, 2 * 2 + 4 * 4)
     f = compute_incremental(wh, "2024-01-07").iloc[0]
@@ -221,3 +231,33 @@ def test_post_engine_groups_of_a_few_clients_see_the_population(warehouse, monke
     some = compute_incremental(wh, "2024-02-01", clients=["c3", "c4"])
     assert_same(full[full["client_id"].isin(["c3", "c4"])].reset_index(drop=True), some)
     assert some["below"].iloc[0] == 0.75 and np.isnan(some["below"].iloc[1])
+
+
+def test_layout_changes_rebuild_the_layout_columns_and_stay_exact(warehouse, monkeypatch):
+    """Another trend window, digital set or a top-N value without a column (the state
+    holds a column per value only up to MAX_LAYOUT_VALUES) rebuild the layout once."""
+    monkeypatch.setattr(_incremental, "MAX_LAYOUT_VALUES", 1)
+    rows = [
+        ("c0", "2024-01-02 10:00", 10.0, "food", "web"),
+        ("c1", "2024-01-03 10:00", 4.0, "travel", "branch"),
+        ("c1", "2024-01-20 10:00", 3.0, "fun", "mobile"),
+        ("c2", "2024-02-01 10:00", 9.0, "travel", "web"),
+        ("c2", "2024-02-02 10:00", 9.0, "travel", "branch"),  # travel overtakes food
+    ]
+    tx = tx_frame(rows)
+    wh = load_tables(warehouse, clients=clients_frame(["c0", "c1", "c2"]), transactions=tx.iloc[:3])
+    one = FeaturesConfig(top_categories=1, top_channels=1, trend_window_days=7)
+    build_state(wh, one)
+    assert _incremental.state_status(wh)["layout"].categories == ("food",)
+    fold(wh, tx.iloc[3:])
+    configs = [
+        one,  # travel now leads: a column is added
+        one.model_copy(update={"trend_window_days": 20}),
+        one.model_copy(update={"digital_channels": ["branch"]}),
+        FeaturesConfig(top_categories=3, top_channels=3),
+    ]
+    for config in configs:
+        full = compute_features(DuckDBEngine(wh.con), "2024-02-10", config)
+        assert_same(full, compute_incremental(wh, "2024-02-10", config))
+    layout = _incremental.state_status(wh)["layout"]
+    assert set(layout.categories) == {"food", "travel", "fun"} and layout.window_days == 90

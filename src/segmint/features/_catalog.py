@@ -30,6 +30,13 @@ from segmint.features._definitions import (
 
 TX = ("transactions",)
 
+# Amounts are summed exactly: as decimals with 6 places (money has at most 4), so a sum does
+# not depend on the order of its terms. The incremental state adds batches to stored sums
+# and subtracts the days leaving a window; with floating-point sums its features would
+# differ from a full recomputation in the last bits (and RFM ranks of equal totals flip).
+EXACT = "CAST(amount AS DECIMAL(38, 6))"
+AMOUNT = f"{EXACT} AS amount"
+
 # Relations read by the feature sets. {as_of} is a DATE literal, {as_of_end} the TIMESTAMP
 # literal of the end of that day (exclusive bound). Each reads the base tables itself rather
 # than a shared filtered copy: engines materialise a CTE read twice, and a materialised copy
@@ -44,17 +51,17 @@ SHARED_CTES: dict[str, SharedCte] = {
         ),
         SharedCte(
             "tx",
-            "  SELECT client_id, amount FROM transactions WHERE ts < {as_of_end}",
+            f"  SELECT client_id, {AMOUNT} FROM transactions WHERE ts < {{as_of_end}}",
         ),
         SharedCte(
             "purchases",
-            "  SELECT client_id, ts, amount, category, channel,\n"
+            f"  SELECT client_id, ts, {AMOUNT}, category, channel,\n"
             "    COALESCE(is_promotion, FALSE) AS is_promotion\n"
             "  FROM transactions WHERE ts < {as_of_end} AND amount >= 0",
         ),
         SharedCte(
             "purchase_days",
-            "  SELECT client_id, CAST(ts AS DATE) AS day, SUM(amount) AS amount\n"
+            f"  SELECT client_id, CAST(ts AS DATE) AS day, SUM({EXACT}) AS amount\n"
             "  FROM transactions WHERE ts < {as_of_end} AND amount >= 0\n"
             "  GROUP BY client_id, CAST(ts AS DATE)",
         ),

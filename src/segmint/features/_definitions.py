@@ -154,63 +154,85 @@ class SharedCte:
     requires: tuple[str, ...] = ()
 
 
+class _With:
+    """The WITH clause being built: shared relations emitted before their first reader."""
+
+    def __init__(self, ctes: Mapping[str, SharedCte], params: Mapping[str, Any], sets=()) -> None:
+        self.ctes, self.sets = ctes, {s.name for s in sets}
+        self.scalars = {k: v for k, v in params.items() if isinstance(v, str)}
+        self.parts: list[str] = []
+        self.emitted: set[str] = set()
+
+    def need(self, name: str) -> None:
+        # a shared relation may read a set's CTE (scores read the rfm set), so sets come
+        # in dependency order
+        if name in self.emitted:
+            return
+        if name in self.sets:
+            raise KeyError(f"relation {name!r} is read before it is computed")
+        if name not in self.ctes:
+            raise KeyError(f"unknown relation {name!r}")
+        for dep in self.ctes[name].requires:
+            self.need(dep)
+        self.parts.append(f"{name} AS (\n{self.ctes[name].sql.format(**self.scalars)}\n)")
+        self.emitted.add(name)
+
+    def sql(self) -> str:
+        return "WITH " + ",\n".join(self.parts)
+
+
+def compose_ctes(
+    ctes: Mapping[str, SharedCte], params: Mapping[str, Any], names: Sequence[str]
+) -> str:
+    """The WITH clause defining the shared relations ``names`` and what they read."""
+    w = _With(ctes, params)
+    for name in names:
+        w.need(name)
+    return w.sql()
+
+
 def compose_query(
     sets: Sequence[FeatureSet],
     ctes: Mapping[str, SharedCte],
     params: Mapping[str, Any],
     *,
     base: str = "clients_asof",
+    order: bool = True,
 ) -> tuple[str, list[tuple[Feature, str]]]:
     """One SQL query computing every column of ``sets``, one row per client of ``base``.
 
     Returns the query (DuckDB dialect) and the ``(feature, column name)`` of each output
-    column after ``client_id``, in order.
+    column after ``client_id``, in order. Rows are sorted by ``client_id`` unless
+    ``order`` is False (a query whose result is stored in the engine need not sort).
     """
-    scalars = {k: v for k, v in params.items() if isinstance(v, str)}
-    parts: list[str] = []
-    emitted: set[str] = set()
-    set_names = {s.name for s in sets}
-
-    def need(name: str) -> None:
-        # Shared relations are emitted before their first reader; a shared relation may read
-        # a set's CTE (scores read the rfm set), so sets come in dependency order.
-        if name in emitted:
-            return
-        if name in set_names:
-            raise KeyError(f"relation {name!r} is read before it is computed")
-        if name not in ctes:
-            raise KeyError(f"unknown relation {name!r}")
-        for dep in ctes[name].requires:
-            need(dep)
-        parts.append(f"{name} AS (\n{ctes[name].sql.format(**scalars)}\n)")
-        emitted.add(name)
-
-    need(base)
+    w = _With(ctes, params, sets)
+    w.need(base)
     select = ["b.client_id"]
     joins = []
     columns: list[tuple[Feature, str]] = []
     for i, s in enumerate(sets):
-        need(s.source)
+        w.need(s.source)
         cols = s.columns(params)
         if not cols:
             continue
-        emitted.add(s.name)
+        w.emitted.add(s.name)
         body = ",\n    ".join(f"{e} AS {n}" for _, n, e in cols)
         group_by = "\nGROUP BY client_id" if s.grouped else ""
-        parts.append(f"{s.name} AS (\n  SELECT client_id,\n    {body}\n  FROM {s.source}{group_by}\n)")
+        w.parts.append(
+            f"{s.name} AS (\n  SELECT client_id,\n    {body}\n  FROM {s.source}{group_by}\n)"
+        )
         alias = f"s{i}"
         joins.append(f"LEFT JOIN {s.name} AS {alias} ON {alias}.client_id = b.client_id")
         for f, n, _ in cols:
-            default = f.default.format(**scalars)
+            default = f.default.format(**w.scalars)
             select.append(f"CAST(COALESCE({alias}.{n}, {default}) AS {f.dtype}) AS {n}")
             columns.append((f, n))
     sql = (
-        "WITH "
-        + ",\n".join(parts)
+        w.sql()
         + "\nSELECT "
         + ",\n  ".join(select)
         + f"\nFROM {base} AS b\n"
         + "\n".join(joins)
-        + "\nORDER BY b.client_id"
+        + ("\nORDER BY b.client_id" if order else "")
     )
     return sql, columns

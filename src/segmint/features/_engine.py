@@ -117,6 +117,13 @@ def _to_spark_semantics(node: sqlglot.exp.Expression) -> sqlglot.exp.Expression:
         # Spark reads 1.0 as DECIMAL and keeps AVG/division in decimal (5-6 digits);
         # DuckDB computes them in DOUBLE. Make such literals DOUBLE.
         return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
+    if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
+        # DuckDB's / is always DOUBLE division; Spark keeps DECIMAL / DECIMAL in decimal
+        # (the catalog sums amounts as DECIMAL(38, 6): means would be cut to 6 places).
+        return exp.Div(
+            this=exp.Cast(this=node.this.copy(), to=exp.DataType.build("DOUBLE")),
+            expression=node.expression.copy(),
+        )
     if isinstance(node, exp.DayOfWeekIso | exp.DayOfWeek):
         # Spark's DAYOFWEEK is 1 = Sunday .. 7 = Saturday; SQLGlot 30 maps ISODOW wrongly.
         arg = node.this.sql(dialect="spark")

@@ -1,38 +1,50 @@
 """Incremental feature state: fold new transactions into stored aggregates, not the history.
 
-The state is a few warehouse tables, independent of the ``features:`` options (so one
-state serves every configuration); ``feature_state`` records what it covers:
+A daily cycle's feature cost follows the new data and the number of clients, not the
+history. The state is a few warehouse tables (``feature_state`` records what they cover):
 
-* ``client_day_agg`` — one row per client and purchase day: purchases and amount. It holds
-  what needs the order of the days (first day, gaps between purchase days) and the
-  windowed sums (spend trend windows read only its last ``2 * trend_window_days`` days).
-* ``client_agg`` — one row per client with transactions: additive counts and sums over all
-  of them (transactions, purchases, spend, promotion counts and amounts, one count per
-  share condition of the catalog) and the purchase-day summary (days, first and last day,
-  first day's amount, sum of squared gaps).
-* ``client_mix`` — one row per client and category or channel: purchases, transactions and
-  amount; ``mix_totals`` the same per value over all clients (the top-N lists).
+* ``client_agg`` — one row per client with transactions, everything the covered feature
+  sets need: additive counts and sums (transactions, purchases, spend, promotion counts and
+  amounts, one count per share condition of the catalog), the purchase-day summary (days,
+  first and last day, first day's amount, sum of squared gaps), and the *layout* columns:
+  spend per top category, purchases per top channel, digital transactions, and the spend
+  of the two trend windows.
+* ``client_day_agg`` — purchases and amount per client and purchase day, append-only (a
+  day bought on in two batches has two rows). It serves late data (a day before a client's
+  last purchase day re-derives their day summary) and the trend windows: moving the windows
+  from one as_of to the next reads only the days crossing their boundaries.
+* ``client_mix`` — purchases, transactions and amount per client and category or channel,
+  append-only; ``mix_totals`` the same per value over all clients (the top-N lists). The
+  mix is read only when the layout changes (another top-N list, digital channel set or
+  window length), which rebuilds the layout columns.
 
-Features are **not** written a second time. The incremental query runs the catalog's own
-definitions: in each covered set, every aggregate the definition uses is replaced by the
-state column holding it (``SUM(amount)`` over purchase days -> ``spend``,
+Amounts are summed as ``DECIMAL(38, 6)``, as the catalog sums them: sums do not depend on
+the order of their terms, so subtracting the days that leave a window is exact and every
+feature equals a full recomputation (tests compare them exactly).
+
+Features are **not** defined a second time. The incremental query runs the catalog's own
+definitions: every aggregate a covered definition uses is replaced by the state column
+holding it (``SUM(amount)`` over purchase days -> ``spend``,
 ``AVG(CASE WHEN is_promotion THEN 1.0 ELSE 0.0 END)`` -> ``promo count / purchases``), and
-the share conditions of the catalog become the state's count columns. A definition using an
-aggregate the state does not hold is refused with a :class:`FeatureError` (and a test
-checks that every feature of the covered groups is derivable). Groups on small entities
-(engagement counts, holdings, value) run the catalog query unchanged; ``rfm_scores`` run
-their catalog definition on the incremental ``rfm`` relation.
+the share conditions of the catalog become the state's count columns. A definition using
+an aggregate the state does not hold is refused with a :class:`FeatureError` (a test checks
+that every feature of the covered groups is derivable). The covered sets are merged into
+one pass over ``client_agg``; the RFM n-tile scores are computed from the n-tile
+thresholds (``quantile_disc``, exact: score = 1 + number of thresholds below the value),
+which equals the catalog's ``RANK()`` definition without sorting every buyer. Groups on
+other entities (engagement, holdings, value) run their catalog query unchanged.
 
-Folding a batch aggregates only the batch and upserts its client-days, mixes and sums. The
-purchase-day summary of a client whose batch days fall on or after their last purchase day
-is extended from the batch alone; a client with late data (a day before their last
-purchase day) has it re-derived from their day rows. Both are exact.
+Folding a batch aggregates only the batch: it appends its day and mix rows and updates the
+rows of the clients it touches. The purchase-day summary of a client whose batch days fall
+on or after their last purchase day is extended from the batch alone; a client with late
+data has it re-derived from their day rows. Both are exact.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -43,16 +55,23 @@ import pandas as pd
 
 from segmint.config import FeaturesConfig
 from segmint.errors import FeatureError, WarehouseError
-from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
+from segmint.features._catalog import EXACT, GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
 from segmint.features._compute import (
     _bindings,
     _date,
     _join_post,
     _lit_date,
+    _lit_str,
     feature_params,
     resolve_groups,
 )
-from segmint.features._definitions import FeatureSet, SharedCte, compose_query
+from segmint.features._definitions import (
+    Feature,
+    FeatureSet,
+    SharedCte,
+    compose_ctes,
+    compose_query,
+)
 from segmint.features._engine import DuckDBEngine
 
 DAY_TABLE = "client_day_agg"
@@ -61,12 +80,13 @@ MIX_TABLE = "client_mix"
 TOTALS_TABLE = "mix_totals"
 META_TABLE = "feature_state"
 STATE_TABLES = (DAY_TABLE, CLIENT_TABLE, MIX_TABLE, TOTALS_TABLE, META_TABLE)
+MONEY = "DECIMAL(38, 6)"
 
 _SHARE = re.compile(r"AVG\(CASE WHEN (.+?) THEN 1\.0 ELSE 0\.0 END\)")
 
 # Rows of a batch (or of all transactions) in the shape the catalog's relations have.
 _ROWS = (
-    "SELECT client_id, ts, CAST(ts AS DATE) AS day, amount, category, channel,\n"
+    f"SELECT client_id, ts, CAST(ts AS DATE) AS day, {EXACT} AS amount, category, channel,\n"
     "    COALESCE(is_promotion, FALSE) AS is_promotion\n  FROM {src}"
 )
 
@@ -103,14 +123,14 @@ _DIGITAL_MEASURES = {
     "AVG(CASE WHEN LOWER(channel) IN {digital_channels} THEN 1.0 ELSE 0.0 END)":
         "(n_digital / n_touch)",
 }
-# covered set -> (state relation it reads, measures, rows the share counts are over)
+# covered set -> (rows of client_agg it covers, measures, rows the share counts are over)
 _COVERED: dict[str, tuple[str, dict[str, str], str | None]] = {
-    "rfm": ("state_buyers", _DAY_MEASURES, None),
-    "behaviour_ipt": ("state_buyers", _IPT_MEASURES, None),
-    "behaviour_mix": ("state_behaviour", _MIX_MEASURES, "purchases"),
-    "behaviour_refunds": ("state_clients", {}, "tx"),
-    "engagement_digital": ("state_touches", _DIGITAL_MEASURES, None),
+    "rfm": ("n_days > 0", _DAY_MEASURES, None),
+    "behaviour_ipt": ("n_days > 0", _IPT_MEASURES, None),
+    "behaviour_mix": ("n_purch > 0", _MIX_MEASURES, "purchases"),
+    "behaviour_refunds": ("n_tx > 0", {}, "tx"),
 }
+_DIGITAL_SET = ("engagement_digital", _DIGITAL_MEASURES)
 _DENOMINATOR = {"purchases": "n_purch", "tx": "n_tx"}
 _ROW_FILTER = {"purchases": "amount >= 0", "tx": "TRUE"}
 INCREMENTAL_GROUPS = ("rfm", "rfm_scores", "behaviour")
@@ -152,35 +172,168 @@ def _share_counts() -> dict[str, tuple[str, str, str]]:
     return out
 
 
+def _replace(f: Feature, table: Mapping[str, str]) -> Feature:
+    expr = f.expr
+    for agg in sorted(table, key=len, reverse=True):
+        expr = expr.replace(agg, table[agg])
+    left = _aggregate_call().search(expr)
+    if left:
+        raise FeatureError(
+            f"feature {f.name!r}: the incremental state holds no aggregate for "
+            f"{expr[left.start():left.start() + 60]!r}; compute it with "
+            "compute_features, or add the aggregate to features/_incremental.py"
+        )
+    return dataclasses.replace(f, expr=expr)
+
+
 @cache
 def state_sets() -> dict[str, FeatureSet]:
-    """The covered catalog sets with each aggregate replaced by its state expression."""
+    """The covered catalog sets with each aggregate replaced by its state expression.
+
+    The covered sets read ``client_agg`` (source ``state``, one row per client; each set's
+    rows are those matching its filter in ``_COVERED``); ``engagement_digital`` reads
+    ``state_touches``.
+    """
     shares = _share_counts()
     out = {}
     for group in GROUPS.values():
         for s in group.sets:
-            if s.name not in _COVERED:
+            if s.name in _COVERED:
+                _rows, measures, over = _COVERED[s.name]
+                table = dict(measures)
+                for column, (agg, _cond, rows) in shares.items():
+                    if rows == over:
+                        table[agg] = f"({column} / NULLIF({_DENOMINATOR[rows]}, 0))"
+                source = "state"
+            elif s.name == _DIGITAL_SET[0]:
+                table, source = _DIGITAL_SET[1], "state_touches"
+            else:
                 continue
-            source, measures, rows = _COVERED[s.name]
-            table = dict(measures)
-            for column, (agg, _cond, over) in shares.items():
-                if over == rows:
-                    table[agg] = f"({column} / NULLIF({_DENOMINATOR[over]}, 0))"
-            features = []
-            for f in s.features:
-                expr = f.expr
-                for agg in sorted(table, key=len, reverse=True):
-                    expr = expr.replace(agg, table[agg])
-                left = _aggregate_call().search(expr)
-                if left:
-                    raise FeatureError(
-                        f"feature {f.name!r}: the incremental state holds no aggregate for "
-                        f"{expr[left.start():left.start() + 60]!r}; compute it with "
-                        "compute_features, or add the aggregate to features/_incremental.py"
-                    )
-                features.append(dataclasses.replace(f, expr=expr))
-            out[s.name] = FeatureSet(s.name, source, tuple(features), grouped=False)
+            features = tuple(_replace(f, table) for f in s.features)
+            out[s.name] = FeatureSet(s.name, source, features, grouped=False)
     return out
+
+
+# -- layout -------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What the configuration-dependent columns of ``client_agg`` hold.
+
+    ``categories`` and ``channels`` are the top-N values (their ``cat_``/``chan_`` columns,
+    named by the values' bindings), ``digital`` the lower-cased digital channels
+    (``n_digital``), ``window_days`` the trend window and ``anchor`` the as_of the window
+    sums ``w_last`` (days from ``anchor + 1 - window_days`` on) and ``w_prev`` (the
+    ``window_days`` before) are anchored at.
+    """
+
+    categories: tuple[str, ...]
+    channels: tuple[str, ...]
+    digital: tuple[str, ...]
+    window_days: int
+    anchor: dt.date
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        d["anchor"] = self.anchor.isoformat()
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> Layout:
+        d = json.loads(text)
+        return cls(
+            tuple(d["categories"]), tuple(d["channels"]), tuple(d["digital"]),
+            int(d["window_days"]), dt.date.fromisoformat(d["anchor"]),
+        )
+
+    def cat_columns(self) -> list[tuple[str, str]]:
+        return [(f"lay_cat_{i}", _lit_str(v)) for i, v in enumerate(self.categories)]
+
+    def chan_columns(self) -> list[tuple[str, str]]:
+        return [(f"lay_chan_{i}", _lit_str(v)) for i, v in enumerate(self.channels)]
+
+    def columns(self) -> list[str]:
+        return [c for c, _ in self.cat_columns() + self.chan_columns()] + [
+            "n_digital", "w_last", "w_prev"]
+
+    def covers(self, wanted: Layout) -> bool:
+        """Holds every column ``wanted`` reads (top-N lists may be a subset, in any order)."""
+        return (
+            set(wanted.categories) <= set(self.categories)
+            and set(wanted.channels) <= set(self.channels)
+            and (self.digital, self.window_days) == (wanted.digital, wanted.window_days)
+        )
+
+    def aliases(self, wanted: Layout) -> str:
+        """``lay_*`` columns under the names the state expressions read (``cat_<binding>``)."""
+        cats = {v: c for c, v in self.cat_columns()}
+        chans = {v: c for c, v in self.chan_columns()}
+        out = [f"{cats[b['category_value']]} AS cat_{b['category']}"
+               for b in _bindings("category", wanted.categories)]
+        out += [f"{chans[b['channel_value']]} AS chan_{b['channel']}"
+                for b in _bindings("channel", wanted.channels)]
+        return "".join(f", {a}" for a in out)
+
+    def trend_start(self) -> dt.date:
+        return self.anchor + dt.timedelta(days=1 - self.window_days)
+
+    def prev_start(self) -> dt.date:
+        return self.anchor + dt.timedelta(days=1 - 2 * self.window_days)
+
+    def sums(self, rows: str) -> str:
+        """Layout columns aggregated over ``rows`` (columns of ``_ROWS``) per client."""
+        digital = ", ".join(_lit_str(c) for c in self.digital) or "NULL"
+        ts, ps = _lit_date(self.trend_start()), _lit_date(self.prev_start())
+        cols = [f"COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND category = {v}), 0)::{MONEY} "
+                f"AS {c}" for c, v in self.cat_columns()]
+        cols += [f"COUNT(*) FILTER (WHERE amount >= 0 AND channel = {v}) AS {c}"
+                 for c, v in self.chan_columns()]
+        cols += [
+            f"COUNT(*) FILTER (WHERE LOWER(channel) IN ({digital})) AS n_digital",
+            f"COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND day >= {ts}), 0)::{MONEY} "
+            "AS w_last",
+            f"COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND day >= {ps} AND day < {ts}), "
+            f"0)::{MONEY} AS w_prev",
+        ]
+        return f"SELECT client_id, {', '.join(cols)}\n  FROM ({rows}) GROUP BY client_id"
+
+
+def wanted_layout(warehouse: Any, as_of: dt.date, config: FeaturesConfig) -> Layout:
+    """The layout the features as of ``as_of`` with ``config`` need (top-N from the state)."""
+    con = warehouse.con
+    return Layout(
+        tuple(_top(con, "category", "spend", config.top_categories)),
+        tuple(_top(con, "channel", "n_purch", config.top_channels)),
+        tuple(c.lower() for c in config.digital_channels),
+        int(config.trend_window_days),
+        as_of,
+    )
+
+
+MAX_LAYOUT_VALUES = 64
+"""Categories (channels) the state holds a column for: all of them up to this many, so a
+change in the top-N lists needs no rebuild; beyond it, the top-N lists of the options."""
+
+
+def _build_layout(warehouse: Any, as_of: dt.date, config: FeaturesConfig) -> Layout:
+    wanted = wanted_layout(warehouse, as_of, config)
+    lists = {}
+    for kind, order, top in (("category", "spend", wanted.categories),
+                             ("channel", "n_purch", wanted.channels)):
+        every = _top(warehouse.con, kind, order, MAX_LAYOUT_VALUES + 1)
+        lists[kind] = tuple(every) if len(every) <= MAX_LAYOUT_VALUES else top
+    return dataclasses.replace(wanted, categories=lists["category"], channels=lists["channel"])
+
+
+def _top(con: Any, kind: str, order: str, limit: int) -> list[str]:
+    if limit <= 0:
+        return []
+    rows = _run(
+        con,
+        f"SELECT value FROM {TOTALS_TABLE} WHERE kind = ? AND n_purch > 0 "
+        f"ORDER BY {order} DESC, value LIMIT {int(limit)}",
+        [kind],
+    )
+    return [str(r[0]) for r in rows]
 
 
 # -- state SQL (the same statements build the state and fold a batch) ----------------------
@@ -193,10 +346,11 @@ def _client_sums(src: str) -> str:
         "SELECT client_id,\n"
         "    COUNT(*) AS n_tx,\n"
         "    COUNT(*) FILTER (WHERE amount >= 0) AS n_purch,\n"
-        "    COALESCE(SUM(amount) FILTER (WHERE amount >= 0), 0.0) AS spend,\n"
+        f"    COALESCE(SUM(amount) FILTER (WHERE amount >= 0), 0)::{MONEY} AS spend,\n"
         "    COUNT(*) FILTER (WHERE amount >= 0 AND is_promotion) AS promo_n,\n"
-        "    COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND is_promotion), 0.0) AS promo_spend,\n"
-        "    COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND NOT is_promotion), 0.0)"
+        f"    COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND is_promotion), 0)::{MONEY}"
+        " AS promo_spend,\n"
+        f"    COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND NOT is_promotion), 0)::{MONEY}"
         f" AS nonpromo_spend{counts}\n"
         f"  FROM ({_ROWS.format(src=src)}) GROUP BY client_id"
     )
@@ -209,7 +363,7 @@ def _additive() -> list[str]:
 
 def _day_rows(src: str) -> str:
     return (
-        "SELECT client_id, day, COUNT(*) AS n_purch, SUM(amount) AS spend\n"
+        f"SELECT client_id, day, COUNT(*) AS n_purch, SUM(amount)::{MONEY} AS spend\n"
         f"  FROM ({_ROWS.format(src=src)}) WHERE amount >= 0 GROUP BY client_id, day"
     )
 
@@ -222,7 +376,8 @@ def _day_summary(where: str) -> str:
         "    COALESCE(SUM(gap * gap), 0) AS gap_sum2\n"
         "  FROM (SELECT client_id, day, spend,\n"
         "      date_diff('day', LAG(day) OVER (PARTITION BY client_id ORDER BY day), day) AS gap\n"
-        f"    FROM {DAY_TABLE} WHERE {where})\n"
+        f"    FROM (SELECT client_id, day, SUM(spend) AS spend FROM {DAY_TABLE}\n"
+        f"      WHERE {where} GROUP BY client_id, day))\n"
         "  GROUP BY client_id"
     )
 
@@ -232,62 +387,87 @@ def _mix_rows(src: str) -> str:
     parts = [
         f"SELECT client_id, '{kind}' AS kind, {kind} AS value, COUNT(*) AS n_tx,\n"
         "    COUNT(*) FILTER (WHERE amount >= 0) AS n_purch,\n"
-        "    COALESCE(SUM(amount) FILTER (WHERE amount >= 0), 0.0) AS spend\n"
+        f"    COALESCE(SUM(amount) FILTER (WHERE amount >= 0), 0)::{MONEY} AS spend\n"
         f"  FROM ({rows}) WHERE {kind} IS NOT NULL GROUP BY client_id, {kind}"
         for kind in ("category", "channel")
     ]
     return "\nUNION ALL\n".join(parts)
 
 
-def _client_rows(sums: str, days: str) -> str:
-    cols = ", ".join(f"s.{c}" for c in _additive())
-    return (
-        f"SELECT s.client_id, {cols},\n"
-        "    COALESCE(d.n_days, 0) AS n_days, d.first_day, d.last_day,\n"
-        "    d.first_day_spend, COALESCE(d.gap_sum2, 0) AS gap_sum2\n"
-        f"  FROM {sums} AS s LEFT JOIN {days} AS d ON d.client_id = s.client_id"
-    )
+_SUMMARY = ("n_days", "first_day", "last_day", "first_day_spend", "gap_sum2")
 
 
 def _run(con: Any, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
     return con.execute(sql, list(params or [])).fetchall()
 
 
-def build_state(warehouse: Any) -> int:
+def _sums(src: str, layout: Layout) -> str:
+    """Additive sums and layout columns per client over the transactions ``src``."""
+    base = _client_sums("_r").split("\n  FROM (")[0]
+    layout_cols = layout.sums("_r").split("\n  FROM (")[0].removeprefix("SELECT client_id, ")
+    return f"{base},\n    {layout_cols}\n  FROM ({_ROWS.format(src=src)}) GROUP BY client_id"
+
+
+def _base_columns() -> list[str]:
+    return ["client_id", *_additive(), *_SUMMARY]
+
+
+def _stored_layout(con: Any) -> Layout:
+    return Layout.from_json(_run(con, f"SELECT layout FROM {META_TABLE}")[0][0])
+
+
+def build_state(
+    warehouse: Any, config: FeaturesConfig | None = None, *, as_of: dt.date | str | None = None
+) -> int:
     """(Re)build the incremental state from every transaction in the warehouse.
 
-    Returns the number of transactions folded. Atomic: the previous state stays until
-    the new one is complete.
+    ``config`` chooses the layout (top-N lists, digital channels, trend window; later
+    computations with other options re-lay it out once) and ``as_of`` the window anchor
+    (default: the last transaction's day). Returns the number of transactions folded.
+    Atomic: the previous state stays until the new one is complete.
     """
     warehouse.require("transactions", hint="run `segmint ingest` first")
+    config = config or FeaturesConfig()
     con = warehouse.con
     with warehouse.transaction():
+        last = _run(con, "SELECT CAST(max(ts) AS DATE) FROM transactions")[0][0]
+        anchor = _date(as_of) if as_of is not None else (last or dt.date(1970, 1, 1))
         _run(con, f"CREATE OR REPLACE TABLE {DAY_TABLE} AS {_day_rows('transactions')} ORDER BY day")
-        _run(con, f"CREATE OR REPLACE TEMP TABLE _state_sums AS {_client_sums('transactions')}")
-        _run(con, f"CREATE OR REPLACE TEMP TABLE _state_days AS {_day_summary('TRUE')}")
-        _run(
-            con,
-            f"CREATE OR REPLACE TABLE {CLIENT_TABLE} AS "
-            f"{_client_rows('_state_sums', '_state_days')} ORDER BY s.client_id",
-        )
         _run(con, f"CREATE OR REPLACE TABLE {MIX_TABLE} AS {_mix_rows('transactions')}")
         _run(
             con,
-            f"CREATE OR REPLACE TABLE {TOTALS_TABLE} AS SELECT kind, value, "
-            f"SUM(n_purch) AS n_purch, SUM(spend) AS spend FROM {MIX_TABLE} GROUP BY kind, value",
+            f"CREATE OR REPLACE TABLE {TOTALS_TABLE} AS SELECT kind, value, SUM(n_tx) AS n_tx, "
+            f"SUM(n_purch) AS n_purch, SUM(spend)::{MONEY} AS spend "
+            f"FROM {MIX_TABLE} GROUP BY kind, value",
+        )
+        layout = _build_layout(warehouse, anchor, config)
+        _run(con, f"CREATE OR REPLACE TEMP TABLE _state_sums AS {_sums('transactions', layout)}")
+        _run(con, f"CREATE OR REPLACE TEMP TABLE _state_days AS {_day_summary('TRUE')}")
+        summary = ", ".join(
+            f"COALESCE(d.{c}, 0) AS {c}" if c in ("n_days", "gap_sum2") else f"d.{c}"
+            for c in _SUMMARY
+        )
+        _run(
+            con,
+            f"CREATE OR REPLACE TABLE {CLIENT_TABLE} AS SELECT "
+            f"{', '.join(f's.{c}' for c in _base_columns()[:-len(_SUMMARY)])}, {summary}, "
+            f"{', '.join(f's.{c}' for c in layout.columns())}\n"
+            "FROM _state_sums AS s LEFT JOIN _state_days AS d ON d.client_id = s.client_id "
+            "ORDER BY s.client_id",
         )
         _run(
             con,
             f"CREATE OR REPLACE TABLE {META_TABLE} AS SELECT count(*) AS n_transactions, "
-            "CAST(max(ts) AS DATE) AS last_day, now() AS updated_at FROM transactions",
+            "CAST(max(ts) AS DATE) AS last_day, now() AS updated_at, "
+            f"{_lit_str(layout.to_json())} AS layout FROM transactions",
         )
         _run(con, "DROP TABLE _state_sums")
         _run(con, "DROP TABLE _state_days")
     return int(_run(con, f"SELECT n_transactions FROM {META_TABLE}")[0][0])
 
 
-def fold(warehouse: Any, new_transactions: Any) -> int:
-    """Append new transactions to the warehouse and fold them into the state, atomically.
+def fold(warehouse: Any, new_transactions: Any, *, append: bool = True) -> int:
+    """Fold new transactions into the state (and append them to the warehouse), atomically.
 
     Parameters
     ----------
@@ -297,6 +477,10 @@ def fold(warehouse: Any, new_transactions: Any) -> int:
         The batch, with the canonical transaction columns (a table or view name, or data).
         Rows may fall on days already folded (same-day purchases across batches) or
         before a client's last purchase day; the result is exact either way.
+    append : bool, default True
+        Insert the batch into ``transactions``. False when it is already there (an
+        incremental ingest appended it): then ``transactions`` must hold exactly the
+        folded rows plus this batch.
 
     Returns
     -------
@@ -304,7 +488,9 @@ def fold(warehouse: Any, new_transactions: Any) -> int:
         Number of transactions folded.
     """
     con = warehouse.con
-    _check_state(warehouse)
+    status = state_status(warehouse)
+    if status is None:
+        _check_state(warehouse)
     registered = not isinstance(new_transactions, str)
     src = "_fold_input" if registered else new_transactions
     if registered:
@@ -312,12 +498,24 @@ def fold(warehouse: Any, new_transactions: Any) -> int:
     try:
         with warehouse.transaction():
             _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_batch AS SELECT * FROM {src}")
-            n, first = _run(con, "SELECT count(*), CAST(min(ts) AS DATE) FROM _fold_batch")[0]
+            n = _run(con, "SELECT count(*) FROM _fold_batch")[0][0]
+            actual = _run(con, "SELECT count(*) FROM transactions")[0][0]
+            expected = status["n_transactions"] + (0 if append else n)
+            if actual != expected:
+                if append:
+                    _check_state(warehouse)  # raises: out of sync
+                raise WarehouseError(
+                    f"fold(append=False): `transactions` holds {actual} rows, the state "
+                    f"{status['n_transactions']} and the batch {n}; the batch must be the "
+                    "rows appended since the state was last folded"
+                )
             if n == 0:
                 return 0
-            _run(con, "INSERT INTO transactions BY NAME SELECT * FROM _fold_batch")
-            _fold_days(con, first)
-            _fold_clients(con)
+            if append:
+                _run(con, "INSERT INTO transactions BY NAME SELECT * FROM _fold_batch")
+            layout = _stored_layout(con)
+            _fold_days(con)
+            _fold_clients(con, layout)
             _fold_mix(con)
             _run(
                 con,
@@ -334,24 +532,10 @@ def fold(warehouse: Any, new_transactions: Any) -> int:
     return int(n)
 
 
-def _fold_days(con: Any, first: dt.date) -> None:
+def _fold_days(con: Any) -> None:
     _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_days AS {_day_rows('_fold_batch')}")
-    # the literal bound lets DuckDB skip the (day-ordered) row groups older than the batch
-    _run(
-        con,
-        f"UPDATE {DAY_TABLE} AS c SET n_purch = c.n_purch + d.n_purch, spend = c.spend + d.spend "
-        f"FROM _fold_days AS d WHERE c.day >= {_lit_date(first)} "
-        "AND c.client_id = d.client_id AND c.day = d.day",
-    )
-    _run(
-        con,
-        f"INSERT INTO {DAY_TABLE} SELECT d.* FROM _fold_days AS d ANTI JOIN "
-        f"(SELECT client_id, day FROM {DAY_TABLE} WHERE day >= {_lit_date(first)}) AS c "
-        "ON c.client_id = d.client_id AND c.day = d.day ORDER BY d.day",
-    )
+    _run(con, f"INSERT INTO {DAY_TABLE} SELECT * FROM _fold_days ORDER BY day")
 
-
-_SUMMARY = ("n_days", "first_day", "last_day", "first_day_spend", "gap_sum2")
 
 # Purchase-day summary of the clients whose batch days all fall on or after their last
 # purchase day (the usual, chronological case), from their old summary and the batch's
@@ -378,19 +562,20 @@ GROUP BY client_id
 """
 
 
-def _fold_clients(con: Any) -> None:
-    _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_sums AS {_client_sums('_fold_batch')}")
-    added = ", ".join(f"s.{c} + COALESCE(a.{c}, 0) AS {c}" for c in _additive())
+def _fold_clients(con: Any, layout: Layout) -> None:
+    _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_sums AS {_sums('_fold_batch', layout)}")
+    added = ", ".join(
+        f"s.{c} + COALESCE(a.{c}, 0) AS {c}" for c in [*_additive(), *layout.columns()]
+    )
     _run(
         con,
         f"CREATE OR REPLACE TEMP TABLE _fold_touched AS SELECT s.client_id, {added},\n"
         "    a.n_days AS o_n, a.first_day AS o_first, a.last_day AS o_last,\n"
         "    a.first_day_spend AS o_fspend, a.gap_sum2 AS o_g2,\n"
-        "    a.last_day IS NULL OR (SELECT min(day) FROM _fold_days AS d\n"
-        "        WHERE d.client_id = s.client_id) IS NULL\n"
-        "      OR (SELECT min(day) FROM _fold_days AS d WHERE d.client_id = s.client_id)\n"
-        "        >= a.last_day AS in_order\n"
-        f"FROM _fold_sums AS s LEFT JOIN {CLIENT_TABLE} AS a ON a.client_id = s.client_id",
+        "    a.last_day IS NULL OR m.first IS NULL OR m.first >= a.last_day AS in_order\n"
+        f"FROM _fold_sums AS s LEFT JOIN {CLIENT_TABLE} AS a ON a.client_id = s.client_id\n"
+        "LEFT JOIN (SELECT client_id, min(day) AS first FROM _fold_days GROUP BY client_id) AS m\n"
+        "  ON m.client_id = s.client_id",
     )
     _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_dsum AS {_FAST_SUMMARY}")
     # late data (a day before the client's last purchase day): re-derive from the day rows
@@ -404,9 +589,10 @@ def _fold_clients(con: Any) -> None:
         for c in _SUMMARY
     )
     cols = ", ".join(f"t.{c}" for c in _additive())
+    lay = ", ".join(f"t.{c}" for c in layout.columns())
     _run(
         con,
-        f"INSERT INTO {CLIENT_TABLE} SELECT t.client_id, {cols}, {summary} "
+        f"INSERT INTO {CLIENT_TABLE} SELECT t.client_id, {cols}, {summary}, {lay} "
         "FROM _fold_touched AS t LEFT JOIN _fold_dsum AS d ON d.client_id = t.client_id",
     )
     _run(con, "DROP TABLE _fold_dsum")
@@ -414,23 +600,17 @@ def _fold_clients(con: Any) -> None:
 
 def _fold_mix(con: Any) -> None:
     _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_mix AS {_mix_rows('_fold_batch')}")
-    key = "c.client_id = m.client_id AND c.kind = m.kind AND c.value = m.value"
+    _run(con, f"INSERT INTO {MIX_TABLE} SELECT * FROM _fold_mix")
     _run(
         con,
-        f"UPDATE {MIX_TABLE} AS c SET n_tx = c.n_tx + m.n_tx, n_purch = c.n_purch + m.n_purch, "
-        f"spend = c.spend + m.spend FROM _fold_mix AS m WHERE {key}",
-    )
-    _run(con, f"INSERT INTO {MIX_TABLE} SELECT m.* FROM _fold_mix AS m ANTI JOIN {MIX_TABLE} AS c ON {key}")
-    _run(
-        con,
-        "CREATE OR REPLACE TEMP TABLE _fold_tot AS SELECT kind, value, SUM(n_purch) AS n_purch, "
-        "SUM(spend) AS spend FROM _fold_mix GROUP BY kind, value",
+        "CREATE OR REPLACE TEMP TABLE _fold_tot AS SELECT kind, value, SUM(n_tx) AS n_tx, "
+        "SUM(n_purch) AS n_purch, SUM(spend) AS spend FROM _fold_mix GROUP BY kind, value",
     )
     tkey = "t.kind = m.kind AND t.value = m.value"
     _run(
         con,
-        f"UPDATE {TOTALS_TABLE} AS t SET n_purch = t.n_purch + m.n_purch, spend = t.spend + m.spend "
-        f"FROM _fold_tot AS m WHERE {tkey}",
+        f"UPDATE {TOTALS_TABLE} AS t SET n_tx = t.n_tx + m.n_tx, n_purch = t.n_purch + m.n_purch, "
+        f"spend = t.spend + m.spend FROM _fold_tot AS m WHERE {tkey}",
     )
     _run(
         con,
@@ -440,14 +620,113 @@ def _fold_mix(con: Any) -> None:
     _run(con, "DROP TABLE _fold_tot")
 
 
+# -- layout changes -----------------------------------------------------------------------
+def sync_layout(warehouse: Any, wanted: Layout) -> Layout:
+    """Bring the layout columns to what ``wanted`` reads; returns the stored layout.
+
+    The trend windows move to ``wanted.anchor`` reading only the days crossing their
+    boundaries. A top-N value without a column, another digital channel set or window
+    length rebuild the layout columns from the mix and day rows (with every value
+    already held, plus the new ones).
+    """
+    con = warehouse.con
+    stored = _stored_layout(con)
+    if stored.covers(wanted) and stored.anchor == wanted.anchor:
+        return stored
+    with warehouse.transaction():
+        if stored.covers(wanted):
+            _advance_windows(con, stored, wanted)
+            stored = dataclasses.replace(stored, anchor=wanted.anchor)
+        else:
+            keep = len(stored.categories) + len(stored.channels) <= 2 * MAX_LAYOUT_VALUES
+            stored = dataclasses.replace(
+                wanted,
+                categories=tuple(dict.fromkeys(
+                    (*stored.categories, *wanted.categories) if keep else wanted.categories)),
+                channels=tuple(dict.fromkeys(
+                    (*stored.channels, *wanted.channels) if keep else wanted.channels)),
+            )
+            _relayout(con, stored)
+        _run(con, f"UPDATE {META_TABLE} SET layout = ?", [stored.to_json()])
+    return stored
+
+
+def _interval(a: dt.date, b: dt.date) -> tuple[str, int]:
+    """Days in [min, max) and the sign of ``Σ[b] - Σ[a]`` for prefix sums at a and b."""
+    lo, hi = min(a, b), max(a, b)
+    return f"day >= {_lit_date(lo)} AND day < {_lit_date(hi)}", 1 if a <= b else -1
+
+
+def _advance_windows(con: Any, old: Layout, new: Layout) -> None:
+    # w_last = Σ[trend_start, ∞) and w_prev = Σ[prev_start, trend_start) as prefix-sum
+    # differences: moving a bound from a to b adds P(b) - P(a) = ± Σ of the days between.
+    lead, s1 = _interval(old.trend_start(), new.trend_start())
+    tail, s2 = _interval(old.prev_start(), new.prev_start())
+    _run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE _win_move AS SELECT client_id,\n"
+        f"  {s1} * COALESCE(SUM(spend) FILTER (WHERE {lead}), 0) AS d1,\n"
+        f"  {s2} * COALESCE(SUM(spend) FILTER (WHERE {tail}), 0) AS d2\n"
+        f"FROM {DAY_TABLE} WHERE ({lead}) OR ({tail}) GROUP BY client_id",
+    )
+    _run(
+        con,
+        f"UPDATE {CLIENT_TABLE} AS a SET w_last = a.w_last - v.d1, "
+        "w_prev = a.w_prev + v.d1 - v.d2 FROM _win_move AS v WHERE a.client_id = v.client_id",
+    )
+    _run(con, "DROP TABLE _win_move")
+
+
+def _relayout(con: Any, layout: Layout) -> None:
+    digital = ", ".join(_lit_str(c) for c in layout.digital) or "NULL"
+    pivot = [
+        f"COALESCE(SUM(spend) FILTER (WHERE kind = 'category' AND value = {v}), 0)::{MONEY} AS {c}"
+        for c, v in layout.cat_columns()
+    ] + [
+        f"COALESCE(SUM(n_purch) FILTER (WHERE kind = 'channel' AND value = {v}), 0) AS {c}"
+        for c, v in layout.chan_columns()
+    ] + [
+        "COALESCE(SUM(n_tx) FILTER (WHERE kind = 'channel' AND LOWER(value) IN "
+        f"({digital})), 0) AS n_digital"
+    ]
+    ts, ps = _lit_date(layout.trend_start()), _lit_date(layout.prev_start())
+    _run(con, f"CREATE OR REPLACE TEMP TABLE _lay_mix AS SELECT client_id, {', '.join(pivot)} "
+              f"FROM {MIX_TABLE} GROUP BY client_id")
+    _run(
+        con,
+        "CREATE OR REPLACE TEMP TABLE _lay_win AS SELECT client_id,\n"
+        f"  COALESCE(SUM(spend) FILTER (WHERE day >= {ts}), 0)::{MONEY} AS w_last,\n"
+        f"  COALESCE(SUM(spend) FILTER (WHERE day < {ts}), 0)::{MONEY} AS w_prev\n"
+        f"FROM {DAY_TABLE} WHERE day >= {ps} GROUP BY client_id",
+    )
+    mix_cols = [c for c in layout.columns() if c not in ("w_last", "w_prev")]
+    cols = (
+        [f"a.{c}" for c in _base_columns()]
+        + [f"COALESCE(m.{c}, 0) AS {c}" for c in mix_cols]
+        + [f"COALESCE(w.{c}, 0)::{MONEY} AS {c}" for c in ("w_last", "w_prev")]
+    )
+    _run(
+        con,
+        f"CREATE OR REPLACE TABLE {CLIENT_TABLE} AS SELECT {', '.join(cols)}\n"
+        f"FROM {CLIENT_TABLE} AS a LEFT JOIN _lay_mix AS m ON m.client_id = a.client_id\n"
+        "LEFT JOIN _lay_win AS w ON w.client_id = a.client_id ORDER BY a.client_id",
+    )
+    _run(con, "DROP TABLE _lay_mix")
+    _run(con, "DROP TABLE _lay_win")
+
+
 # -- state status -----------------------------------------------------------------------
 def state_status(warehouse: Any) -> dict[str, Any] | None:
-    """``{"n_transactions", "last_day", "in_sync"}`` of the stored state, or None without one."""
+    """``{"n_transactions", "last_day", "in_sync", "layout"}`` of the state, or None."""
     if not all(warehouse.has_table(t) for t in STATE_TABLES):
         return None
-    n, last = _run(warehouse.con, f"SELECT n_transactions, last_day FROM {META_TABLE}")[0]
+    cols = {r[0] for r in _run(warehouse.con, f"DESCRIBE {META_TABLE}")}
+    if "layout" not in cols:  # a state of an earlier segmint version
+        return None
+    n, last, layout = _run(warehouse.con, f"SELECT n_transactions, last_day, layout FROM {META_TABLE}")[0]
     actual = _run(warehouse.con, "SELECT count(*) FROM transactions")[0][0]
-    return {"n_transactions": int(n), "last_day": last, "in_sync": int(n) == int(actual)}
+    return {"n_transactions": int(n), "last_day": last, "in_sync": int(n) == int(actual),
+            "layout": Layout.from_json(layout)}
 
 
 def _check_state(warehouse: Any) -> dict[str, Any]:
@@ -472,113 +751,125 @@ def _braces(sql: str) -> str:
     return sql.replace("{", "{{").replace("}", "}}")
 
 
-def _state_ctes(params: Mapping[str, Any]) -> dict[str, SharedCte]:
-    cats = [b["category"] for b in params["category"]]
-    chans = [b["channel"] for b in params["channel"]]
-    pivot = [
-        f"SUM(CASE WHEN kind = 'category' AND value = {_braces(b['category_value'])} THEN spend END)"
-        f" AS cat_{b['category']}"
-        for b in params["category"]
-    ] + [
-        f"SUM(CASE WHEN kind = 'channel' AND value = {_braces(b['channel_value'])} THEN n_purch END)"
-        f" AS chan_{b['channel']}"
-        for b in params["channel"]
-    ]
-    values = [_braces(b["category_value"]) for b in params["category"]] + [
-        _braces(b["channel_value"]) for b in params["channel"]
-    ]
-    mix_cols = "".join(f", COALESCE(m.cat_{c}, 0.0) AS cat_{c}" for c in cats) + "".join(
-        f", COALESCE(m.chan_{c}, 0) AS chan_{c}" for c in chans
-    )
-    mix_join = ""
-    extra = []
-    if pivot:
-        extra.append(
-            SharedCte(
-                "state_mix",
-                f"  SELECT client_id, {', '.join(pivot)}\n  FROM {MIX_TABLE}\n"
-                f"  WHERE value IN ({', '.join(values)}) GROUP BY client_id",
-            )
-        )
-        mix_join = " LEFT JOIN state_mix AS m ON m.client_id = a.client_id"
+def _merged(groups: Sequence[str], params: Mapping[str, Any]) -> tuple[SharedCte, list[Feature]]:
+    """The covered sets of ``groups`` as one pass over ``client_agg``.
+
+    Each feature keeps its set's rows: its expression is null outside them (a client
+    without purchase days has no rfm row), so the query's defaults apply as in a full run.
+    Returns the relation and the features it holds (each read by name from it).
+    """
+    replaced = state_sets()
+    cols, features = [], []
+    for name in groups:
+        for s in GROUPS[name].sets if name in GROUPS else ():
+            if s.name not in _COVERED:
+                continue
+            rows = _COVERED[s.name][0]
+            for f in replaced[s.name].features:
+                for column, expr in f.expand(params):
+                    cols.append(f"CASE WHEN {rows} THEN {_braces(expr)} END AS {column}")
+                features.append(dataclasses.replace(f, expr=f.name))
+    cte = SharedCte("state_features", "  SELECT client_id,\n    " + ",\n    ".join(cols)
+                    + "\n  FROM state", ("state",))
+    return cte, features
+
+
+def _state_ctes(merged: SharedCte, aliases: str) -> dict[str, SharedCte]:
     return {
         **SHARED_CTES,
-        **{c.name: c for c in extra},
-        "state_clients": SharedCte("state_clients", f"  SELECT * FROM {CLIENT_TABLE}"),
-        "state_buyers": SharedCte(
-            "state_buyers", f"  SELECT * FROM {CLIENT_TABLE} WHERE n_days > 0"
-        ),
-        "state_window": SharedCte(
-            "state_window",
-            "  SELECT client_id,\n"
-            "    SUM(CASE WHEN day >= CAST({trend_start} AS DATE) THEN spend ELSE 0.0 END) AS w_last,\n"
-            "    SUM(CASE WHEN day < CAST({trend_start} AS DATE) THEN spend ELSE 0.0 END) AS w_prev\n"
-            f"  FROM {DAY_TABLE}\n"
-            "  WHERE day >= CAST({trend_prev_start} AS DATE) AND day <= {as_of}\n"
-            "  GROUP BY client_id",
-        ),
-        "state_behaviour": SharedCte(
-            "state_behaviour",
-            "  SELECT a.*, COALESCE(w.w_last, 0.0) AS w_last, COALESCE(w.w_prev, 0.0) AS w_prev"
-            f"{mix_cols}\n  FROM {CLIENT_TABLE} AS a"
-            " LEFT JOIN state_window AS w ON w.client_id = a.client_id"
-            f"{mix_join}\n  WHERE a.n_purch > 0",
-            ("state_window", *(["state_mix"] if pivot else [])),
+        "state": SharedCte("state", f"  SELECT *{aliases} FROM {CLIENT_TABLE}"),
+        merged.name: merged,
+        "rfm_buyers": SharedCte(
+            "rfm_buyers",
+            "  SELECT s.* FROM state_features AS s JOIN clients_asof AS c ON c.client_id = s.client_id"
+            "\n  WHERE s.frequency IS NOT NULL",
+            ("state_features", "clients_asof"),
         ),
         "state_touches": SharedCte(
             "state_touches",
             "  SELECT client_id, CAST(SUM(n_digital) AS DOUBLE) AS n_digital, SUM(n) AS n_touch\n"
             "  FROM (\n"
-            f"    SELECT client_id, 0 AS n_digital, n_tx AS n FROM {CLIENT_TABLE}\n"
-            "    UNION ALL\n"
-            f"    SELECT client_id, n_tx, 0 FROM {MIX_TABLE}\n"
-            "      WHERE kind = 'channel' AND LOWER(value) IN {digital_channels}\n"
+            "    SELECT client_id, n_digital, n_tx AS n FROM state\n"
             "    UNION ALL\n"
             "    SELECT client_id,\n"
             "      CASE WHEN LOWER(channel) IN {digital_channels} THEN 1 ELSE 0 END, 1\n"
             "    FROM engagement WHERE ts < {as_of_end}\n"
             "  ) GROUP BY client_id",
+            ("state",),
         ),
     }
 
 
 # relations read per client: restricted to the target clients when re-scoring a few
-_RESTRICTABLE = (
-    "clients_asof", "state_behaviour", "state_window", "state_mix", "state_touches", "events",
-    "holdings_open", "holdings_opened", "profit_window",
-)
+_RESTRICTABLE = ("clients_asof", "state", "events", "holdings_open", "holdings_opened",
+                 "profit_window")
 
 
 def _restrict(ctes: dict[str, SharedCte], targets: str) -> dict[str, SharedCte]:
     out = dict(ctes)
     for name in _RESTRICTABLE:
-        if name not in ctes:  # state_mix: only with top categories or channels
-            continue
         c = ctes[name]
-        sql = (
-            f"  SELECT * FROM (\n{c.sql}\n  ) WHERE client_id IN (SELECT client_id FROM {targets})"
-        )
+        sql = f"  SELECT * FROM (\n{c.sql}\n  ) WHERE client_id IN (SELECT client_id FROM {targets})"
         out[name] = SharedCte(name, sql, c.requires)
-    # scores rank every buyer, not only the targets
-    out["clients_all"] = dataclasses.replace(SHARED_CTES["clients_asof"], name="clients_all")
-    out["rfm_buyers"] = SharedCte(
-        "rfm_buyers",
-        "  SELECT r.* FROM rfm AS r JOIN clients_all AS c ON c.client_id = r.client_id",
-        ("rfm", "clients_all"),
-    )
     return out
 
 
-def _top(con: Any, kind: str, order: str, limit: int) -> list[str]:
-    if limit <= 0:
-        return []
-    rows = _run(
-        con,
-        f"SELECT value FROM {TOTALS_TABLE} WHERE kind = ? AND n_purch > 0 "
-        f"ORDER BY {order} DESC, value LIMIT {int(limit)}",
-        [kind],
+def _literal(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, dt.date):
+        return _lit_date(v)
+    if isinstance(v, int | float):
+        return repr(v)
+    return f"CAST({_lit_str(str(v))} AS {MONEY})"  # Decimal: exact
+
+
+# score column -> (rfm column, sign): RANK() over the column ascending (recency: descending)
+_SCORES = {"r_score": ("recency_days", -1), "f_score": ("frequency", 1),
+           "m_score": ("monetary_total", 1)}
+
+
+def _score_features(
+    con: Any, ctes: Mapping[str, SharedCte], params: Mapping[str, Any]
+) -> tuple[SharedCte, list[Feature]]:
+    """The rfm_scores features from the n-tile thresholds of the buyers (exact, no sort).
+
+    With the catalog's score 1 + floor(bins * (rank - 1) / n) and rank = 1 + #{u < v}, the
+    score of v is 1 + #{s in 1..bins-1 : t_s < v} where t_s is the k_s-th smallest value,
+    k_s = ceil(s * n / bins): ``quantile_disc`` at (k_s - 1/2) / n picks it exactly. n is
+    guessed from the state (every client with purchase days, the usual case) and checked
+    in the same query; when some are not clients as of the date, it runs again.
+    Returns ``state_scored`` (``state_features`` with the scores of the buyers).
+    """
+    bins = int(params["bins"])
+    with_clause = compose_ctes(ctes, params, ["rfm_buyers"])
+    guess = _run(con, f"SELECT count(*) FROM {CLIENT_TABLE} WHERE n_days > 0")[0][0]
+    by: dict[str, Any] = {}
+    while guess:
+        qs = ", ".join(repr((-(-s * guess // bins) - 0.5) / guess) for s in range(1, bins))
+        aggs = ", ".join(f"quantile_disc({sign} * {col}, [{qs}])" for col, sign in _SCORES.values())
+        n, *values = _run(con, f"{with_clause}\nSELECT count(*), {aggs} FROM rfm_buyers")[0]
+        if n == guess:
+            by = dict(zip(_SCORES, values, strict=True))
+            break
+        guess = n
+    exprs = {}
+    for score, (col, sign) in _SCORES.items():
+        terms = " + ".join(
+            f"CASE WHEN {sign} * {col} > {_braces(_literal(t))} THEN 1 ELSE 0 END"
+            for t in by.get(score, [])
+        )
+        exprs[score] = f"(1 + {terms or '0'})"
+    exprs["rfm_cell"] = " || '{cell_sep}' || ".join(
+        f"CAST({exprs[s]} AS VARCHAR)" for s in _SCORES
     )
-    return [str(r[0]) for r in rows]
+    cols = ",\n    ".join(
+        f"CASE WHEN frequency IS NOT NULL THEN {e} END AS {k}" for k, e in exprs.items()
+    )
+    cte = SharedCte("state_scored", f"  SELECT *,\n    {cols}\n  FROM state_features",
+                    ("state_features",))
+    catalog = {f.name: f for f in GROUPS["rfm_scores"].features}
+    return cte, [dataclasses.replace(catalog[k], expr=k) for k in exprs]
 
 
 def incremental_query(
@@ -588,11 +879,14 @@ def incremental_query(
     *,
     clients: str | None = None,
     currency: str = "EUR",
+    order: bool = True,
 ) -> tuple[str, list[str], dict[str, Any]]:
     """The feature query over the state (DuckDB dialect), its groups and its parameters.
 
-    ``clients`` names a relation with a ``client_id`` column: only those clients' rows
-    are computed (scores still rank every buyer).
+    Brings the state's layout to the date and options first (moving the trend windows,
+    or rebuilding the layout columns when a top-N list changed). ``clients`` names a
+    relation with a ``client_id`` column: only those clients' rows are computed (scores
+    still rank every buyer).
     """
     config = config or FeaturesConfig()
     day = _date(as_of)
@@ -602,27 +896,39 @@ def incremental_query(
             f"as_of {day}: the incremental state holds transactions up to "
             f"{status['last_day']}; compute an earlier date with compute_features"
         )
-    engine = DuckDBEngine(warehouse.con)
+    con = warehouse.con
+    engine = DuckDBEngine(con)
     groups = resolve_groups(engine, config)
+    layout = wanted_layout(warehouse, day, config)
+    stored = sync_layout(warehouse, layout)
     # top-N lists of the transaction groups come from the state, not a scan of the history
     params = feature_params(
         engine, day, config, [g for g in groups if g != "behaviour"], currency=currency
     )
-    if "behaviour" in groups:
-        params["category"] = _bindings(
-            "category", _top(warehouse.con, "category", "spend", config.top_categories)
-        )
-        params["channel"] = _bindings(
-            "channel", _top(warehouse.con, "channel", "n_purch", config.top_channels)
-        )
-    ctes = _state_ctes(params)
+    params["category"] = _bindings("category", layout.categories)
+    params["channel"] = _bindings("channel", layout.channels)
+    merged, features = _merged(groups, params)
+    ctes = _state_ctes(merged, _braces(stored.aliases(layout)))
+    source = merged.name
+    if "rfm_scores" in groups:  # ranks every buyer: before restricting to the targets
+        scored, scores = _score_features(con, ctes, params)
+        ctes[scored.name] = scored
+        source, features = scored.name, features + scores
+    sets = [FeatureSet("state_set", source, tuple(features), grouped=False)] if features else []
+    replaced = state_sets()
+    for name in groups:
+        for s in GROUPS[name].sets if name in GROUPS and name != "rfm_scores" else ():
+            if s.name not in _COVERED:
+                sets.append(replaced.get(s.name, s))
     if clients is not None:
         ctes = _restrict(ctes, clients)
-    replaced = state_sets()
-    sets = [
-        replaced.get(s.name, s) for name in groups if name in GROUPS for s in GROUPS[name].sets
-    ]
-    sql, _columns = compose_query(sets, ctes, params)
+    sql, columns = compose_query(sets, ctes, params, order=False)
+    # the catalog's column order (the covered sets are merged into one relation)
+    rank = {n: i for i, (_f, n, _e) in enumerate(
+        c for g in groups if g in GROUPS for s in GROUPS[g].sets for c in s.columns(params))}
+    ordered = sorted((n for _f, n in columns), key=rank.__getitem__)
+    sql = (f"SELECT client_id, {', '.join(ordered)} FROM (\n{sql}\n)"
+           + (" ORDER BY client_id" if order else ""))
     return sql, groups, params
 
 
@@ -707,11 +1013,11 @@ class IncrementalFeatures:
     def __init__(self, warehouse: Any) -> None:
         self.warehouse = warehouse
 
-    def build_state(self) -> int:
-        return build_state(self.warehouse)
+    def build_state(self, config: FeaturesConfig | None = None) -> int:
+        return build_state(self.warehouse, config)
 
-    def fold(self, new_transactions: Any) -> int:
-        return fold(self.warehouse, new_transactions)
+    def fold(self, new_transactions: Any, *, append: bool = True) -> int:
+        return fold(self.warehouse, new_transactions, append=append)
 
     def compute(
         self,
