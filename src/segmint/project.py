@@ -18,6 +18,7 @@ from segmint.store import Warehouse
 if TYPE_CHECKING:
     import pandas as pd
 
+    from segmint.features._snapshot import SnapshotResult
     from segmint.monitoring import CycleResult
     from segmint.segmentation import SegmentationRun
 
@@ -63,8 +64,12 @@ class Project:
         )
 
     # -- stages -----------------------------------------------------------------------
-    def ingest(self, *, progress=None):
+    def ingest(self, *, progress=None, build_state: bool = False):
         """Load every source into the warehouse (stage 1).
+
+        When the warehouse keeps an incremental feature state (``features.incremental``),
+        the transactions an incremental ingest appended are folded into it, and a full
+        reload rebuilds it; ``build_state`` builds a missing one.
 
         Returns
         -------
@@ -72,7 +77,20 @@ class Project:
         """
         from segmint.sources import ingest
 
-        return ingest(self, progress=progress)
+        report = ingest(self, progress=progress)
+        if self.config.features.incremental:
+            from segmint.features._snapshot import refresh_state
+
+            tx = report.entities.get("transactions")
+            with self.warehouse() as wh:
+                refresh_state(
+                    wh, self.config.features,
+                    # an ingest that does not say how it loaded them reloaded them
+                    mode=getattr(tx, "mode", "reloaded") if tx is not None else "unchanged",
+                    appended="_appended_transactions",
+                    build=build_state,
+                )
+        return report
 
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).
@@ -158,7 +176,7 @@ class Project:
         Uses only data up to the end of ``as_of`` (see ``docs/features.md``), with the
         project's ``features:`` options, in the warehouse's DuckDB. The snapshot replaces
         the one of the same date in the warehouse table ``features`` (atomically) unless
-        ``store=False``.
+        ``store=False`` (see :meth:`snapshot_features`, which does not fetch the rows).
 
         Returns
         -------
@@ -170,33 +188,54 @@ class Project:
         --------
         >>> project.features("2024-06-30").head()  # doctest: +SKIP
         """
-        from segmint.features import DuckDBEngine, compute_features, store_snapshot
+        from segmint.features import DuckDBEngine, compute_features
+        from segmint.features._compute import SNAPSHOT_TABLE, _date
+
+        if not store:
+            with self.warehouse() as wh:
+                return compute_features(
+                    DuckDBEngine(wh.con), as_of, self.config.features,
+                    currency=self.config.contracts.currency,
+                )
+        result = self.snapshot_features(as_of)
+        cols = ", ".join(f'"{c}"' for c in result.columns)
+        with self.warehouse() as wh:
+            return wh.con.execute(
+                f"SELECT {cols} FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY client_id",
+                [_date(as_of)],
+            ).df()
+
+    def snapshot_features(self, as_of: dt.date | str) -> SnapshotResult:
+        """Compute and store the features snapshot of a date, in the engine (stage 2).
+
+        Reads the incremental feature state when ``features.incremental`` is on and the
+        state is in sync with the transactions (see ``docs/features.md``); the history
+        otherwise. The rows stay in the warehouse table ``features``.
+
+        Examples
+        --------
+        >>> project.snapshot_features("2024-06-30").rows  # doctest: +SKIP
+        """
+        from segmint.features._snapshot import write_snapshot
 
         with self.warehouse() as wh:
             run_id = wh.start_run("features", inputs=[{"as_of": str(as_of)}])
-            started = time.perf_counter()
             try:
-                frame = compute_features(
-                    DuckDBEngine(wh.con),
-                    as_of,
-                    self.config.features,
+                result = write_snapshot(
+                    wh, as_of, self.config.features,
                     currency=self.config.contracts.currency,
+                    use_state=self.config.features.incremental,
                 )
-                computed = time.perf_counter()
-                if store:
-                    store_snapshot(wh, frame, as_of)
             except BaseException as exc:
                 wh.finish_run(run_id, status="failed", detail=str(exc))
                 raise
             wh.finish_run(
                 run_id,
-                counts={"clients": len(frame), "features": frame.shape[1] - 1},
-                timings={
-                    "compute_s": computed - started,
-                    "store_s": time.perf_counter() - computed,
-                },
+                counts={"clients": result.rows, "features": len(result.columns) - 1,
+                        "mode": result.mode},
+                timings=result.timings,
             )
-        return frame
+        return result
 
     # -- monitoring ---------------------------------------------------------------------
     def update(
@@ -328,7 +367,6 @@ class Project:
         -------
         PipelineRun
         """
-        import time
 
         stages = ("ingest", "features", "segment", "catalog", "report")
         timings: dict[str, float] = {}
@@ -344,15 +382,15 @@ class Project:
         ingest = step("ingest", self.ingest)
         date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         date = date or self.default_as_of()
-        features = step("features", lambda: self.features(date))
+        features = step("features", lambda: self.snapshot_features(date))
         seg = step("segment", lambda: self.segment(date, load=False))
         catalog = step("catalog", lambda: self.catalog(as_of=date))
         path = step("report", lambda: self.report(report, as_of=date))
         return PipelineRun(
             as_of=date,
             ingest=ingest,
-            n_clients=len(features),
-            n_features=features.shape[1] - 1,
+            n_clients=features.rows,
+            n_features=len(features.columns) - 1,
             segmentation=seg,
             catalog=catalog,
             report=path,

@@ -98,6 +98,14 @@ class FeaturesConfig(BaseModel):
         "`contracts.currency`. Amounts are not converted: ingestion stores them in the "
         "project currency.",
     )
+    incremental: bool = Field(
+        default=True,
+        description="Keep the incremental feature state (per-client aggregates in the "
+        "warehouse) during update cycles: each cycle folds the transactions an ingest "
+        "appended instead of recomputing from the whole history; the numbers are the same. "
+        "`segmint features` reads the state too when it is in sync. False: always "
+        "recompute from the history (and no state tables).",
+    )
 
     @field_validator("engagement_windows_days")
     @classmethod

@@ -207,6 +207,16 @@ RFM_SCORES = FeatureGroup(
 _B = "behaviour"
 _LAST = "SUM(CASE WHEN ts >= {trend_start} THEN amount ELSE 0.0 END)"
 _PREV = "SUM(CASE WHEN ts >= {trend_prev_start} AND ts < {trend_start} THEN amount ELSE 0.0 END)"
+# means as sum / count (not AVG): DuckDB's AVG of a decimal divides once by count x scale,
+# the incremental state divides its stored sum by its count; the same expression both ways
+_PROMO_MEAN = (
+    "(SUM(CASE WHEN is_promotion THEN amount END)"
+    " / NULLIF(COUNT(CASE WHEN is_promotion THEN 1 END), 0))"
+)
+_OTHER_MEAN = (
+    "(SUM(CASE WHEN NOT is_promotion THEN amount END)"
+    " / NULLIF(COUNT(CASE WHEN NOT is_promotion THEN 1 END), 0))"
+)
 BEHAVIOUR = FeatureGroup(
     name=_B,
     description="Purchase regularity, spend trend, category/channel/time mix, promotion "
@@ -262,8 +272,7 @@ BEHAVIOUR = FeatureGroup(
                 _f("promo_uplift", _B,
                    "Mean promotion basket / mean non-promotion basket - 1 (per purchase); "
                    "0 when the client has no purchase of either kind.", "ratio",
-                   "COALESCE(AVG(CASE WHEN is_promotion THEN amount END)"
-                   " / NULLIF(AVG(CASE WHEN NOT is_promotion THEN amount END), 0) - 1, 0.0)", "0.0"),
+                   f"COALESCE({_PROMO_MEAN} / NULLIF({_OTHER_MEAN}, 0) - 1, 0.0)", "0.0"),
             ),
         ),
         FeatureSet(

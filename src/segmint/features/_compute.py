@@ -194,8 +194,11 @@ def build_query(
     config: FeaturesConfig | None = None,
     *,
     currency: str = "EUR",
+    order: bool = True,
 ) -> tuple[str, list[tuple[Feature, str]], list[str], dict[str, Any]]:
-    """The feature query (DuckDB dialect), its columns, the groups and the parameters."""
+    """The feature query (DuckDB dialect), its columns, the groups and the parameters.
+
+    Rows are sorted by ``client_id`` unless ``order`` is False."""
     config = config or FeaturesConfig()
     day = _date(as_of)
     missing = [t for t in ("clients", "transactions") if not engine.has_table(t)]
@@ -207,7 +210,7 @@ def build_query(
     groups = resolve_groups(engine, config)
     params = feature_params(engine, day, config, groups, currency=currency)
     sets = [s for name in groups if name in GROUPS for s in GROUPS[name].sets]
-    sql, columns = compose_query(sets, SHARED_CTES, params)
+    sql, columns = compose_query(sets, SHARED_CTES, params, order=order)
     return sql, columns, groups, params
 
 

@@ -120,10 +120,9 @@ def _to_spark_semantics(node: sqlglot.exp.Expression) -> sqlglot.exp.Expression:
     if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
         # DuckDB's / is always DOUBLE division; Spark keeps DECIMAL / DECIMAL in decimal
         # (the catalog sums amounts as DECIMAL(38, 6): means would be cut to 6 places).
-        return exp.Div(
-            this=exp.Cast(this=node.this.copy(), to=exp.DataType.build("DOUBLE")),
-            expression=node.expression.copy(),
-        )
+        # set in place: a returned new node would not be descended into (nested divisions)
+        node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")))
+        return node
     if isinstance(node, exp.DayOfWeekIso | exp.DayOfWeek):
         # Spark's DAYOFWEEK is 1 = Sunday .. 7 = Saturday; SQLGlot 30 maps ISODOW wrongly.
         arg = node.this.sql(dialect="spark")

@@ -114,9 +114,10 @@ _MIX_MEASURES = {
     "SUM(CASE WHEN category = {category_value} THEN amount ELSE 0.0 END)": "cat_{category}",
     "AVG(CASE WHEN channel = {channel_value} THEN 1.0 ELSE 0.0 END)":
         "(chan_{channel} / NULLIF(n_purch, 0))",
-    "AVG(CASE WHEN is_promotion THEN amount END)": "(promo_spend / NULLIF(promo_n, 0))",
-    "AVG(CASE WHEN NOT is_promotion THEN amount END)":
-        "(nonpromo_spend / NULLIF(n_purch - promo_n, 0))",
+    "SUM(CASE WHEN is_promotion THEN amount END)": "promo_spend",
+    "COUNT(CASE WHEN is_promotion THEN 1 END)": "promo_n",
+    "SUM(CASE WHEN NOT is_promotion THEN amount END)": "nonpromo_spend",
+    "COUNT(CASE WHEN NOT is_promotion THEN 1 END)": "(n_purch - promo_n)",
     "SUM(amount)": "spend",
 }
 _DIGITAL_MEASURES = {

@@ -196,6 +196,14 @@ def run_cycle(
     if ingest:
         project.ingest()
         lap("ingest")
+    if project.config.features.incremental:
+        from segmint.features._snapshot import refresh_state
+
+        with project.warehouse() as wh:
+            state = refresh_state(wh, project.config.features, build=True)
+        if state != "in_sync":
+            log.info("incremental feature state: %s", state)
+        lap("state")
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
     as_of = as_of or project.default_as_of()
@@ -218,7 +226,7 @@ def run_cycle(
 
 def _cycle(project, as_of, previous, applied, refit, notify, started, timings, lap) -> CycleResult:
     mon = project.config.monitoring
-    project.features(as_of)
+    project.snapshot_features(as_of)
     lap("features")
     with project.warehouse() as wh:
         names = _dimension_names(project, wh)

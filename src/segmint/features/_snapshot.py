@@ -1,0 +1,200 @@
+"""Feature snapshots computed and stored inside the warehouse, from the history or the state.
+
+:func:`write_snapshot` runs the feature query in DuckDB and inserts its result into the
+table ``features`` in one transaction: the rows never travel through Python (only the
+columns a post-engine group such as ``clv`` needs do). It reads the incremental state
+(:mod:`segmint.features._incremental`) when one is in sync with ``transactions`` and the
+date is on or after its last day, and the history otherwise; both give the same numbers.
+:func:`refresh_state` keeps the state in step with an ingest: it folds the rows an
+incremental ingest appended, or rebuilds the state after a full reload.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from segmint.config import FeaturesConfig
+from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS
+from segmint.features._compute import SNAPSHOT_TABLE, _date, _join_post, build_query
+from segmint.features._engine import DuckDBEngine
+from segmint.features._incremental import (
+    build_state,
+    fold,
+    incremental_query,
+    state_status,
+)
+
+log = logging.getLogger(__name__)
+
+SnapshotMode = Literal["full", "incremental"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotResult:
+    """What :func:`write_snapshot` stored."""
+
+    as_of: dt.date
+    rows: int
+    columns: list[str]  # client_id, then the features
+    mode: SnapshotMode
+    timings: dict[str, float]
+
+
+def _run(con: Any, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    # fetch every result: DuckDB refuses new work while a result is unfinished
+    return con.execute(sql, params or []).fetchall()
+
+
+def state_usable(warehouse: Any, as_of: dt.date) -> bool:
+    """The state is in sync with ``transactions`` and holds nothing after ``as_of``."""
+    status = state_status(warehouse)
+    return bool(
+        status is not None
+        and status["in_sync"]
+        and (status["last_day"] is None or as_of >= status["last_day"])
+    )
+
+
+def write_snapshot(
+    warehouse: Any,
+    as_of: dt.date | str,
+    config: FeaturesConfig | None = None,
+    *,
+    currency: str = "EUR",
+    use_state: bool = True,
+) -> SnapshotResult:
+    """Compute every client's features as of a date in the engine; store them atomically.
+
+    Parameters
+    ----------
+    warehouse : Warehouse
+    as_of : date or str
+    config : FeaturesConfig, optional
+    currency : str
+        Unit of money features when ``config.currency`` is not set.
+    use_state : bool, default True
+        Read the incremental state when it is usable (:func:`state_usable`).
+
+    Returns
+    -------
+    SnapshotResult
+        Rows and columns stored, and whether they came from the state.
+    """
+    config = config or FeaturesConfig()
+    day = _date(as_of)
+    con = warehouse.con
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    mode: SnapshotMode = "incremental" if use_state and state_usable(warehouse, day) else "full"
+    if mode == "incremental":
+        sql, groups, params = incremental_query(
+            warehouse, day, config, currency=currency, order=False
+        )
+    else:
+        sql, _columns, groups, params = build_query(
+            DuckDBEngine(con), day, config, currency=currency, order=False
+        )
+    post = [POST_ENGINE_GROUPS[g] for g in groups if g in POST_ENGINE_GROUPS]
+    with warehouse.transaction():
+        source = f"({sql})"
+        if post:
+            # the population's rows stay in the engine; the group sees its required columns
+            _run(con, f"CREATE OR REPLACE TEMP TABLE _snapshot_rows AS {sql}")
+            source = "_snapshot_rows"
+            needed = ["client_id"] + [
+                n for g in post for r in g.requires if r in GROUPS
+                for s in GROUPS[r].sets for _f, n, _e in s.columns(params)
+            ]
+            cols = ", ".join(dict.fromkeys(needed))
+            frame = con.execute(f"SELECT {cols} FROM {source} ORDER BY client_id").df()
+            extra = None
+            for group in post:
+                added = _join_post(frame, group, params)
+                cols = ["client_id", *added.columns[frame.shape[1]:]]
+                extra = added[cols] if extra is None else extra.merge(added[cols], on="client_id")
+                frame = added
+            con.register("_snapshot_post", pa.Table.from_pandas(extra, preserve_index=False))
+            _run(
+                con,
+                "CREATE OR REPLACE TEMP TABLE _snapshot_all AS SELECT r.*, "
+                + ", ".join(f'p."{c}"' for c in extra.columns[1:])
+                + " FROM _snapshot_rows AS r LEFT JOIN _snapshot_post AS p USING (client_id)",
+            )
+            con.unregister("_snapshot_post")
+            source = "_snapshot_all"
+        timings["compute_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        described = con.sql(f"SELECT * FROM {source}")
+        columns, types = described.columns, [str(t) for t in described.types]
+        if not DuckDBEngine(con).has_table(SNAPSHOT_TABLE):
+            _run(
+                con,
+                f"CREATE TABLE {SNAPSHOT_TABLE} AS SELECT client_id, DATE '{day}' AS as_of, "
+                f"* EXCLUDE (client_id) FROM {source} LIMIT 0",
+            )
+        existing = {
+            r[0]
+            for r in _run(
+                con,
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
+                [SNAPSHOT_TABLE],
+            )
+        }
+        for name, dtype in zip(columns, types, strict=True):
+            if name not in existing:  # a new top category: earlier snapshots read null
+                _run(con, f'ALTER TABLE {SNAPSHOT_TABLE} ADD COLUMN "{name}" {dtype}')
+        _run(con, f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [day])
+        rows = _run(
+            con,
+            f"INSERT INTO {SNAPSHOT_TABLE} BY NAME SELECT *, DATE '{day}' AS as_of FROM {source}",
+        )[0][0]
+        for t in ("_snapshot_rows", "_snapshot_all"):
+            _run(con, f"DROP TABLE IF EXISTS {t}")
+        timings["store_s"] = time.perf_counter() - t0
+    return SnapshotResult(day, int(rows), list(columns), mode, timings)
+
+
+def refresh_state(
+    warehouse: Any,
+    config: FeaturesConfig | None = None,
+    *,
+    mode: str | None = None,
+    appended: str | None = None,
+    build: bool = False,
+) -> str:
+    """Bring the incremental state in step with ``transactions`` after an ingest.
+
+    ``mode`` is how the ingest loaded the transactions: ``"unchanged"`` leaves a state in
+    sync as it is; ``"appended"`` folds the rows in the table ``appended`` (exactly those
+    appended since the state was last in sync); anything else (``"reloaded"``, or None
+    for an unknown change) rebuilds it, since a reload may change rows without changing
+    their count. Without an ingest (``mode`` None and nothing appended) a state in sync
+    is kept. A missing state is built only with ``build``. Returns ``"in_sync"``,
+    ``"folded"``, ``"rebuilt"``, ``"built"`` or ``"absent"``.
+
+    The state follows the transactions through ingestion: a canonical table edited
+    directly in the warehouse needs :func:`build_state`.
+    """
+    status = state_status(warehouse)
+    if status is None:
+        if not build or not warehouse.has_table("transactions"):
+            return "absent"
+        build_state(warehouse, config)
+        return "built"
+    if mode == "appended" and appended is not None and warehouse.has_table(appended):
+        n = _run(warehouse.con, f"SELECT count(*) FROM {appended}")[0][0]
+        actual = _run(warehouse.con, "SELECT count(*) FROM transactions")[0][0]
+        if actual == status["n_transactions"] + n:
+            fold(warehouse, appended, append=False)
+            return "folded"
+    elif status["in_sync"] and mode in (None, "unchanged"):
+        return "in_sync"
+    log.info("transactions were reloaded: rebuilding the incremental feature state")
+    build_state(warehouse, config)
+    return "rebuilt"
