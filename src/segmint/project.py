@@ -63,8 +63,18 @@ class Project:
         )
 
     # -- stages -----------------------------------------------------------------------
-    def ingest(self, *, progress=None):
-        """Load every source into the warehouse (stage 1).
+    def ingest(self, *, progress=None, full: bool = False):
+        """Load what is new in the sources into the warehouse (stage 1).
+
+        Each entity is skipped when its files are unchanged, appended to when only
+        new files arrived, and reloaded otherwise (see :func:`segmint.sources.ingest`).
+
+        Parameters
+        ----------
+        progress : callable, optional
+            ``progress(step, done, total)`` after each step.
+        full : bool
+            Reload every entity from all its files.
 
         Returns
         -------
@@ -72,7 +82,7 @@ class Project:
         """
         from segmint.sources import ingest
 
-        return ingest(self, progress=progress)
+        return ingest(self, progress=progress, full=full)
 
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).

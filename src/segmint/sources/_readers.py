@@ -80,15 +80,19 @@ class SourceReader:
                     f"(looked in {self.root})"
                 )
             self.files = matches
-        try:
-            desc = con.execute(f"DESCRIBE SELECT * FROM {self._scan(typed=False)}").fetchall()
-        except duckdb.Error as exc:
-            raise SchemaError(f"sources.{self.name}: cannot read {self._where()}: {exc}") from None
-        self.raw_types = {r[0]: r[1] for r in desc if r[0] not in (FILE_COL, ROW_COL)}
+        self.raw_types = self.column_types(con)
         if self.format == "csv":
             self.typed_types = self._infer_text_types(con)
         else:
             self.typed_types = dict(self.raw_types)
+
+    def column_types(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        """The source's columns and their types as read (no data is scanned)."""
+        try:
+            desc = con.execute(f"DESCRIBE SELECT * FROM {self._scan(typed=False)}").fetchall()
+        except duckdb.Error as exc:
+            raise SchemaError(f"sources.{self.name}: cannot read {self._where()}: {exc}") from None
+        return {r[0]: r[1] for r in desc if r[0] not in (FILE_COL, ROW_COL)}
 
     def _infer_text_types(self, con: duckdb.DuckDBPyConnection, sample: int = 50_000) -> dict[str, str]:
         """The type most values of each text column parse as (on a sample).
