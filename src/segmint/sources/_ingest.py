@@ -62,7 +62,6 @@ from segmint._typing import LoadMode
 from segmint.config import EntityMapping, SqlExpr
 from segmint.errors import SchemaError, SegmintError
 from segmint.sources._loadstate import (
-    APPENDED_PREFIX,
     LoadPlan,
     appended_table,
     clients_check,
@@ -625,9 +624,8 @@ def ingest(
             con.execute(_QUARANTINE_DDL)
             create_state_tables(con)
             with wh.transaction():
-                for t in wh.tables():
-                    if t.startswith(APPENDED_PREFIX):
-                        con.execute(f"DROP TABLE {quote(t)}")
+                for name in ENTITIES:
+                    con.execute(f"DROP TABLE IF EXISTS {quote(appended_table(name))}")
                 clients_mode: LoadMode = "unchanged"
                 prev_clients: str | None = None
                 for step, name in enumerate(entities, start=2):
@@ -661,9 +659,8 @@ def ingest(
                         progress(name, step, total_steps)
                 if prev_clients is not None:
                     con.execute(f"DROP TABLE IF EXISTS {prev_clients}")
-                record_row_counts(con, entities)
-                for name, rep in reports.items():
-                    rep.rows_in_table = int(con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0])
+                for name, n in record_row_counts(con, entities).items():
+                    reports[name].rows_in_table = n
                 forget(con, [n for n in ENTITIES if n not in reports])
                 # optional entities not mapped: keep an empty canonical table so later
                 # stages can rely on every table existing.

@@ -284,14 +284,16 @@ def record_load(
     )
 
 
-def record_row_counts(con: duckdb.DuckDBPyConnection, entities: list[str]) -> None:
-    """Store each table's final row count (after stub clients were added)."""
+def record_row_counts(con: duckdb.DuckDBPyConnection, entities: list[str]) -> dict[str, int]:
+    """Store and return each table's final row count (after stub clients were added)."""
+    counts = {}
     for name in entities:
+        row = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()
+        counts[name] = int(row[0]) if row else 0
         con.execute(
-            f"UPDATE {LOADED_ENTITIES} SET row_count = (SELECT count(*) FROM {quote(name)}) "
-            "WHERE entity = ?",
-            [name],
+            f"UPDATE {LOADED_ENTITIES} SET row_count = ? WHERE entity = ?", [counts[name], name]
         )
+    return counts
 
 
 def forget(con: duckdb.DuckDBPyConnection, entities: list[str]) -> None:
