@@ -100,7 +100,7 @@ def print_ingest_report(report) -> None:
     table = Table(title=f"ingest {report.run_id} ({report.seconds:.1f} s)")
     table.add_column("entity")
     table.add_column("mode")
-    for col in ("read", "loaded", "quarantined", "collapsed", "rows in table"):
+    for col in ("read", "loaded", "quarantined", "collapsed", "in table"):
         table.add_column(col, justify="right")
     for name, e in report.entities.items():
         table.add_row(

@@ -619,6 +619,13 @@ def ingest(
             progress("resolve", 1, total_steps)
 
         run_id = wh.start_run("ingest", inputs)
+        settings = _LoadSettings(
+            currency=contracts.currency,
+            min_date=contracts.min_date,
+            max_date=max_date,
+            unknown_clients=contracts.unknown_clients,
+            run_id=run_id,
+        )
         reports: dict[str, EntityReport] = {}
         try:
             con.execute(_QUARANTINE_DDL)
@@ -641,13 +648,6 @@ def ingest(
                         con.execute(
                             f"CREATE OR REPLACE TEMP TABLE {prev_clients} AS SELECT client_id FROM clients"
                         )
-                    settings = _LoadSettings(
-                        currency=contracts.currency,
-                        min_date=contracts.min_date,
-                        max_date=max_date,
-                        unknown_clients=contracts.unknown_clients,
-                        run_id=run_id,
-                    )
                     rep = _load_entity(con, entity, plans[name], plan, settings)
                     record_load(con, name, fingerprints[name], plan, run_id=run_id, max_date=max_date)
                     if name == "clients":
