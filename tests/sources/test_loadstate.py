@@ -10,6 +10,8 @@ import sys
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from segmint import Project
 from segmint.datasets import generate_bank
@@ -346,3 +348,31 @@ def test_a_table_source_always_reloads(tmp_path):
     report = project.ingest()
     assert report["clients"].mode == "reloaded"
     assert "is a table" in report["clients"].mode_reason
+
+
+_row = st.tuples(
+    st.sampled_from(["t1", "t2", "t3", "t4", "t5", "t9", "n1", "n2"]),  # loaded, conflicting, new keys
+    st.sampled_from(["c1", "c2", "zz"]),
+    st.sampled_from(["2024-01-05 10:00:00", "2024-06-01 08:00:00", "2099-01-01 00:00:00"]),
+    st.sampled_from(["1250", "-300", "5000", "1x"]),
+    st.sampled_from(["EUR", "USD", ""]),
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(deliveries=st.lists(st.lists(_row, min_size=1, max_size=4), min_size=1, max_size=3))
+def test_any_sequence_of_deliveries_ends_as_a_full_reload(tmp_path_factory, deliveries):
+    root = tmp_path_factory.mktemp("deliveries")
+    project = Project.from_yaml(make_project(root, GLOB_YAML))
+    project.ingest()
+    modes = []
+    for k, rows in enumerate(deliveries):
+        body = "".join(f"{i},{c},{ts},{cents},{cur},food,web,false\n" for i, c, ts, cents, cur in rows)
+        (root / "data" / f"tx{k + 1}.csv").write_text(TX_HEADER + body)
+        report = project.ingest()
+        assert report["clients"].mode == "unchanged"
+        modes.append(report["transactions"].mode)
+    for m in modes:
+        event(m)
+    assert set(modes) <= {"appended", "reloaded"}
+    full_reload_equals(project, snapshot(project))
