@@ -376,3 +376,49 @@ def test_any_sequence_of_deliveries_ends_as_a_full_reload(tmp_path_factory, deli
         event(m)
     assert set(modes) <= {"appended", "reloaded"}
     full_reload_equals(project, snapshot(project))
+
+
+_client = st.tuples(
+    st.sampled_from(["c1", "c2", "c4", "c5", "c9", "zz"]),  # loaded, conflicting, new, unknown
+    st.sampled_from(["2020-01-05", "2019-06-30", "2030-01-01", "bad"]),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    deliveries=st.lists(
+        st.tuples(st.lists(_client, max_size=3), st.lists(_row, max_size=3)), min_size=1, max_size=3
+    ),
+    policy=st.sampled_from(["quarantine", "stub"]),
+)
+def test_client_and_transaction_deliveries_end_as_a_full_reload(tmp_path_factory, deliveries, policy):
+    root = tmp_path_factory.mktemp("deliveries")
+    yaml = GLOB_YAML.replace("max_date: 2025-12-31", f"max_date: 2025-12-31, unknown_clients: {policy}")
+    project = Project.from_yaml(make_project(root, yaml))
+    project.ingest()
+    for k, (clients, rows) in enumerate(deliveries):
+        if clients:
+            body = "".join(f"{c},{d},1980,F,North\n" for c, d in clients)
+            (root / "data" / f"clients{k + 1}.csv").write_text("cid,opened,yob,sex,reg\n" + body)
+        if rows:
+            body = "".join(f"{i},{c},{ts},{cents},{cur},food,web,false\n" for i, c, ts, cents, cur in rows)
+            (root / "data" / f"tx{k + 1}.csv").write_text(TX_HEADER + body)
+        report = project.ingest()
+        for e, m in report.modes.items():
+            event(f"{e} {m}")
+        event("clients: " + report["clients"].mode_reason)
+    full_reload_equals(project, snapshot(project))
+
+
+def test_a_new_file_changing_the_type_a_derivation_reads_reloads(glob_project):
+    # `amount: {sql: cents / 100.0}` reads the text column cents as the type most of its
+    # values parse as: BIGINT in tx.csv; a file of 'inf' (DOUBLE only) tips it to DOUBLE
+    glob_project.ingest()
+    rows = "".join(f"n{i},c1,2024-04-01 08:00:00,inf,EUR,food,web,false\n" for i in range(15))
+    (glob_project.root / "data" / "tx2.csv").write_text(TX_HEADER + rows)
+    report = glob_project.ingest()
+    assert report["transactions"].mode == "reloaded"
+    assert "changed" in report["transactions"].mode_reason
+    state = snapshot(glob_project)
+    assert report["transactions"].quarantined["non_finite"] == 15
+    full_reload_equals(glob_project, state)

@@ -4,7 +4,8 @@ Every successful ingest records, in the same transaction as the load:
 
 * ``_loaded_entities`` — one row per entity: the *settings* the load depended on
   (segmint version, canonical columns, the entity's mappings and their sources'
-  configuration and column types, the contracts except ``max_date``), the
+  configuration and column types - for text columns read by a derivation, the type
+  inferred from a sample -, the contracts except ``max_date``), the
   effective ``max_date``, and the table's row count at the end of the run;
 * ``_loaded_files`` — one row per input file: mapping index, source, file (relative
   to the project), size and sha256.
@@ -141,12 +142,19 @@ def entity_inputs(
         for c in checksums[r.name]:
             if "sha256" in c:
                 files[(i, str(c["file"]))] = (r.name, str(c["sha256"]), str(c["bytes"]))
+        # the types inferred for text columns matter only where a derivation reads them
+        refs = {
+            ref
+            for canonical, spec in m.columns.items()
+            if isinstance(spec, SqlExpr)
+            for ref in r.expression(spec.sql, entity=entity.name, canonical=canonical)[1]
+        }
         mappings.append(
             {
                 "mapping": m.model_dump(mode="json"),
                 "source": r.config.model_dump(mode="json"),
                 "raw_types": r.raw_types,
-                "typed_types": r.typed_types,
+                "typed_types": {c: r.typed_types.get(c) for c in sorted(refs)},
             }
         )
     settings = {
