@@ -99,8 +99,8 @@ class EntityInputs:
     """An entity's current inputs: settings fingerprint and files."""
 
     settings: str
-    files: dict[FileKey, tuple[str, int, str]]  # -> (source, sha256, bytes as str)
-    reproducible: str | None  # why the inputs cannot be fingerprinted, or None
+    files: dict[FileKey, tuple[str, str, int]]  # -> (source, sha256, bytes)
+    not_fingerprinted: str | None  # why the inputs cannot be fingerprinted, or None
 
 
 def _row_local(sql: str) -> bool:
@@ -128,7 +128,7 @@ def entity_inputs(
     from segmint import __version__
 
     why: str | None = None
-    files: dict[FileKey, tuple[str, int, str]] = {}
+    files: dict[FileKey, tuple[str, str, int]] = {}
     mappings = []
     for i, (m, r) in enumerate(pairs):
         if r.format == "table":
@@ -141,7 +141,7 @@ def entity_inputs(
             why = f"source {r.name!r}: {bad[0]!r} reads more than its own row"
         for c in checksums[r.name]:
             if "sha256" in c:
-                files[(i, str(c["file"]))] = (r.name, str(c["sha256"]), str(c["bytes"]))
+                files[(i, str(c["file"]))] = (r.name, str(c["sha256"]), int(str(c["bytes"])))
         # the types inferred for text columns matter only where a derivation reads them
         refs = {
             ref
@@ -183,8 +183,8 @@ def plan_load(
     name = entity.name
     if full:
         return LoadPlan("reloaded", "full reload requested")
-    if inputs.reproducible is not None:
-        return LoadPlan("reloaded", inputs.reproducible)
+    if inputs.not_fingerprinted is not None:
+        return LoadPlan("reloaded", inputs.not_fingerprinted)
     prev = con.execute(
         f"SELECT settings, max_date, row_count FROM {LOADED_ENTITIES} WHERE entity = ?", [name]
     ).fetchall()
@@ -206,13 +206,13 @@ def plan_load(
     if max_date > prev_max and _future_rows_now_valid(con, name, max_date):
         return LoadPlan("reloaded", "rows quarantined as future_timestamp are no longer in the future")
     old = {
-        (int(i), str(f)): (str(s), str(h), str(b))
+        (int(i), str(f)): (str(s), str(h), int(b))
         for i, f, s, h, b in con.execute(
             f"SELECT mapping, file, source, sha256, bytes FROM {LOADED_FILES} WHERE entity = ?",
             [name],
         ).fetchall()
     }
-    changed = sorted(f for k, v in old.items() for f in [k[1]] if inputs.files.get(k) != v)
+    changed = sorted(f for (i, f), v in old.items() if inputs.files.get((i, f)) != v)
     if changed:
         more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
         return LoadPlan("reloaded", f"file changed or removed: {changed[0]}{more}")
@@ -280,10 +280,10 @@ def record_load(
         con.execute(f"UPDATE {LOADED_ENTITIES} SET max_date = ? WHERE entity = ?", [max_date, entity])
         return
     if keys:
-        rows = [
-            [entity, i, inputs.files[(i, f)][0], f, int(inputs.files[(i, f)][2]), inputs.files[(i, f)][1], run_id]
-            for i, f in keys
-        ]
+        rows = []
+        for i, f in keys:
+            source, sha256, size = inputs.files[(i, f)]
+            rows.append([entity, i, source, f, size, sha256, run_id])
         con.executemany(f"INSERT INTO {LOADED_FILES} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     con.execute(f"DELETE FROM {LOADED_ENTITIES} WHERE entity = ?", [entity])
     con.execute(
