@@ -7,6 +7,7 @@ from typing import Literal
 EntityName = Literal["clients", "transactions", "holdings", "engagement", "profitability", "labels"]
 SourceFormat = Literal["csv", "parquet", "table"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
+LoadMode = Literal["unchanged", "appended", "reloaded"]
 EngineName = Literal["duckdb", "spark"]
 TimeUnit = Literal["days", "weeks", "months"]
 DimensionKind = Literal["rules", "learned"]

@@ -99,14 +99,18 @@ def init(
 def print_ingest_report(report) -> None:
     table = Table(title=f"ingest {report.run_id} ({report.seconds:.1f} s)")
     table.add_column("entity")
-    for col in ("read", "loaded", "quarantined", "collapsed"):
+    table.add_column("mode")
+    for col in ("read", "loaded", "quarantined", "collapsed", "in table"):
         table.add_column(col, justify="right")
     for name, e in report.entities.items():
         table.add_row(
-            name, f"{e.rows_read:,}", f"{e.rows_loaded:,}", f"{e.rows_quarantined:,}",
-            f"{e.duplicates_collapsed:,}",
+            name, e.mode, f"{e.rows_read:,}", f"{e.rows_loaded:,}", f"{e.rows_quarantined:,}",
+            f"{e.duplicates_collapsed:,}", f"{e.rows_in_table:,}",
         )
     console.print(table)
+    for name, e in report.entities.items():
+        if e.mode != "unchanged":
+            console.print(f"{name}: {e.mode} ({e.mode_reason})", highlight=False)
     if report.rows_quarantined:
         reasons = Table(title="quarantined rows (table `quarantine`)")
         for col in ("entity", "reason", "rows"):
@@ -119,11 +123,18 @@ def print_ingest_report(report) -> None:
 
 
 @app.command()
-def ingest(project: ProjectOpt = Path("segmint.yaml")) -> None:
-    """Load every source into the warehouse, applying the data contracts.
+def ingest(
+    project: ProjectOpt = Path("segmint.yaml"),
+    full: Annotated[bool, typer.Option("--full", help="Reload every entity from all its files.")] = False,
+) -> None:
+    """Load what is new in the sources into the warehouse, applying the data contracts.
 
-    Bad rows go to the `quarantine` table with a reason; structural problems
-    (missing file or column) stop the run before anything is written.
+    Each entity is `unchanged` (same files: skipped), `appended` (only new files:
+    they are checked and their good rows appended) or `reloaded` (from all its
+    files: a file changed or vanished, mappings or contracts changed, a table
+    source, or --full). Bad rows go to the `quarantine` table with a reason;
+    structural problems (missing file or column) stop the run before anything
+    is written.
 
     Example: segmint ingest -p my-project/segmint.yaml
     """
@@ -134,7 +145,7 @@ def ingest(project: ProjectOpt = Path("segmint.yaml")) -> None:
         def tick(step: str, done: int, total: int) -> None:
             bar.update(task, description=step, completed=done, total=total)
 
-        report = proj.ingest(progress=tick)
+        report = proj.ingest(progress=tick, full=full)
     print_ingest_report(report)
 
 

@@ -64,20 +64,31 @@ class Project:
         )
 
     # -- stages -----------------------------------------------------------------------
-    def ingest(self, *, progress=None, build_state: bool = False):
-        """Load every source into the warehouse (stage 1).
+    def ingest(self, *, progress=None, full: bool = False, build_state: bool = False):
+        """Load what is new in the sources into the warehouse (stage 1).
+
+        Each entity is skipped when its files are unchanged, appended to when only
+        new files arrived, and reloaded otherwise (see :func:`segmint.sources.ingest`).
 
         When the warehouse keeps an incremental feature state (``features.incremental``),
-        the transactions an incremental ingest appended are folded into it, and a full
-        reload rebuilds it; ``build_state`` builds a missing one.
+        the transactions appended are folded into it, and a reload rebuilds it.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            ``progress(step, done, total)`` after each step.
+        full : bool
+            Reload every entity from all its files.
+        build_state : bool
+            Build a missing incremental feature state (update cycles do).
 
         Returns
         -------
         segmint.sources.IngestReport
         """
-        from segmint.sources import ingest
+        from segmint.sources import appended_table, ingest
 
-        report = ingest(self, progress=progress)
+        report = ingest(self, progress=progress, full=full)
         if self.config.features.incremental:
             from segmint.features._snapshot import refresh_state
 
@@ -85,9 +96,8 @@ class Project:
             with self.warehouse() as wh:
                 refresh_state(
                     wh, self.config.features,
-                    # an ingest that does not say how it loaded them reloaded them
-                    mode=getattr(tx, "mode", "reloaded") if tx is not None else "unchanged",
-                    appended="_appended_transactions",
+                    mode=tx.mode if tx is not None else "unchanged",
+                    appended=appended_table("transactions"),
                     build=build_state,
                 )
         return report

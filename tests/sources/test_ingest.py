@@ -181,3 +181,29 @@ contracts: {max_date: 2025-01-01}
     report = Project.from_yaml(tmp_path).ingest()
     assert report["clients"].rows_loaded == 5
     assert report["transactions"].rows_loaded == 20
+
+
+def test_csv_decimals_read_by_a_derivation_are_not_rounded(tiny_project):
+    # DuckDB casts the text '12.5' to BIGINT as 13: the inferred type of a text column
+    # must not be BIGINT when its values are decimals, and an integer column's decimal
+    # value is unparseable, not rounded
+    data = tiny_project.parent / "data"
+    (data / "tx.csv").write_text(
+        "id,cid,when,cents,cur,cat,chan,promo\n"
+        "t1,c1,2024-01-05 10:00:00,1250.5,EUR,food,web,false\n"
+        "t2,c1,2024-01-06 11:00:00,10.25,EUR,food,web,false\n"
+    )
+    project = Project.from_yaml(tiny_project)
+    project.ingest()
+    assert {r[0]: r[3] for r in table(project, "transactions")} == {
+        "t1": pytest.approx(12.505), "t2": pytest.approx(0.1025)
+    }
+    (data / "tx.csv").write_text(
+        "id,cid,when,cents,cur,cat,chan,promo\n"
+        "t1,c1,2024-01-05 10:00:00,1250,EUR,food,web,false\n"
+        "t2,c1,2024-01-06 11:00:00,100,EUR,food,web,false\n"
+        "t3,c1,2024-01-06 11:00:00,10.5,EUR,food,web,false\n"
+    )
+    report = project.ingest()
+    assert report["transactions"].quarantined == {"unparseable_value": 1}
+    assert {r[0] for r in table(project, "transactions")} == {"t1", "t2"}

@@ -315,7 +315,10 @@ def _data_quality(wh: Warehouse) -> str:
 
 
 def _last_ingest(wh: Warehouse) -> str:
-    """Rows read, loaded and quarantined per entity in the latest successful ingest run."""
+    """Rows read, loaded and quarantined per entity in the latest successful ingest run.
+
+    In an ``appended`` run the counts are the new files' rows; ``unchanged`` reads none.
+    """
     if not wh.has_table("_runs"):
         return ""
     row = wh.con.execute(
@@ -327,15 +330,19 @@ def _last_ingest(wh: Warehouse) -> str:
     counts = json.loads(row[2]) if isinstance(row[2], str) else row[2]
     out = [f"<p class='lead'>Latest ingest run <code>{_e(row[0])}</code> "
            f"(finished {row[1]:%Y-%m-%d %H:%M} UTC):</p><table><tr><th>entity</th>"
-           "<th class='num'>rows read</th><th class='num'>loaded</th><th class='num'>quarantined</th>"
-           "<th class='num'>duplicates collapsed</th><th class='num'>quarantined share</th></tr>"]
+           "<th>mode</th><th class='num'>rows read</th><th class='num'>loaded</th><th class='num'>quarantined</th>"
+           "<th class='num'>duplicates collapsed</th><th class='num'>quarantined share</th>"
+           "<th class='num'>rows in table</th></tr>"]
     for entity, c in counts.items():
         read = c.get("rows_read", 0) or 0
         q = c.get("rows_quarantined", 0) or 0
+        in_table = c.get("rows_in_table")
         out.append(
-            f"<tr><td>{_e(entity)}</td><td class='num'>{read:,}</td><td class='num'>{c.get('rows_loaded', 0):,}</td>"
+            f"<tr><td>{_e(entity)}</td><td>{_e(c.get('mode', 'reloaded'))}</td>"
+            f"<td class='num'>{read:,}</td><td class='num'>{c.get('rows_loaded', 0):,}</td>"
             f"<td class='num'>{q:,}</td><td class='num'>{c.get('duplicates_collapsed', 0):,}</td>"
-            f"<td class='num'>{_pct(q / read) if read else '–'}</td></tr>"
+            f"<td class='num'>{_pct(q / read) if read else '–'}</td>"
+            f"<td class='num'>{f'{in_table:,}' if in_table is not None else '–'}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)

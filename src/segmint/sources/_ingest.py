@@ -1,9 +1,29 @@
 """Ingestion: sources -> canonical tables, with data contracts and quarantine.
 
-The whole load runs in one warehouse transaction: either every entity is
-replaced with the new load, or (on any error or crash) the previous warehouse
-state stays as it was. Each entity is a full refresh from its sources, so
-loading the same files twice gives the same warehouse.
+The whole load runs in one warehouse transaction: either every entity gets its new
+load, or (on any error or crash) the previous warehouse state stays as it was.
+
+Each entity is loaded in one of three modes, chosen by comparing its current inputs
+(every file's path, size and sha256; the mappings, sources and contracts) with those
+of its last load (tables ``_loaded_entities`` and ``_loaded_files``, written in the
+same transaction as the load):
+
+``unchanged``
+    same files, same checksums, same settings: the entity is not read nor written.
+``appended``
+    every file of the last load is there unchanged, and there are new files: only
+    the new files are staged and checked, and their good rows appended. The rows
+    appended are also in ``_appended_<entity>`` until the next ingest run.
+``reloaded``
+    anything else (a file changed or vanished, mappings, sources or contracts
+    changed, a source that is a table or a derivation reading more than its row,
+    first load, ``full=True``): the entity is replaced from all its files.
+
+Loading the same files twice gives the same warehouse, and an append gives the
+warehouse a full reload of all the files would give (same rows, same quarantine
+rows and reasons); when an append cannot promise that (a new row repeats the key of
+a loaded row with other values, a client the entity's rows refer to was removed...)
+the entity is reloaded.
 
 Contract rules (reason codes in the ``quarantine`` table), first match wins:
 
@@ -21,8 +41,11 @@ Contract rules (reason codes in the ``quarantine`` table), first match wins:
 =========================  ===================================================
 
 Rows that share a key and are identical are *collapsed*: one is loaded and the
-others are counted in ``duplicates_collapsed``. So for every entity
-``rows_read == rows_loaded + rows_quarantined + duplicates_collapsed``.
+others are counted in ``duplicates_collapsed`` (in ``appended`` mode, a new row
+identical to a loaded row with its key is collapsed too). So for every entity
+``rows_read == rows_loaded + rows_quarantined + duplicates_collapsed``, where in
+``appended`` mode the counts are those of the new files' rows, and in ``unchanged``
+mode all zero.
 """
 
 from __future__ import annotations
@@ -30,13 +53,25 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
 
+from segmint._typing import LoadMode
 from segmint.config import EntityMapping, SqlExpr
 from segmint.errors import SchemaError, SegmintError
+from segmint.sources._loadstate import (
+    LoadPlan,
+    appended_table,
+    clients_check,
+    create_state_tables,
+    entity_inputs,
+    forget,
+    plan_load,
+    record_load,
+    record_row_counts,
+)
 from segmint.sources._readers import FILE_COL, ROW_COL, SourceReader, literal, quote
 from segmint.sources._schema import DATE, DOUBLE, ENTITIES, LOAD_ORDER, TIMESTAMP, Entity
 from segmint.store import Warehouse, crash_point
@@ -63,11 +98,33 @@ ProgressCallback = Callable[[str, int, int], None]
 
 @dataclass
 class EntityReport:
-    """What happened to one entity during a load."""
+    """What happened to one entity during a load.
+
+    Attributes
+    ----------
+    entity : str
+        The canonical entity.
+    mode : {"unchanged", "appended", "reloaded"}
+        How it was loaded (see :mod:`segmint.sources`); ``mode_reason`` says why.
+    rows_read, rows_loaded, duplicates_collapsed, quarantined
+        This run's rows: all the entity's rows when ``reloaded``, the new files' rows
+        when ``appended``, none when ``unchanged``.
+    rows_appended : int
+        Rows appended to the table (``appended`` mode; also in ``_appended_<entity>``).
+    rows_in_table : int
+        Rows in the entity's table after the run (stub clients excluded until the end
+        of the run).
+    stub_clients : int
+        Stub clients this entity's rows created (policy ``stub``).
+    """
 
     entity: str
+    mode: LoadMode = "reloaded"
+    mode_reason: str = ""
     rows_read: int = 0
     rows_loaded: int = 0
+    rows_appended: int = 0
+    rows_in_table: int = 0
     duplicates_collapsed: int = 0
     stub_clients: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
@@ -79,6 +136,10 @@ class EntityReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "mode": self.mode,
+            "mode_reason": self.mode_reason,
+            "rows_appended": self.rows_appended,
+            "rows_in_table": self.rows_in_table,
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
             "rows_quarantined": self.rows_quarantined,
@@ -100,6 +161,15 @@ class IngestReport:
 
     def __getitem__(self, entity: str) -> EntityReport:
         return self.entities[entity]
+
+    @property
+    def modes(self) -> dict[str, LoadMode]:
+        """``{entity: mode}``: what each entity's load did."""
+        return {k: v.mode for k, v in self.entities.items()}
+
+    def appended(self) -> dict[str, str]:
+        """``{entity: table}`` of the ``_appended_<entity>`` tables this run wrote."""
+        return {k: appended_table(k) for k, v in self.entities.items() if v.mode == "appended"}
 
     @property
     def rows_quarantined(self) -> int:
@@ -128,8 +198,10 @@ class _EntityLoader:
         max_date: dt.date,
         unknown_clients: str,
         run_id: str,
+        append: bool = False,
     ) -> None:
         self.con = con
+        self.append = append
         self.entity = entity
         self.mappings = mappings
         self.currency = currency
@@ -140,6 +212,7 @@ class _EntityLoader:
         self.stage = f"__sm_stage_{entity.name}"
         self.dups = f"__sm_dups_{entity.name}"
         self.drop = f"__sm_drop_{entity.name}"
+        self.stubs = f"__sm_stubs_{entity.name}"
 
     # -- staging: typed columns + row-level reason -------------------------------------
     def _mapping_select(self, mapping: EntityMapping, reader: SourceReader) -> str:
@@ -231,6 +304,12 @@ class _EntityLoader:
         return self.entity.name != "clients" and "client_id" in self.entity.column_names
 
     def stage_rows(self) -> int:
+        """Stage the mapped rows with their reasons; returns how many were read.
+
+        A column none of whose values parse is a structural error (``SchemaError``);
+        in append mode such a column is judged with the rows already loaded, see
+        :meth:`append_doubt`.
+        """
         selects = [self._mapping_select(m, r) for m, r in self.mappings]
         sql = f"CREATE OR REPLACE TEMP TABLE {self.stage} AS " + " UNION ALL ".join(selects)
         try:
@@ -240,20 +319,27 @@ class _EntityLoader:
             raise SchemaError(
                 f"entities.{self.entity.name} (sources: {sources}): cannot load: {exc}"
             ) from None
-        self._check_whole_columns()
+        if not self.append:
+            self._check_whole_columns()
         row = self.con.execute(f"SELECT count(*) FROM {self.stage}").fetchone()
         return int(row[0]) if row else 0
 
-    def _check_whole_columns(self) -> None:
-        """A column none of whose values parse is a structural error, not bad rows."""
-        row = self.con.execute(
+    def _unparsed_columns(self) -> list[tuple[str, int, int]]:
+        """``(column, rows not parsing, rows parsing)`` for columns with unparseable values."""
+        out = []
+        for col, n_bad in self.con.execute(
             f"SELECT split_part(__sm_reason, '|', 2) AS col, count(*) FROM {self.stage} "
-            f"WHERE __sm_reason LIKE 'unparseable_value|%' GROUP BY 1"
-        ).fetchall()
-        for col, n_bad in row:
+            f"WHERE __sm_reason LIKE 'unparseable_value|%' GROUP BY 1 ORDER BY 1"
+        ).fetchall():
             n_ok = self.con.execute(
                 f"SELECT count(*) FROM {self.stage} WHERE {quote(col)} IS NOT NULL"
             ).fetchone()[0]
+            out.append((str(col), int(n_bad), int(n_ok)))
+        return out
+
+    def _check_whole_columns(self) -> None:
+        """A column none of whose values parse is a structural error, not bad rows."""
+        for col, n_bad, n_ok in self._unparsed_columns():
             if n_ok == 0 and n_bad > 1:
                 files = self.con.execute(
                     f"SELECT DISTINCT {FILE_COL} FROM {self.stage} LIMIT 3"
@@ -267,6 +353,23 @@ class _EntityLoader:
                     f"cannot be read as {self.entity.column(col).type} in any of its "
                     f"{n_bad} rows (e.g. {', '.join(repr(s[0]) for s in sample)})"
                 )
+
+    def append_doubt(self) -> str | None:
+        """Why the staged new rows cannot simply be appended (None: they can).
+
+        The whole-column rule counts parsing values over all files: when none of the
+        new rows parse in a column, the column is fine only if loaded rows hold a
+        value there; otherwise only a full reload can tell.
+        """
+        for col, _, n_ok in self._unparsed_columns():
+            if n_ok == 0:
+                held = self.con.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {quote(self.entity.name)} "
+                    f"WHERE {quote(col)} IS NOT NULL LIMIT 1)"
+                ).fetchone()
+                if not held or not held[0]:
+                    return f"no value of column {col} parses in the new files"
+        return None
 
     # -- keys, references, final write -------------------------------------------------
     def _key_sql(self, alias: str = "") -> str:
@@ -306,42 +409,121 @@ class _EntityLoader:
         row = self.con.execute(f"SELECT count(*) FROM {self.drop} WHERE reason IS NULL").fetchone()
         return int(row[0]) if row else 0
 
-    def add_stub_clients(self) -> int:
-        """Policy ``stub``: create the unknown clients and load their rows."""
+    def mark_stubs(self) -> None:
+        """Policy ``stub``: note the unknown clients and let their rows through."""
         if not self.checks_clients:
-            return 0
+            return
         unknown = "__sm_reason = 'unknown_client|client_id'"
-        before = self.con.execute("SELECT count(*) FROM clients").fetchone()[0]
         self.con.execute(
-            "INSERT INTO clients (client_id, is_stub) "
-            f"SELECT DISTINCT client_id, true FROM {self.stage} WHERE {unknown}"
+            f"CREATE OR REPLACE TEMP TABLE {self.stubs} AS "
+            f"SELECT DISTINCT client_id FROM {self.stage} WHERE {unknown}"
         )
         self.con.execute(f"UPDATE {self.stage} SET __sm_reason = NULL WHERE {unknown}")
-        return self.con.execute("SELECT count(*) FROM clients").fetchone()[0] - before
+
+    def insert_stubs(self) -> int:
+        """Create the stub clients noted by :meth:`mark_stubs`; returns how many."""
+        if not self.checks_clients:
+            return 0
+        self.con.execute(f"INSERT INTO clients (client_id, is_stub) SELECT client_id, true FROM {self.stubs}")
+        return int(self.con.execute(f"SELECT count(*) FROM {self.stubs}").fetchone()[0])
+
+    def check_against_table(self) -> str | None:
+        """Append mode: compare the new valid rows' keys with the loaded rows.
+
+        A new row whose key is loaded with identical values is collapsed (added to
+        ``self.drop`` with no reason). Returns why the entity must be reloaded
+        instead (None when it need not): a new row repeats a loaded key with other
+        values, or a key quarantined as conflicting, or new rows conflicting among
+        themselves share a loaded key - in a full reload all those rows, loaded
+        ones included, are quarantined.
+        """
+        e = self.entity
+        if not e.key:
+            return None
+        on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in e.key)
+        same = " AND ".join(
+            f"({expr}) IS NOT DISTINCT FROM t.{quote(c.name)}"
+            for c, expr in zip(e.columns, self._out_exprs(), strict=True)
+        )
+        lineage = f"d.__sm_source = s.__sm_source AND d.{FILE_COL} = s.{FILE_COL} AND d.{ROW_COL} = s.{ROW_COL}"
+        hits = f"__sm_hits_{e.name}"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {hits} AS "
+            f"SELECT s.__sm_source, s.{FILE_COL}, s.{ROW_COL}, ({same}) AS same, "
+            f"(SELECT bool_or(d.reason IS NOT NULL) FROM {self.drop} d WHERE {lineage}) AS dropped "
+            f"FROM {self.stage} s JOIN {quote(e.name)} t ON {on} WHERE s.__sm_reason IS NULL"
+        )
+        try:
+            bad = self.con.execute(
+                f"SELECT count(*) FROM {hits} WHERE NOT same OR coalesce(dropped, false)"
+            ).fetchone()
+            if bad and bad[0]:
+                return f"{bad[0]} new row(s) repeat the key of a loaded {e.name} row with other values"
+            key_expr = self._key_string("s")
+            quarantined = self.con.execute(
+                f"SELECT count(*) FROM {self.stage} s WHERE s.__sm_reason IS NULL AND {key_expr} IN "
+                f"(SELECT source_key FROM {QUARANTINE} WHERE entity = ? AND reason = ?)",
+                [e.name, e.duplicate_reason],
+            ).fetchone()
+            if quarantined and quarantined[0]:
+                return f"new row(s) repeat a key quarantined as {e.duplicate_reason}"
+            # identical to the loaded row: collapsed, like a full reload would
+            self.con.execute(
+                f"INSERT INTO {self.drop} SELECT __sm_source, {FILE_COL}, {ROW_COL}, NULL "
+                f"FROM {hits} WHERE dropped IS NULL"
+            )
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {hits}")
+        return None
+
+    def collapsed(self) -> int:
+        """Rows collapsed into an identical row (within the stage or, appending, the table)."""
+        if not self.entity.key:
+            return 0
+        row = self.con.execute(f"SELECT count(*) FROM {self.drop} WHERE reason IS NULL").fetchone()
+        return int(row[0]) if row else 0
+
+    def _key_string(self, alias: str) -> str:
+        """The key as one string, as stored in ``quarantine.source_key``."""
+        if not self.entity.key:
+            return "NULL"
+        return " || '/' || ".join(
+            f"coalesce(CAST({alias}.{quote(k)} AS VARCHAR), '')" for k in self.entity.key
+        )
+
+    def _out_exprs(self) -> list[str]:
+        """The table's columns computed from a staged row ``s``."""
+        out = []
+        for c in self.entity.columns:
+            if c.name == "is_refund":
+                out.append("s.amount < 0")
+            elif c.name == "is_stub":
+                out.append("false")
+            else:
+                out.append(f"s.{quote(c.name)}")
+        return out
 
     def write(self) -> tuple[int, dict[str, int]]:
+        """Write the loaded rows and the quarantine rows; returns (rows, reasons).
+
+        Full mode replaces the table and the entity's quarantine rows; append mode
+        adds to both and keeps the appended rows in ``_appended_<entity>``.
+        """
         e = self.entity
-        out_cols = []
-        for c in e.columns:
-            if c.name == "is_refund":
-                out_cols.append("s.amount < 0 AS is_refund")
-            elif c.name == "is_stub":
-                out_cols.append("false AS is_stub")
-            else:
-                out_cols.append(f"s.{quote(c.name)}")
+        out_cols = [f"{x} AS {quote(c.name)}" for c, x in zip(e.columns, self._out_exprs(), strict=True)]
         lineage = f"d.__sm_source = s.__sm_source AND d.{FILE_COL} = s.{FILE_COL} AND d.{ROW_COL} = s.{ROW_COL}"
         has_drop = bool(e.key) and self.con.execute(f"SELECT count(*) FROM {self.drop}").fetchone()[0] > 0
         not_dropped = f" AND NOT EXISTS (SELECT 1 FROM {self.drop} d WHERE {lineage})" if has_drop else ""
-        self.con.execute(
-            f"CREATE OR REPLACE TABLE {quote(e.name)} AS SELECT {', '.join(out_cols)} "
-            f"FROM {self.stage} s WHERE s.__sm_reason IS NULL{not_dropped}"
-        )
-        self.con.execute(f"DELETE FROM {QUARANTINE} WHERE entity = ?", [e.name])
-        key_expr = (
-            " || '/' || ".join(f"coalesce(CAST(s.{quote(k)} AS VARCHAR), '')" for k in e.key)
-            if e.key
-            else "NULL"
-        )
+        rows = f"SELECT {', '.join(out_cols)} FROM {self.stage} s WHERE s.__sm_reason IS NULL{not_dropped}"
+        if self.append:
+            target = appended_table(e.name)
+            self.con.execute(f"CREATE OR REPLACE TABLE {quote(target)} AS {rows}")
+            self.con.execute(f"INSERT INTO {quote(e.name)} BY NAME SELECT * FROM {quote(target)}")
+        else:
+            target = e.name
+            self.con.execute(f"CREATE OR REPLACE TABLE {quote(e.name)} AS {rows}")
+            self.con.execute(f"DELETE FROM {QUARANTINE} WHERE entity = ?", [e.name])
+        key_expr = self._key_string("s")
         values = "{" + ", ".join(f"{literal(c.name)}: s.{quote(c.name)}" for c in e.mappable) + "}"
 
         def insert(reason: str, source: str) -> None:
@@ -358,15 +540,16 @@ class _EntityLoader:
                 "d.reason",
                 f"{self.stage} s JOIN {self.drop} d ON {lineage} WHERE d.reason IS NOT NULL",
             )
-        loaded = self.con.execute(f"SELECT count(*) FROM {quote(e.name)}").fetchone()[0]
+        loaded = self.con.execute(f"SELECT count(*) FROM {quote(target)}").fetchone()[0]
         reasons = self.con.execute(
-            f"SELECT reason, count(*) FROM {QUARANTINE} WHERE entity = ? GROUP BY 1 ORDER BY 1",
-            [e.name],
+            f"SELECT reason, count(*) FROM {QUARANTINE} WHERE entity = ? AND run_id = ? "
+            "GROUP BY 1 ORDER BY 1",
+            [e.name, self.run_id],
         ).fetchall()
         return int(loaded), {str(k): int(v) for k, v in reasons}
 
     def cleanup(self) -> None:
-        for t in (self.stage, self.dups, self.drop):
+        for t in (self.stage, self.dups, self.drop, self.stubs):
             self.con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
@@ -375,8 +558,16 @@ def _empty_table_sql(entity: Entity) -> str:
     return f"CREATE OR REPLACE TABLE {quote(entity.name)} ({cols})"
 
 
-def ingest(project: Any, *, progress: ProgressCallback | None = None) -> IngestReport:
-    """Load every mapped source into the project's warehouse.
+def ingest(
+    project: Any, *, progress: ProgressCallback | None = None, full: bool = False
+) -> IngestReport:
+    """Load what is new in the mapped sources into the project's warehouse.
+
+    Each entity is ``unchanged`` (same files: skipped), ``appended`` (only new
+    files: they are staged, checked and their good rows appended) or ``reloaded``
+    (replaced from all its files), see :mod:`segmint.sources`. The result is the
+    warehouse a full reload would give; the rows an append added are also in the
+    table ``_appended_<entity>`` until the next run.
 
     Parameters
     ----------
@@ -384,11 +575,14 @@ def ingest(project: Any, *, progress: ProgressCallback | None = None) -> IngestR
         The project whose sources to load.
     progress : callable, optional
         ``progress(step, done, total)`` after each step, for progress bars.
+    full : bool
+        Reload every entity from all its files, whatever changed.
 
     Returns
     -------
     IngestReport
-        Rows read, loaded, quarantined (by reason) and collapsed, per entity.
+        Per entity: the mode and its reason, rows read, loaded (appended),
+        quarantined (by reason) and collapsed.
 
     Raises
     ------
@@ -418,40 +612,56 @@ def ingest(project: Any, *, progress: ProgressCallback | None = None) -> IngestR
                         r.expression(spec.sql, entity=e, canonical=canonical)
                     else:
                         r.require_column(spec, entity=e, canonical=canonical)
-        inputs = [c for r in readers.values() for c in r.checksums()]
+        checksums = {name: r.checksums() for name, r in readers.items()}
+        inputs = [c for cs in checksums.values() for c in cs]
+        fingerprints = {e: entity_inputs(ENTITIES[e], plans[e], checksums, contracts) for e in entities}
         if progress:
             progress("resolve", 1, total_steps)
 
         run_id = wh.start_run("ingest", inputs)
+        settings = _LoadSettings(
+            currency=contracts.currency,
+            min_date=contracts.min_date,
+            max_date=max_date,
+            unknown_clients=contracts.unknown_clients,
+            run_id=run_id,
+        )
         reports: dict[str, EntityReport] = {}
         try:
             con.execute(_QUARANTINE_DDL)
+            create_state_tables(con)
             with wh.transaction():
+                for name in ENTITIES:
+                    con.execute(f"DROP TABLE IF EXISTS {quote(appended_table(name))}")
+                clients_mode: LoadMode = "unchanged"
+                prev_clients: str | None = None
                 for step, name in enumerate(entities, start=2):
                     t0 = time.perf_counter()
                     entity = ENTITIES[name]
-                    loader = _EntityLoader(
-                        con,
-                        entity,
-                        plans[name],
-                        currency=contracts.currency,
-                        min_date=contracts.min_date,
-                        max_date=max_date,
-                        unknown_clients=contracts.unknown_clients,
-                        run_id=run_id,
-                    )
-                    rep = EntityReport(name)
-                    rep.rows_read = loader.stage_rows()
-                    if contracts.unknown_clients == "stub":
-                        rep.stub_clients = loader.add_stub_clients()
-                    rep.duplicates_collapsed = loader.find_duplicates()
-                    rep.rows_loaded, rep.quarantined = loader.write()
-                    loader.cleanup()
+                    plan = plan_load(con, entity, fingerprints[name], max_date=max_date, full=full)
+                    if _refers_to_clients(entity) and clients_mode != "unchanged" and plan.mode != "reloaded":
+                        why = clients_check(con, name, prev_clients)
+                        if why is not None:
+                            plan = LoadPlan("reloaded", why)
+                    if name == "clients" and plan.mode != "unchanged" and wh.has_table("clients"):
+                        prev_clients = "__sm_prev_clients"
+                        con.execute(
+                            f"CREATE OR REPLACE TEMP TABLE {prev_clients} AS SELECT client_id FROM clients"
+                        )
+                    rep = _load_entity(con, entity, plans[name], plan, settings)
+                    record_load(con, name, fingerprints[name], plan, run_id=run_id, max_date=max_date)
+                    if name == "clients":
+                        clients_mode = rep.mode
                     rep.seconds = time.perf_counter() - t0
                     reports[name] = rep
                     crash_point(f"after:{name}")
                     if progress:
                         progress(name, step, total_steps)
+                if prev_clients is not None:
+                    con.execute(f"DROP TABLE IF EXISTS {prev_clients}")
+                for name, n in record_row_counts(con, entities).items():
+                    reports[name].rows_in_table = n
+                forget(con, [n for n in ENTITIES if n not in reports])
                 # optional entities not mapped: keep an empty canonical table so later
                 # stages can rely on every table existing.
                 for name, entity in ENTITIES.items():
@@ -477,6 +687,90 @@ def ingest(project: Any, *, progress: ProgressCallback | None = None) -> IngestR
             inputs=inputs,
             seconds=seconds,
         )
+
+
+@dataclass(frozen=True)
+class _LoadSettings:
+    currency: str
+    min_date: dt.date
+    max_date: dt.date
+    unknown_clients: str
+    run_id: str
+
+
+def _refers_to_clients(entity: Entity) -> bool:
+    return entity.name != "clients" and "client_id" in entity.column_names
+
+
+def _load_entity(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    pairs: list[tuple[EntityMapping, SourceReader]],
+    plan: LoadPlan,
+    settings: _LoadSettings,
+) -> EntityReport:
+    """Load one entity as ``plan`` says; an append that cannot stay exact reloads.
+
+    ``plan`` is updated to the mode actually used.
+    """
+    if plan.mode == "unchanged":
+        return EntityReport(entity.name, mode="unchanged", mode_reason=plan.reason)
+    if plan.mode == "appended":
+        rep = _append(con, entity, pairs, plan, settings)
+        if rep is not None:
+            return rep
+    loader = _EntityLoader(con, entity, pairs, **vars(settings))
+    rep = EntityReport(entity.name, mode="reloaded", mode_reason=plan.reason)
+    rep.rows_read = loader.stage_rows()
+    if settings.unknown_clients == "stub":
+        loader.mark_stubs()
+        rep.stub_clients = loader.insert_stubs()
+    rep.duplicates_collapsed = loader.find_duplicates()
+    rep.rows_loaded, rep.quarantined = loader.write()
+    loader.cleanup()
+    return rep
+
+
+def _append(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    pairs: list[tuple[EntityMapping, SourceReader]],
+    plan: LoadPlan,
+    settings: _LoadSettings,
+) -> EntityReport | None:
+    """Stage, check and append only the new files; None (and ``plan`` set to
+    ``reloaded`` with the reason) when only a full reload gives the right result."""
+    new_pairs: list[tuple[EntityMapping, SourceReader]] = []
+    for i, (m, r) in enumerate(pairs):
+        if i not in plan.new_files:
+            continue
+        wanted = set(plan.new_files[i])
+        sub = replace(r, files=[p for p in r.files if r.label(p) in wanted])
+        if sub.column_types(con) != r.raw_types:
+            plan.mode, plan.reason = "reloaded", f"new files of source {r.name!r} have other columns or types"
+            return None
+        new_pairs.append((m, sub))
+    loader = _EntityLoader(con, entity, new_pairs, **vars(settings), append=True)
+    try:
+        rep = EntityReport(entity.name, mode="appended", mode_reason=plan.reason)
+        rep.rows_read = loader.stage_rows()
+        doubt = loader.append_doubt()
+        if doubt is None:
+            if settings.unknown_clients == "stub":
+                loader.mark_stubs()
+            loader.find_duplicates()
+            doubt = loader.check_against_table()
+        if doubt is not None:
+            plan.mode, plan.reason = "reloaded", doubt
+            return None
+        if settings.unknown_clients == "stub":
+            rep.stub_clients = loader.insert_stubs()
+        rep.duplicates_collapsed = loader.collapsed()
+        rep.rows_loaded, rep.quarantined = loader.write()
+        rep.rows_appended = rep.rows_loaded
+        return rep
+    finally:
+        loader.cleanup()
 
 
 def quarantine_summary(wh: Warehouse) -> list[tuple[str, str, int]]:

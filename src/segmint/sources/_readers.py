@@ -38,6 +38,17 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def text_cast(value_sql: str, type_: str) -> str:
+    """SQL for a text value cast to ``type_``: NULL when it does not parse.
+
+    DuckDB casts the text '10.5' to BIGINT as 11; an integer must be written as one.
+    """
+    cast = f"TRY_CAST({value_sql} AS {type_})"
+    if type_ == "BIGINT":
+        return f"CASE WHEN regexp_full_match(trim({value_sql}), '[+-]?[0-9]+') THEN {cast} END"
+    return cast
+
+
 @dataclass
 class SourceReader:
     """A resolved source: its files (or table) and column types."""
@@ -80,15 +91,19 @@ class SourceReader:
                     f"(looked in {self.root})"
                 )
             self.files = matches
-        try:
-            desc = con.execute(f"DESCRIBE SELECT * FROM {self._scan(typed=False)}").fetchall()
-        except duckdb.Error as exc:
-            raise SchemaError(f"sources.{self.name}: cannot read {self._where()}: {exc}") from None
-        self.raw_types = {r[0]: r[1] for r in desc if r[0] not in (FILE_COL, ROW_COL)}
+        self.raw_types = self.column_types(con)
         if self.format == "csv":
             self.typed_types = self._infer_text_types(con)
         else:
             self.typed_types = dict(self.raw_types)
+
+    def column_types(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        """The source's columns and their types as read (no data is scanned)."""
+        try:
+            desc = con.execute(f"DESCRIBE SELECT * FROM {self._scan(typed=False)}").fetchall()
+        except duckdb.Error as exc:
+            raise SchemaError(f"sources.{self.name}: cannot read {self._where()}: {exc}") from None
+        return {r[0]: r[1] for r in desc if r[0] not in (FILE_COL, ROW_COL)}
 
     def _infer_text_types(self, con: duckdb.DuckDBPyConnection, sample: int = 50_000) -> dict[str, str]:
         """The type most values of each text column parse as (on a sample).
@@ -99,7 +114,7 @@ class SourceReader:
         candidates = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
         cols = list(self.raw_types)
         aggs = [f"count({quote(c)})" for c in cols]
-        aggs += [f"count(TRY_CAST({quote(c)} AS {t}))" for c in cols for t in candidates]
+        aggs += [f"count({text_cast(quote(c), t)})" for c in cols for t in candidates]
         row = con.execute(
             f"SELECT {', '.join(aggs)} FROM (SELECT * FROM {self._scan(typed=False)} LIMIT {sample})"
         ).fetchone()
@@ -207,9 +222,8 @@ class SourceReader:
             def _cast(node: exp.Expression) -> exp.Expression:
                 if isinstance(node, exp.Column) and node.name in self.raw_types:
                     target = self.typed_types.get(node.name, "VARCHAR")
-                    return exp.TryCast(
-                        this=exp.column(node.name, quoted=True),
-                        to=exp.DataType.build(target, dialect="duckdb"),
+                    return exp.paren(
+                        sqlglot.parse_one(text_cast(quote(node.name), target), read="duckdb")
                     )
                 return node
 
@@ -219,7 +233,7 @@ class SourceReader:
     def typed_ref(self, column: str) -> str:
         """SQL for a source column cast to its sniffed type (CSV) or as is."""
         if self.format == "csv" and self.typed_types.get(column, "VARCHAR") != "VARCHAR":
-            return f"TRY_CAST({quote(column)} AS {self.typed_types[column]})"
+            return text_cast(quote(column), self.typed_types[column])
         return quote(column)
 
     # -- lineage ----------------------------------------------------------------------
