@@ -181,6 +181,7 @@ class Project:
                     as_of,
                     self.config.features,
                     currency=self.config.contracts.currency,
+                    warehouse=wh,
                 )
                 computed = time.perf_counter()
                 if store:

@@ -250,7 +250,7 @@ def clv_features(
         )
     monetary = summary["monetary_value"].to_numpy(dtype=float)
     if models is None:
-        models = _fit_models(frequency, recency, T, monetary, min_repeat_buyers)
+        models = fit_clv_models(summary, min_repeat_buyers=min_repeat_buyers)
     bg, spend_model = models["transactions"], models["spend"]
     if isinstance(spend_model, GammaGamma):
         spend = spend_model.expected_spend(frequency, monetary)
@@ -274,7 +274,17 @@ def clv_features(
     return features, models
 
 
-def _fit_models(frequency, recency, T, monetary, min_repeat_buyers: int) -> dict:
+def fit_clv_models(summary: pd.DataFrame, *, min_repeat_buyers: int = MIN_REPEAT_BUYERS) -> dict:
+    """The models :func:`clv_features` scores with, fitted on a summary.
+
+    Returns
+    -------
+    dict
+        ``{"transactions": BetaGeo or GeometricNBD, "spend": GammaGamma or float}``
+        (see :func:`clv_features`).
+    """
+    frequency, recency, T = rfm_arguments(summary, None, None)
+    monetary = summary["monetary_value"].to_numpy(dtype=float)
     bg = fit_transaction_model(frequency, recency, T)
     # Gamma-Gamma needs positive spend; zero-value repeat buyers are left out of its fit
     repeat = (np.asarray(frequency) > 0) & (monetary > 0)

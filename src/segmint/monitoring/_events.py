@@ -300,7 +300,9 @@ def rescore(
         t0 = time.perf_counter()
     assert status is not None
     if status["last_day"] is not None and as_of < status["last_day"]:
-        full = compute_features(DuckDBEngine(con), as_of, features, currency=currency)
+        full = compute_features(
+            DuckDBEngine(con), as_of, features, currency=currency, warehouse=warehouse
+        )
         frame = full[full["client_id"].isin(ids)].reset_index(drop=True)
     else:
         frame = compute_incremental(warehouse, as_of, features, clients=ids, currency=currency)
