@@ -36,6 +36,8 @@ MIN_REPEAT_BUYERS = 30
 HOMOGENEOUS_AB = 1e3
 # the scale a + b at which the BG/NBD likelihood is compared along the limit's ray
 _RAY = (1e3, 1e5)
+# half the 95% quantile of chi-square(1)
+_LRT_MARGIN = 1.92
 
 #: kind names of the stored transaction models
 TRANSACTION_MODELS = {"bg_nbd": BetaGeo, "geometric_nbd": GeometricNBD}
@@ -109,7 +111,8 @@ def fit_transaction_model(frequency, recency=None, T=None) -> BetaGeo | Geometri
     ``a, b`` or fails to converge. The limit model is then fitted instead: it is used
     when BG/NBD did not converge and the BG/NBD likelihood at the limit's optimum rises
     with ``a + b`` (so the failure is that divergence), or when BG/NBD converged with
-    ``a + b > HOMOGENEOUS_AB`` and the limit fits at least as well.
+    ``a + b > HOMOGENEOUS_AB`` and does not fit significantly better (likelihood-ratio
+    test at 5%: the limit is BG/NBD with one parameter fewer).
 
     Parameters
     ----------
@@ -142,7 +145,9 @@ def fit_transaction_model(frequency, recency=None, T=None) -> BetaGeo | Geometri
             raise error from None
         return bg
     if bg is not None:
-        return limit if limit.log_likelihood_ >= bg.log_likelihood_ - 1e-6 else bg
+        # the limit is BG/NBD with one parameter fewer: keep it unless BG/NBD fits
+        # significantly better (likelihood-ratio test at 5%: 2 ΔLL > 3.84)
+        return bg if bg.log_likelihood_ - limit.log_likelihood_ > _LRT_MARGIN else limit
     r, alpha, p = (limit.params_[n] for n in ("r", "alpha", "p"))
     x, t_x, T_ = (np.asarray(v, dtype=float) for v in (x, t_x, T_))
     near, far = (

@@ -189,8 +189,10 @@ def _stored_or_fitted(
     wh, as_of = context.warehouse, context.as_of
     if wh is not None and as_of is not None:
         stored = load_clv_model(wh, as_of, time_unit)
+        # a version fitted at this very as_of is reused whatever the interval (a re-run)
         if stored is not None and (
             not context.refit
+            or stored.fitted_as_of == as_of
             or (as_of - stored.fitted_as_of).days < int(params["clv_refit_days"])
         ):
             return models_from_json(stored.params)
