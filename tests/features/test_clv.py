@@ -13,7 +13,6 @@ import segmint.features._incremental as incremental
 from segmint.clv import BetaGeo, GeometricNBD
 from segmint.config import FeaturesConfig
 from segmint.features import (
-    CLV_MODELS,
     DuckDBEngine,
     btyd_summary,
     build_state,
@@ -138,7 +137,7 @@ def test_event_rescoring_without_a_version_fits_on_the_population(cdnow):
     pd.testing.assert_frame_equal(some, full[full["client_id"] == "1"].reset_index(drop=True))
 
 
-def test_a_failed_fit_stores_nothing_and_nulls_the_group(cdnow, monkeypatch):
+def test_a_failed_fit_is_a_version_that_nulls_the_group(cdnow, monkeypatch):
     from segmint.errors import ConvergenceError
 
     def diverge(*_a, **_k):
@@ -147,7 +146,13 @@ def test_a_failed_fit_stores_nothing_and_nulls_the_group(cdnow, monkeypatch):
     monkeypatch.setattr(segmint.clv, "fit_clv_models", diverge)
     f = features(cdnow, D0)
     assert f["clv_12m"].isna().all() and f["p_alive"].isna().all()
-    assert not cdnow.has_table(CLV_MODELS) or versions(cdnow) == []
+    stored = clv_model_versions(cdnow)
+    assert list(stored["kind"]) == ["none"] and "did not converge" in stored["params"][0]
+    # until the next refit the failure stands: null, without fitting again
+    monkeypatch.setattr(segmint.clv, "fit_clv_models", _refuse)
+    later = features(cdnow, D0 + dt.timedelta(days=30))
+    assert later["clv_12m"].isna().all()
+    assert versions(cdnow) == [(1, D0)]
 
 
 def test_homogeneous_dropout_stores_the_limit_model(warehouse):

@@ -13,7 +13,8 @@ fitted on or before it (in the same time unit) and fits a new version only when 
 none or that one is ``features.clv_refit_days`` old; re-running an as_of reuses its
 version, and event re-scoring (``context.refit`` False) never refits while a version
 exists. So CLV features move with the clients' own histories, not with a refit at every
-cycle. Without a warehouse the models are fitted in memory each time.
+cycle. A fit that does not converge is a version too (kind ``none``: null features until
+the next refit). Without a warehouse the models are fitted in memory each time.
 """
 
 from __future__ import annotations
@@ -149,15 +150,32 @@ def load_clv_model(warehouse: Any, as_of: dt.date, time_unit: str) -> ClvModelVe
     return ClvModelVersion(int(version), fitted, kind, unit, json.loads(params), int(n), ll, created)
 
 
+NO_MODEL = "none"
+"""Kind of a version whose fit did not converge: its as_of scores null, without refitting."""
+
+
 def save_clv_model(
-    warehouse: Any, models: Mapping[str, Any], fitted_as_of: dt.date, time_unit: str, n_clients: int
+    warehouse: Any,
+    models: Mapping[str, Any] | None,
+    fitted_as_of: dt.date,
+    time_unit: str,
+    n_clients: int,
+    *,
+    reason: str | None = None,
 ) -> ClvModelVersion:
-    """Store fitted models (``clv_features``' dict) as the next version, atomically."""
+    """Store fitted models (``clv_features``' dict) as the next version, atomically.
+
+    ``models`` None stores a failed fit (kind ``none``, ``params`` holding the ``reason``).
+    """
     from segmint.clv import models_to_json
 
-    params = models_to_json(dict(models))
-    ll = getattr(models["transactions"], "log_likelihood_", None)
-    ll = float(ll) if ll is not None and np.isfinite(ll) else None
+    if models is None:
+        kind, params, ll = NO_MODEL, {"reason": reason}, None
+    else:
+        params = models_to_json(dict(models))
+        kind = params["transactions"]["kind"]
+        ll = getattr(models["transactions"], "log_likelihood_", None)
+        ll = float(ll) if ll is not None and np.isfinite(ll) else None
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with warehouse.transaction() as con:
         con.execute(_DDL).fetchall()
@@ -166,13 +184,9 @@ def save_clv_model(
         )
         con.execute(
             f"INSERT INTO {CLV_MODELS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [version, fitted_as_of, params["transactions"]["kind"], time_unit,
-             json.dumps(params), n_clients, ll, created],
+            [version, fitted_as_of, kind, time_unit, json.dumps(params), n_clients, ll, created],
         ).fetchall()
-    return ClvModelVersion(
-        version, fitted_as_of, params["transactions"]["kind"], time_unit, params, n_clients, ll,
-        created,
-    )
+    return ClvModelVersion(version, fitted_as_of, kind, time_unit, params, n_clients, ll, created)
 
 
 def _stored_or_fitted(
@@ -180,7 +194,9 @@ def _stored_or_fitted(
 ) -> dict[str, Any] | None:
     """The models to score with: a stored version, or a new fit (stored when it can be).
 
-    None when there are too few buyers or the fit does not converge (logged).
+    None when there are too few buyers or the fit does not converge (logged). A fit that
+    does not converge is stored too (kind ``none``): until the next refit, the clv
+    features of later dates are null without fitting again, as those of its as_of are.
     """
     from segmint.clv import fit_clv_models, models_from_json
     from segmint.features._compute import btyd_summary
@@ -195,22 +211,23 @@ def _stored_or_fitted(
             or stored.fitted_as_of == as_of
             or (as_of - stored.fitted_as_of).days < int(params["clv_refit_days"])
         ):
-            return models_from_json(stored.params)
+            return None if stored.kind == NO_MODEL else models_from_json(stored.params)
     population = context.population() if context.population is not None else frame
     summary = btyd_summary(population)
     if len(summary) < MIN_BUYERS:
         log.warning("clv features: %d buyers (< %d); models not fitted", len(summary), MIN_BUYERS)
         return None
+    models: dict[str, Any] | None
+    reason = None
     try:
         models = fit_clv_models(summary)
     except ConvergenceError as exc:
         # a failed fit must not pass for a result: the features are null, and said so
         log.warning("clv features: the transaction model did not converge (%s); null", exc)
-        return None
+        models, reason = None, str(exc)
     if wh is not None and as_of is not None:
-        saved = save_clv_model(wh, models, as_of, time_unit, len(summary))
-        log.info("clv features: fitted model version %d (%s) as of %s", saved.version,
-                 saved.kind, as_of)
+        saved = save_clv_model(wh, models, as_of, time_unit, len(summary), reason=reason)
+        log.info("clv features: model version %d (%s) as of %s", saved.version, saved.kind, as_of)
     return models
 
 
@@ -261,7 +278,8 @@ POST_ENGINE_GROUPS["clv"] = PostEngineGroup(
     "on the whole population (BG/NBD, or its homogeneous-dropout limit where BG/NBD "
     "diverges, and Gamma-Gamma) when there is none or it is `features.clv_refit_days` old. "
     f"When fewer than {MIN_BUYERS} clients have purchased, or the fit does not converge, "
-    "the group's features are null (and a warning is logged).",
+    "the group's features are null (and a warning is logged); a fit that did not converge "
+    "is stored as a version of kind `none`, so its nulls hold until the next refit.",
     requires=("rfm",),
     features=FEATURES,
     compute=_compute,
