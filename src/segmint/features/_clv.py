@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 CLV_MODELS = "clv_models"
 """Warehouse table of the fitted CLV model versions."""
 
+NO_MODEL = "none"
+"""Kind of a version whose fit did not converge: its as_of scores null, without refitting."""
+
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {CLV_MODELS} (
     version INTEGER NOT NULL PRIMARY KEY,
@@ -148,10 +151,6 @@ def load_clv_model(warehouse: Any, as_of: dt.date, time_unit: str) -> ClvModelVe
         return None
     version, fitted, kind, unit, params, n, ll, created = rows[0]
     return ClvModelVersion(int(version), fitted, kind, unit, json.loads(params), int(n), ll, created)
-
-
-NO_MODEL = "none"
-"""Kind of a version whose fit did not converge: its as_of scores null, without refitting."""
 
 
 def save_clv_model(
