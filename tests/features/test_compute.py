@@ -341,7 +341,7 @@ def test_btyd_summary_vocabulary(warehouse):
 
 
 def test_post_engine_group_hook(warehouse, monkeypatch):
-    def compute(frame, params):
+    def compute(frame, params, context):
         s = btyd_summary(frame)
         return pd.DataFrame({"client_id": s["customer_id"], "twice_x": 2 * s["frequency"]})
 

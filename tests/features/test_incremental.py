@@ -214,10 +214,12 @@ def test_hand_computed_state_after_same_day_fold(warehouse):
 def test_post_engine_groups_of_a_few_clients_see_the_population(warehouse, monkeypatch):
     from segmint.features import POST_ENGINE_GROUPS, PostEngineGroup
 
-    def share_of_buyers_below(frame, _params):  # depends on every client, like a CLV fit
-        buyers = frame[frame["frequency"] > 0]
+    def share_of_buyers_below(frame, _params, context):  # depends on every client, like a fit
+        population = frame if context.population is None else context.population()
+        buyers = population[population["frequency"] > 0]
         below = buyers["frequency"].rank(method="min") - 1
-        return pd.DataFrame({"client_id": buyers["client_id"], "below": below / len(buyers)})
+        out = pd.DataFrame({"client_id": buyers["client_id"], "below": below / len(buyers)})
+        return out[out["client_id"].isin(frame["client_id"])]
 
     feature = GROUPS["rfm"].features[0].__class__(
         "below", "pop", "rank", "share", "python", "NULL", "DOUBLE", ("transactions",)

@@ -129,7 +129,8 @@ def test_rescored_clients_equal_a_full_batch(project, tmp_path):
     assert sorted(opened.client_id) == sorted(targets)
     targets = result.clients  # with the clients whose engagement lapsed that day
     with project.warehouse() as wh:
-        full = compute_features(DuckDBEngine(wh.con), day, project.config.features)
+        # with the warehouse: the clv group scores with the stored model version, as events do
+        full = compute_features(DuckDBEngine(wh.con), day, project.config.features, warehouse=wh)
         mine = full[full.client_id.isin(targets)].reset_index(drop=True)
         pd.testing.assert_frame_equal(result.rescore.features, mine, rtol=1e-9)
         wh.con.register("_full", full)

@@ -173,3 +173,110 @@ def test_a_failed_cycle_is_recorded_and_replaced_by_its_rerun(bank, monkeypatch)
     bank.update(end, ingest=False)
     with bank.warehouse() as wh:
         assert list(cycles(wh).status) == ["ok"]
+
+
+# -- event re-scoring rows (monitoring/_events.record_history) ---------------------------
+
+
+def _event(wh, day, rows):
+    """Re-score some clients at ``day`` the way monitoring/_events does."""
+    from segmint.monitoring._events import record_history
+
+    wh.con.execute(
+        "CREATE OR REPLACE TEMP TABLE _ev AS SELECT * FROM segment_assignments LIMIT 0"
+    )
+    wh.con.executemany(
+        "INSERT INTO _ev VALUES (?, 'value', ?, ?, 1, ?, NULL)", [(c, s, s, day) for c, s in rows]
+    )
+    record_history(wh, "_ev", day)
+
+
+def _open_spells(con):
+    return con.execute(
+        f"SELECT client_id, dimension, count(*) FROM {HISTORY} WHERE valid_to IS NULL "
+        "GROUP BY ALL HAVING count(*) > 1"
+    ).fetchall()
+
+
+@pytest.fixture
+def wh(con):
+    from segmint.store import Warehouse
+
+    wh = Warehouse(":memory:")
+    wh.con.execute(ASSIGNMENTS_DDL)
+    ensure_tables(wh.con)
+    for day in (D1, D2):
+        rows = con.execute(
+            "SELECT * FROM segment_assignments WHERE as_of = ?", [day]
+        ).fetchall()
+        wh.con.executemany("INSERT INTO segment_assignments VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    yield wh
+    wh.close()
+
+
+def _cycle(con, day):
+    undo_history(con, day)
+    update_history(con, day)
+
+
+def test_rerunning_a_cycle_keeps_the_event_rows_of_its_day(wh):
+    _cycle(wh.con, D1)
+    _cycle(wh.con, D2)
+    _event(wh, D2, [("b", "Top")])  # b moves on the cycle's day, after the cycle
+    expected = _spells(wh.con)
+    assert ("b", "Top", D2, None) in expected
+    _cycle(wh.con, D2)  # the cycle of D2 is run again
+    assert _spells(wh.con) == expected
+    assert not _open_spells(wh.con)
+    sources = dict(
+        wh.con.execute(
+            f"SELECT client_id, source FROM {HISTORY} WHERE valid_from = ? AND client_id IN ('b', 'd')",
+            [D2],
+        ).fetchall()
+    )
+    assert sources == {"b": "event", "d": "cycle"}
+
+
+def test_rerunning_a_cycle_keeps_later_event_rows(wh):
+    _cycle(wh.con, D1)
+    _cycle(wh.con, D2)
+    later = D2 + dt.timedelta(days=3)
+    _event(wh, later, [("a", "Top"), ("b", "Low")])  # a: opened at D2 by the cycle
+    expected = _spells(wh.con)
+    assert ("a", "Medium", D2, later) in expected and ("a", "Top", later, None) in expected
+    _cycle(wh.con, D2)
+    assert _spells(wh.con) == expected
+    assert not _open_spells(wh.con)
+
+
+def test_event_rows_of_the_day_before_its_cycle_runs_are_kept(wh):
+    _cycle(wh.con, D1)
+    # events on D2 before its cycle: a as the cycle will have it, b not
+    _event(wh, D2, [("a", "Medium"), ("b", "Top")])
+    _cycle(wh.con, D2)
+    expected = [
+        ("a", "Low", D1, D2),
+        ("a", "Medium", D2, None),  # the event's spell; the cycle agrees
+        ("b", "High", D1, D2),
+        ("b", "Top", D2, None),  # the event's spell of the day is the later word on b
+        ("c", "Top", D1, D2),  # gone at D2
+        ("d", "Low", D2, None),
+    ]
+    assert _spells(wh.con) == expected
+    sources = wh.con.execute(f"SELECT client_id, source FROM {HISTORY} WHERE valid_from = ? "
+                             "ORDER BY 1", [D2]).fetchall()
+    assert sources == [("a", "event"), ("b", "event"), ("d", "cycle")]
+    _cycle(wh.con, D2)
+    assert _spells(wh.con) == expected
+
+
+def test_history_tables_without_a_source_column_are_migrated():
+    con = duckdb.connect()
+    con.execute(
+        f"CREATE TABLE {HISTORY} (client_id VARCHAR NOT NULL, dimension VARCHAR NOT NULL, "
+        "segment_id VARCHAR NOT NULL, segment_name VARCHAR NOT NULL, "
+        "model_version INTEGER NOT NULL, valid_from DATE NOT NULL, valid_to DATE)"
+    )
+    con.execute(f"INSERT INTO {HISTORY} VALUES ('a', 'value', 'Low', 'Low', 1, ?, NULL)", [D1])
+    ensure_tables(con)
+    assert con.execute(f"SELECT source FROM {HISTORY}").fetchall() == [("cycle",)]

@@ -9,12 +9,21 @@ from segmint.clv._beta_geo import BetaGeo
 from segmint.clv._beta_geo_beta_binom import BetaGeoBetaBinom
 from segmint.clv._churn import ChurnEvaluation, ChurnPropensity
 from segmint.clv._gamma_gamma import FrequencySpendCorrelationWarning, GammaGamma
+from segmint.clv._geometric_nbd import GeometricNBD
 from segmint.clv._holdout import cumulative_repeat_purchases, holdout_by_frequency
 from segmint.clv._modified_beta_geo import ModifiedBetaGeo
 from segmint.clv._pareto_nbd import ParetoNBD
 from segmint.clv._rfm import calibration_and_holdout, rfm_summary
 from segmint.clv._shifted_beta_geo import ShiftedBetaGeo
-from segmint.clv._value import churn_risk_from_p_alive, clv_features, customer_lifetime_value
+from segmint.clv._value import (
+    churn_risk_from_p_alive,
+    clv_features,
+    customer_lifetime_value,
+    fit_clv_models,
+    fit_transaction_model,
+    models_from_json,
+    models_to_json,
+)
 
 __all__ = [
     "BetaGeo",
@@ -23,6 +32,7 @@ __all__ = [
     "ChurnPropensity",
     "FrequencySpendCorrelationWarning",
     "GammaGamma",
+    "GeometricNBD",
     "ModifiedBetaGeo",
     "ParetoNBD",
     "ShiftedBetaGeo",
@@ -31,6 +41,10 @@ __all__ = [
     "clv_features",
     "cumulative_repeat_purchases",
     "customer_lifetime_value",
+    "fit_clv_models",
+    "fit_transaction_model",
     "holdout_by_frequency",
+    "models_from_json",
+    "models_to_json",
     "rfm_summary",
 ]

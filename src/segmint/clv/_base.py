@@ -323,6 +323,28 @@ class BaseModel:
         self.n_customers_ = n_customers
         self.n_iter_ = result.n_iter
 
+    @classmethod
+    def from_params(cls, params: dict[str, float], **init: Any):
+        """A model that predicts with given parameters, e.g. stored ones; nothing is fitted.
+
+        ``params`` holds every name of the model's parameters (``r, alpha, a, b`` for
+        BG/NBD); ``init`` goes to the constructor. The model has no covariance (its
+        ``summary`` shows NaN standard errors) and no log-likelihood.
+        """
+        missing = [n for n in cls._param_names if n not in params]
+        if missing:
+            raise DataError(f"{cls.__name__}.from_params: missing parameter(s) {missing}")
+        values = np.array([float(params[n]) for n in cls._param_names])
+        if not np.all(np.isfinite(values)) or np.any(values <= 0):
+            raise DataError(
+                f"{cls.__name__}.from_params: parameters must be positive numbers, got "
+                f"{_fmt(cls._param_names, values)}"
+            )
+        model = cls(**init)
+        k = len(cls._param_names)
+        model._store(MLEResult(values, float("nan"), np.full((k, k), np.nan), 0), 0)
+        return model
+
     def _check_fitted(self) -> tuple[float, ...]:
         if not hasattr(self, "params_"):
             raise NotFittedError(

@@ -22,13 +22,25 @@ import pandas as pd
 from segmint._typing import TimeUnit
 from segmint.clv._base import rfm_arguments
 from segmint.clv._beta_geo import BetaGeo
+from segmint.clv._beta_geo import log_likelihood as _bg_log_likelihood
 from segmint.clv._gamma_gamma import FrequencySpendCorrelationWarning, GammaGamma
+from segmint.clv._geometric_nbd import GeometricNBD
 from segmint.errors import ConvergenceError, DataError
 
 _DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 _DAYS_PER_YEAR = 365.25
 # GammaGamma is fitted only with at least this many repeat buyers; else mean spend
 MIN_REPEAT_BUYERS = 30
+# BG/NBD with a + b beyond this has a dropout distribution no wider than a point mass can
+# tell apart on any real base (sd of p below 3% of sqrt(p(1-p))): it is the limit model
+HOMOGENEOUS_AB = 1e3
+# the scale a + b at which the BG/NBD likelihood is compared along the limit's ray
+_RAY = (1e3, 1e5)
+# half the 95% quantile of chi-square(1)
+_LRT_MARGIN = 1.92
+
+#: kind names of the stored transaction models
+TRANSACTION_MODELS = {"bg_nbd": BetaGeo, "geometric_nbd": GeometricNBD}
 
 
 def customer_lifetime_value(
@@ -91,6 +103,96 @@ def churn_risk_from_p_alive(p_alive) -> np.ndarray:
     return 1.0 - p
 
 
+def fit_transaction_model(frequency, recency=None, T=None) -> BetaGeo | GeometricNBD:
+    """BG/NBD, or its homogeneous-dropout limit :class:`GeometricNBD` where BG/NBD diverges.
+
+    When every customer has about the same dropout probability, the BG/NBD likelihood
+    rises toward ``a, b -> inf`` (with ``a/(a+b)`` fixed) and its fit runs off to huge
+    ``a, b`` or fails to converge. The limit model is then fitted instead: it is used
+    when BG/NBD did not converge and the BG/NBD likelihood at the limit's optimum rises
+    with ``a + b`` (so the failure is that divergence), or when BG/NBD converged with
+    ``a + b > HOMOGENEOUS_AB`` and does not fit significantly better (likelihood-ratio
+    test at 5%: the limit is BG/NBD with one parameter fewer).
+
+    Parameters
+    ----------
+    frequency, recency, T : array-like or DataFrame
+        The (x, t_x, T) summary, or one frame with those columns.
+
+    Returns
+    -------
+    BetaGeo or GeometricNBD
+        Fitted.
+
+    Raises
+    ------
+    ConvergenceError
+        Neither model gives a fit (BG/NBD's error).
+    """
+    x, t_x, T_ = rfm_arguments(frequency, recency, T)
+    bg: BetaGeo | None
+    try:
+        bg = BetaGeo().fit(x, t_x, T_)
+    except ConvergenceError as exc:
+        bg, error = None, exc
+    else:
+        if bg.a_ + bg.b_ <= HOMOGENEOUS_AB:
+            return bg
+    try:
+        limit = GeometricNBD().fit(x, t_x, T_)
+    except ConvergenceError:
+        if bg is None:
+            raise error from None
+        return bg
+    if bg is not None:
+        # the limit is BG/NBD with one parameter fewer: keep it unless BG/NBD fits
+        # significantly better (likelihood-ratio test at 5%: 2 ΔLL > 3.84)
+        return bg if bg.log_likelihood_ - limit.log_likelihood_ > _LRT_MARGIN else limit
+    r, alpha, p = (limit.params_[n] for n in ("r", "alpha", "p"))
+    x, t_x, T_ = (np.asarray(v, dtype=float) for v in (x, t_x, T_))
+    near, far = (
+        float(_bg_log_likelihood((r, alpha, p * k, (1 - p) * k), x, t_x, T_).sum()) for k in _RAY
+    )
+    if far > near:
+        return limit
+    raise error
+
+
+def models_to_json(models: dict) -> dict:
+    """The parameters of :func:`clv_features`' models as plain JSON (see :func:`models_from_json`)."""
+    transactions = models["transactions"]
+    kind = next(k for k, cls in TRANSACTION_MODELS.items() if type(transactions) is cls)
+    spend = models["spend"]
+    return {
+        "transactions": {"kind": kind, "params": dict(transactions.params_)},
+        "spend": (
+            {"kind": "gamma_gamma", "params": dict(spend.params_)}
+            if isinstance(spend, GammaGamma)
+            else {"kind": "mean", "value": float(spend)}
+        ),
+    }
+
+
+def models_from_json(data: dict) -> dict:
+    """Models that predict with stored parameters (nothing is fitted): the inverse of
+    :func:`models_to_json`."""
+    tx = data["transactions"]
+    if tx["kind"] not in TRANSACTION_MODELS:
+        raise DataError(
+            f"unknown transaction model kind {tx['kind']!r}; expected one of "
+            f"{', '.join(TRANSACTION_MODELS)}"
+        )
+    spend = data["spend"]
+    return {
+        "transactions": TRANSACTION_MODELS[tx["kind"]].from_params(tx["params"]),
+        "spend": (
+            GammaGamma.from_params(spend["params"])
+            if spend["kind"] == "gamma_gamma"
+            else float(spend["value"])
+        ),
+    }
+
+
 def _label(horizon: float, time_unit: str) -> str:
     value = int(horizon) if float(horizon).is_integer() else horizon
     return f"{value}{time_unit[0]}"
@@ -105,8 +207,13 @@ def clv_features(
     time_unit: TimeUnit = "weeks",
     label: str | None = None,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    models: dict | None = None,
 ):
     """Fit BG/NBD (+ Gamma-Gamma) on a summary and score every customer.
+
+    BG/NBD is :func:`fit_transaction_model`'s choice: BG/NBD, or its homogeneous-dropout
+    limit :class:`GeometricNBD` where BG/NBD diverges. With ``models`` nothing is
+    fitted: the given models score the summary.
 
     Parameters
     ----------
@@ -125,6 +232,8 @@ def clv_features(
         to get ``clv_12m``).
     min_repeat_buyers : int
         Fewer repeat buyers than this: spend is their mean, not Gamma-Gamma.
+    models : dict, optional
+        Fitted models to score with, as returned here (or by :func:`models_from_json`).
 
     Returns
     -------
@@ -132,7 +241,7 @@ def clv_features(
         One row per customer: ``customer_id, clv_<label>, p_alive,
         expected_purchases_<label>, expected_spend, churn_risk``.
     models : dict
-        ``{"transactions": BetaGeo, "spend": GammaGamma or float}``. Spend is
+        ``{"transactions": BetaGeo or GeometricNBD, "spend": GammaGamma or float}``. Spend is
         the mean repeat spend when there are fewer than ``min_repeat_buyers``, when
         Gamma-Gamma does not converge, or when spend and frequency are
         correlated (|r| > 0.3), which breaks its assumption.
@@ -145,21 +254,9 @@ def clv_features(
             f"summary needs customer_id and monetary_value; it has {list(summary.columns)}"
         )
     monetary = summary["monetary_value"].to_numpy(dtype=float)
-    bg = BetaGeo().fit(frequency, recency, T)
-    # Gamma-Gamma needs positive spend; zero-value repeat buyers are left out of its fit
-    repeat = (np.asarray(frequency) > 0) & (monetary > 0)
-    spend_model: GammaGamma | float
-    mean_spend = float(monetary[repeat].mean()) if repeat.any() else 0.0
-    spend_model = mean_spend
-    if repeat.sum() >= min_repeat_buyers:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", FrequencySpendCorrelationWarning)
-                spend_model = GammaGamma().fit(
-                    np.asarray(frequency)[repeat], monetary[repeat]
-                )
-        except (ConvergenceError, FrequencySpendCorrelationWarning):
-            spend_model = mean_spend
+    if models is None:
+        models = fit_clv_models(summary, min_repeat_buyers=min_repeat_buyers)
+    bg, spend_model = models["transactions"], models["spend"]
     if isinstance(spend_model, GammaGamma):
         spend = spend_model.expected_spend(frequency, monetary)
     else:
@@ -179,4 +276,33 @@ def clv_features(
             "churn_risk": churn_risk_from_p_alive(p_alive),
         }
     )
-    return features, {"transactions": bg, "spend": spend_model}
+    return features, models
+
+
+def fit_clv_models(summary: pd.DataFrame, *, min_repeat_buyers: int = MIN_REPEAT_BUYERS) -> dict:
+    """The models :func:`clv_features` scores with, fitted on a summary.
+
+    Returns
+    -------
+    dict
+        ``{"transactions": BetaGeo or GeometricNBD, "spend": GammaGamma or float}``
+        (see :func:`clv_features`).
+    """
+    frequency, recency, T = rfm_arguments(summary, None, None)
+    monetary = summary["monetary_value"].to_numpy(dtype=float)
+    bg = fit_transaction_model(frequency, recency, T)
+    # Gamma-Gamma needs positive spend; zero-value repeat buyers are left out of its fit
+    repeat = (np.asarray(frequency) > 0) & (monetary > 0)
+    spend_model: GammaGamma | float
+    mean_spend = float(monetary[repeat].mean()) if repeat.any() else 0.0
+    spend_model = mean_spend
+    if repeat.sum() >= min_repeat_buyers:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", FrequencySpendCorrelationWarning)
+                spend_model = GammaGamma().fit(
+                    np.asarray(frequency)[repeat], monetary[repeat]
+                )
+        except (ConvergenceError, FrequencySpendCorrelationWarning):
+            spend_model = mean_spend
+    return {"transactions": bg, "spend": spend_model}

@@ -36,8 +36,7 @@ class FeaturesConfig(BaseModel):
     groups: list[FeatureGroupName] | None = Field(
         default=None,
         description="Feature groups to compute. Omit to compute every group whose entities "
-        "exist in the warehouse, except `clv` (opt-in: it fits a model at each as_of); a "
-        "listed group whose entity is missing is an error.",
+        "exist in the warehouse; a listed group whose entity is missing is an error.",
     )
     time_unit: TimeUnit = Field(
         default="weeks",
@@ -87,6 +86,14 @@ class FeaturesConfig(BaseModel):
     )
     clv_margin: float = Field(
         default=1.0, gt=0, le=1, description="Share of spend that is margin, applied to the CLV."
+    )
+    clv_refit_days: int = Field(
+        default=90,
+        ge=0,
+        description="The clv group scores with the latest CLV model version (warehouse table "
+        "`clv_models`) fitted on or before as_of, and fits and stores a new version once that "
+        "one is this many days old (0: at every as_of). Re-running an as_of reuses its "
+        "version; event re-scoring never refits.",
     )
     digital_channels: list[str] = Field(
         default=["web", "mobile", "app"],

@@ -8,6 +8,12 @@ the catalog (``python -m segmint.features.docs``).
 
 from segmint.features import _clv  # noqa: F401  (registers the clv group)
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
+from segmint.features._clv import (
+    CLV_MODELS,
+    ClvModelVersion,
+    clv_model_versions,
+    load_clv_model,
+)
 from segmint.features._compute import (
     SNAPSHOT_TABLE,
     btyd_summary,
@@ -20,6 +26,7 @@ from segmint.features._definitions import (
     Feature,
     FeatureGroup,
     FeatureSet,
+    PostEngineContext,
     PostEngineGroup,
     SharedCte,
 )
@@ -39,26 +46,31 @@ from segmint.features._incremental import (
 )
 
 __all__ = [
+    "CLV_MODELS",
     "GROUPS",
     "INCREMENTAL_GROUPS",
     "POST_ENGINE_GROUPS",
     "SHARED_CTES",
     "SNAPSHOT_TABLE",
+    "ClvModelVersion",
     "DuckDBEngine",
     "Engine",
     "Feature",
     "FeatureGroup",
     "FeatureSet",
     "IncrementalFeatures",
+    "PostEngineContext",
     "PostEngineGroup",
     "SharedCte",
     "SparkEngine",
     "btyd_summary",
     "build_query",
     "build_state",
+    "clv_model_versions",
     "compute_incremental",
     "compute_features",
     "fold",
+    "load_clv_model",
     "resolve_groups",
     "spark_engine_from_warehouse",
     "state_status",

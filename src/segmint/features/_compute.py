@@ -17,7 +17,12 @@ import pyarrow as pa
 from segmint.config import FeaturesConfig
 from segmint.errors import FeatureError, WarehouseError
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
-from segmint.features._definitions import Feature, PostEngineGroup, compose_query
+from segmint.features._definitions import (
+    Feature,
+    PostEngineContext,
+    PostEngineGroup,
+    compose_query,
+)
 from segmint.features._engine import DuckDBEngine, Engine
 
 SNAPSHOT_TABLE = "features"
@@ -141,6 +146,7 @@ def feature_params(
         "clv_months": str(config.clv_horizon_months),
         "clv_discount_rate": repr(config.clv_discount_rate),
         "clv_margin": repr(config.clv_margin),
+        "clv_refit_days": str(config.clv_refit_days),
         "value_start": _lit_date(_minus_months(as_of, config.value_window_months)),
         "digital_channels": "("
         + (", ".join(_lit_str(c.lower()) for c in config.digital_channels) or "NULL")
@@ -220,6 +226,7 @@ def compute_features(
     config: FeaturesConfig | None = None,
     *,
     currency: str = "EUR",
+    warehouse: Any = None,
 ) -> pd.DataFrame:
     """Features of every client as of a date, one row per client.
 
@@ -233,6 +240,10 @@ def compute_features(
         The project's ``features:`` section (defaults otherwise).
     currency : str
         Unit shown for money features when ``config.currency`` is not set.
+    warehouse : Warehouse, optional
+        Where the ``clv`` group keeps its model versions (table ``clv_models``): it scores
+        with the latest version fitted on or before ``as_of`` and fits a new one only when
+        that is ``clv_refit_days`` old. Without it, models are fitted in memory each time.
 
     Returns
     -------
@@ -255,15 +266,21 @@ def compute_features(
     config = config or FeaturesConfig()
     sql, _columns, groups, params = build_query(engine, as_of, config, currency=currency)
     frame = engine.execute(sql).to_pandas()
+    context = PostEngineContext(as_of=_date(as_of), warehouse=warehouse)
     for name in groups:
         group = POST_ENGINE_GROUPS.get(name)
         if group is not None:
-            frame = _join_post(frame, group, params)
+            frame = _join_post(frame, group, params, context)
     return frame
 
 
-def _join_post(frame: pd.DataFrame, group: PostEngineGroup, params: Mapping[str, Any]) -> pd.DataFrame:
-    extra = group.compute(frame, params)
+def _join_post(
+    frame: pd.DataFrame,
+    group: PostEngineGroup,
+    params: Mapping[str, Any],
+    context: PostEngineContext | None = None,
+) -> pd.DataFrame:
+    extra = group.compute(frame, params, context or PostEngineContext())
     expected = {"client_id", *(f.name.format(**params) for f in group.features)}
     if set(extra.columns) != expected:
         raise FeatureError(

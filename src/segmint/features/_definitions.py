@@ -14,6 +14,7 @@ joins its columns back, for models that are not SQL (the CLV group).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,20 +127,50 @@ class FeatureGroup:
 
 
 @dataclass(frozen=True)
+class PostEngineContext:
+    """What a post-engine group may use besides the engine's frame.
+
+    Attributes
+    ----------
+    as_of : date or None
+        The date the features are computed as of.
+    warehouse : Warehouse or None
+        Where a group keeps fitted models (versions it reuses across as_of dates and
+        re-scorings); None: it fits in memory at every call.
+    population : callable or None
+        Returns every client's rows (the ``requires`` groups' columns) when the frame holds
+        some clients only (event re-scoring): a model is fitted on the population, never on
+        the frame. None: the frame is the population.
+    refit : bool
+        Whether the group may fit a new model version by its refit policy. False (event
+        re-scoring): it scores with the latest stored version whatever its age, and fits
+        only when there is none.
+    """
+
+    as_of: dt.date | None = None
+    warehouse: Any = None
+    population: Callable[[], pd.DataFrame] | None = None
+    refit: bool = True
+
+
+@dataclass(frozen=True)
 class PostEngineGroup:
     """A group computed in Python from the engine's result, then joined back on client_id.
 
-    ``compute(frame, options)`` receives the engine result (one row per client, with
-    at least the columns of ``requires`` groups) and returns a frame with ``client_id``
-    and one column per feature in ``features``, vectorised (no per-row Python). This is
-    the hook of the CLV group: ``segmint.clv.clv_features`` on the btyd summary.
+    ``compute(frame, options, context)`` receives the engine result (one row per client,
+    with at least the columns of ``requires`` groups), the query parameters and a
+    :class:`PostEngineContext`, and returns a frame with ``client_id`` and one column per
+    feature in ``features``, vectorised (no per-row Python). This is the hook of the CLV
+    group: ``segmint.clv.clv_features`` on the btyd summary, with versioned models.
     """
 
     name: str
     description: str
     requires: tuple[str, ...]
     features: tuple[Feature, ...]
-    compute: Callable[[pd.DataFrame, Mapping[str, Any]], pd.DataFrame] = field(compare=False)
+    compute: Callable[[pd.DataFrame, Mapping[str, Any], PostEngineContext], pd.DataFrame] = field(
+        compare=False
+    )
     entities: tuple[str, ...] = ()
     #: computed when ``features.groups`` is omitted; False: only when listed there
     by_default: bool = True

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,7 @@ from segmint.features._compute import (
 from segmint.features._definitions import (
     Feature,
     FeatureSet,
+    PostEngineContext,
     SharedCte,
     compose_ctes,
     compose_query,
@@ -979,24 +981,29 @@ def compute_incremental(
     finally:
         if target is not None:
             _run(con, f"DROP TABLE IF EXISTS {target}")
-    population = None
     for name in groups:
         group = POST_ENGINE_GROUPS.get(name)
         if group is None:
             continue
-        if clients is None:
-            frame = _join_post(frame, group, params)
-            continue
-        # a post-engine group (CLV) fits a model on every client: run it on the population's
-        # required columns, keep the targets' rows
-        if population is None:
+        # a post-engine group (CLV) scores with a stored model version; when it must fit
+        # one, it fits on the population's required columns, never on the targets alone
+        population = None
+        if clients is not None:
             sub = config.model_copy(update={"groups": list(group.requires)})
-            sql, _groups, _params = incremental_query(warehouse, as_of, sub, currency=currency)
-            population = DuckDBEngine(con).execute(sql).to_pandas()
-        extra = group.compute(population, params)
-        frame = _join_post(frame, dataclasses.replace(group, compute=lambda f, p, e=extra: e[
-            e["client_id"].isin(f["client_id"])]), params)
+            population = functools.partial(_population, warehouse, as_of, sub, currency)
+        context = PostEngineContext(
+            as_of=_date(as_of), warehouse=warehouse, population=population,
+            refit=clients is None,
+        )
+        frame = _join_post(frame, group, params, context)
     return frame
+
+
+def _population(
+    warehouse: Any, as_of: dt.date | str, config: FeaturesConfig, currency: str
+) -> pd.DataFrame:
+    sql, _groups, _params = incremental_query(warehouse, as_of, config, currency=currency)
+    return DuckDBEngine(warehouse.con).execute(sql).to_pandas()
 
 
 class IncrementalFeatures:

@@ -22,6 +22,7 @@ import pyarrow as pa
 from segmint.config import FeaturesConfig
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS
 from segmint.features._compute import SNAPSHOT_TABLE, _date, _join_post, build_query
+from segmint.features._definitions import PostEngineContext
 from segmint.features._engine import DuckDBEngine
 from segmint.features._incremental import (
     build_state,
@@ -114,8 +115,9 @@ def write_snapshot(
             cols = ", ".join(dict.fromkeys(needed))
             frame = con.execute(f"SELECT {cols} FROM {source} ORDER BY client_id").df()
             extra = None
+            context = PostEngineContext(as_of=day, warehouse=warehouse)
             for group in post:
-                added = _join_post(frame, group, params)
+                added = _join_post(frame, group, params, context)
                 cols = ["client_id", *added.columns[frame.shape[1]:]]
                 extra = added[cols] if extra is None else extra.merge(added[cols], on="client_id")
                 frame = added

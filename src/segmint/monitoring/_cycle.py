@@ -287,7 +287,8 @@ def _cycle(project, as_of, previous, applied, refit, notify, started, timings, l
             undo_history(tx, as_of)
             update_history(tx, as_of)
             changes = tx.execute(
-                "SELECT count(*) FROM segment_history WHERE valid_from = ?", [as_of]
+                "SELECT count(*) FROM segment_history WHERE valid_from = ? AND source = 'cycle'",
+                [as_of],
             ).fetchone()[0]  # type: ignore[index]
             core = stable_core_counts(tx, since[0]) if since else {}
             stability["stable_core"] = [core.get(d) if since else None for d in stability.dimension]

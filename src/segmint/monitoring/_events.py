@@ -38,7 +38,7 @@ from segmint.config import EventsConfig, FeaturesConfig
 from segmint.errors import ColumnNotFoundError, DataError, ParameterError, SourceNotFoundError
 from segmint.features import DuckDBEngine, build_state, compute_features, state_status
 from segmint.features._incremental import compute_incremental
-from segmint.monitoring._tables import DDL, HISTORY
+from segmint.monitoring._tables import HISTORY, ensure_history
 
 EVENTS_TABLE = "events"
 TRIGGERS_TABLE = "event_triggers"
@@ -73,8 +73,6 @@ CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
     n_triggered BIGINT NOT NULL
 )
 """
-# Shared with the batch update cycle: one definition, in _tables.
-HISTORY_DDL = f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} ({DDL[HISTORY]})"
 
 
 @dataclass
@@ -300,7 +298,9 @@ def rescore(
         t0 = time.perf_counter()
     assert status is not None
     if status["last_day"] is not None and as_of < status["last_day"]:
-        full = compute_features(DuckDBEngine(con), as_of, features, currency=currency)
+        full = compute_features(
+            DuckDBEngine(con), as_of, features, currency=currency, warehouse=warehouse
+        )
         frame = full[full["client_id"].isin(ids)].reset_index(drop=True)
     else:
         frame = compute_incremental(warehouse, as_of, features, clients=ids, currency=currency)
@@ -343,7 +343,7 @@ def record_history(warehouse: Any, assignments: str, as_of: dt.date) -> pd.DataF
     con = warehouse.con
     day = f"DATE '{as_of}'"
     with warehouse.transaction():
-        _run(con, HISTORY_DDL)
+        ensure_history(con)  # shared with the batch update cycle: one definition, in _tables
         _run(
             con,
             "CREATE OR REPLACE TEMP TABLE _history_changes AS\n"
@@ -358,7 +358,7 @@ def record_history(warehouse: Any, assignments: str, as_of: dt.date) -> pd.DataF
         _run(
             con,
             f"UPDATE {HISTORY_TABLE} AS h SET segment_id = c.segment_id, "
-            "segment_name = c.segment_name, model_version = c.model_version "
+            "segment_name = c.segment_name, model_version = c.model_version, source = 'event' "
             "FROM _history_changes AS c WHERE h.client_id = c.client_id "
             f"AND h.dimension = c.dimension AND h.valid_to IS NULL AND h.valid_from = {day}",
         )
@@ -370,8 +370,9 @@ def record_history(warehouse: Any, assignments: str, as_of: dt.date) -> pd.DataF
         )
         _run(
             con,
-            f"INSERT INTO {HISTORY_TABLE} SELECT client_id, dimension, segment_id, segment_name, "
-            f"model_version, {day}, NULL FROM _history_changes "
+            f"INSERT INTO {HISTORY_TABLE} (client_id, dimension, segment_id, segment_name, "
+            "model_version, valid_from, valid_to, source) SELECT client_id, dimension, "
+            f"segment_id, segment_name, model_version, {day}, NULL, 'event' FROM _history_changes "
             f"WHERE open_from IS NULL OR open_from < {day}",
         )
     out = con.execute(

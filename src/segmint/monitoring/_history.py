@@ -6,6 +6,8 @@ from ``valid_from`` (inclusive, the as_of of the cycle that first saw it) to ``v
 writes only where the segment id changed, with one ``MERGE`` statement: the changed
 clients' open spells are closed and their new spells inserted. A renamed segment (same
 id) is not a change; ``model_version`` is the version that assigned the spell's start.
+``source`` says who opened the spell: ``cycle``, or ``event`` (re-scoring between cycles,
+``monitoring/_events.py``); re-running a cycle keeps the events' spells.
 """
 
 from __future__ import annotations
@@ -39,13 +41,32 @@ def rank_sql(dimension: str, name: str, order: dict[str, list[str]]) -> str:
 
 
 def undo_history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
-    """Take back what the cycle of ``as_of`` wrote (it is the latest cycle)."""
-    con.execute(f"DELETE FROM {HISTORY} WHERE valid_from = ?", [as_of])
-    con.execute(f"UPDATE {HISTORY} SET valid_to = NULL WHERE valid_to = ?", [as_of])
+    """Take back what the cycle of ``as_of`` wrote (it is the latest cycle).
+
+    Spells that event re-scoring opened (``source = 'event'``) stay, and so do the
+    cycle's spells that a later event closed (the event's spell follows them): only the
+    cycle's still-open spells of ``as_of`` are deleted, and a spell closed at ``as_of`` is
+    reopened when nothing starts on or after ``as_of`` for its client and dimension.
+    """
+    con.execute(
+        f"DELETE FROM {HISTORY} WHERE valid_from = ? AND source = 'cycle' AND valid_to IS NULL",
+        [as_of],
+    )
+    con.execute(
+        f"UPDATE {HISTORY} AS h SET valid_to = NULL WHERE valid_to = ? AND NOT EXISTS ("
+        f"SELECT 1 FROM {HISTORY} AS n WHERE n.client_id = h.client_id "
+        "AND n.dimension = h.dimension AND n.valid_from >= ?)",
+        [as_of, as_of],
+    )
 
 
 def update_history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
-    """Close changed spells and open new ones, from the assignments of ``as_of``."""
+    """Close changed spells and open new ones, from the assignments of ``as_of``.
+
+    A client and dimension with a spell starting on or after ``as_of`` (event
+    re-scoring's, kept by :func:`undo_history`) is left alone: the event's spell is the
+    later word on it.
+    """
     day = f"DATE '{as_of.isoformat()}'"
     con.execute(
         f"""
@@ -56,6 +77,9 @@ def update_history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
                 FROM {ASSIGNMENTS} WHERE as_of = {day}
             ),
             open AS (SELECT * FROM {HISTORY} WHERE valid_to IS NULL),
+            later AS (
+                SELECT DISTINCT client_id, dimension FROM {HISTORY} WHERE valid_from >= {day}
+            ),
             changed AS (
                 SELECT coalesce(c.client_id, o.client_id) AS client_id,
                        coalesce(c.dimension, o.dimension) AS dimension,
@@ -64,6 +88,10 @@ def update_history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
                 FROM cur AS c FULL JOIN open AS o
                   ON c.client_id = o.client_id AND c.dimension = o.dimension
                 WHERE c.segment_id IS DISTINCT FROM o.segment_id
+                  AND NOT EXISTS (
+                      SELECT 1 FROM later AS l
+                      WHERE l.client_id = coalesce(c.client_id, o.client_id)
+                        AND l.dimension = coalesce(c.dimension, o.dimension))
             )
             -- a changed client appears twice: once to close its open spell (matched on
             -- the key), once with a NULL key to insert its new spell (never matched)
@@ -77,7 +105,8 @@ def update_history(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> None:
         ON h.client_id = s.key AND h.dimension = s.dimension AND h.valid_to IS NULL
         WHEN MATCHED THEN UPDATE SET valid_to = {day}
         WHEN NOT MATCHED THEN INSERT
-            VALUES (s.client_id, s.dimension, s.segment_id, s.segment_name, s.model_version, {day}, NULL)
+            VALUES (s.client_id, s.dimension, s.segment_id, s.segment_name, s.model_version, {day},
+                    NULL, 'cycle')
         """
     )
 

@@ -24,7 +24,7 @@ DDL = {
     HISTORY: """
         client_id VARCHAR NOT NULL, dimension VARCHAR NOT NULL, segment_id VARCHAR NOT NULL,
         segment_name VARCHAR NOT NULL, model_version INTEGER NOT NULL,
-        valid_from DATE NOT NULL, valid_to DATE""",
+        valid_from DATE NOT NULL, valid_to DATE, source VARCHAR NOT NULL DEFAULT 'cycle'""",
     MIGRATION: """
         cycle_id VARCHAR NOT NULL, as_of DATE NOT NULL, previous_as_of DATE NOT NULL,
         dimension VARCHAR NOT NULL, from_segment VARCHAR NOT NULL, from_name VARCHAR NOT NULL,
@@ -53,6 +53,22 @@ DDL = {
 }
 
 
+#: who opened a ``segment_history`` spell: an update cycle, or event re-scoring
+HISTORY_SOURCES = ("cycle", "event")
+
+
+def ensure_history(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``segment_history``, or add the ``source`` column to one written before it
+    existed (its spells then count as the cycles')."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY} ({DDL[HISTORY]})").fetchall()
+    con.execute(
+        f"ALTER TABLE {HISTORY} ADD COLUMN IF NOT EXISTS source VARCHAR DEFAULT 'cycle'"
+    ).fetchall()
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for name, cols in DDL.items():
-        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+        if name == HISTORY:
+            ensure_history(con)
+        else:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
