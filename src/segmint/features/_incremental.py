@@ -415,6 +415,14 @@ def _base_columns() -> list[str]:
     return ["client_id", *_additive(), *_SUMMARY]
 
 
+# what the state covers besides the row count: the exact sum of the amounts and of the
+# timestamps (one scan of two columns; catches rows edited in place, not only added)
+_FINGERPRINT = (
+    f"COALESCE(SUM({EXACT}), 0)::{MONEY} AS amount_sum, "
+    "COALESCE(SUM(epoch_us(ts))::HUGEINT, 0) AS ts_sum"
+)
+
+
 def _stored_layout(con: Any) -> Layout:
     return Layout.from_json(_run(con, f"SELECT layout FROM {META_TABLE}")[0][0])
 
@@ -462,7 +470,7 @@ def build_state(
             con,
             f"CREATE OR REPLACE TABLE {META_TABLE} AS SELECT count(*) AS n_transactions, "
             "CAST(max(ts) AS DATE) AS last_day, now() AS updated_at, "
-            f"{_lit_str(layout.to_json())} AS layout FROM transactions",
+            f"{_lit_str(layout.to_json())} AS layout, {_FINGERPRINT} FROM transactions",
         )
         _run(con, "DROP TABLE _state_sums")
         _run(con, "DROP TABLE _state_days")
@@ -522,10 +530,11 @@ def fold(warehouse: Any, new_transactions: Any, *, append: bool = True) -> int:
             _fold_mix(con)
             _run(
                 con,
-                f"UPDATE {META_TABLE} SET n_transactions = n_transactions + ?, "
-                "last_day = greatest(last_day, (SELECT CAST(max(ts) AS DATE) FROM _fold_batch)), "
-                "updated_at = now()",
-                [n],
+                f"UPDATE {META_TABLE} AS m SET n_transactions = m.n_transactions + b.n, "
+                "last_day = greatest(m.last_day, b.last), updated_at = now(), "
+                "amount_sum = m.amount_sum + b.amount_sum, ts_sum = m.ts_sum + b.ts_sum "
+                f"FROM (SELECT count(*) AS n, CAST(max(ts) AS DATE) AS last, {_FINGERPRINT} "
+                "FROM _fold_batch) AS b",
             )
             for t in ("_fold_batch", "_fold_days", "_fold_sums", "_fold_touched", "_fold_mix"):
                 _run(con, f"DROP TABLE IF EXISTS {t}")
@@ -719,16 +728,28 @@ def _relayout(con: Any, layout: Layout) -> None:
 
 
 # -- state status -----------------------------------------------------------------------
-def state_status(warehouse: Any) -> dict[str, Any] | None:
-    """``{"n_transactions", "last_day", "in_sync", "layout"}`` of the state, or None."""
+def state_status(warehouse: Any, *, verify: bool = False) -> dict[str, Any] | None:
+    """``{"n_transactions", "last_day", "in_sync", "layout"}`` of the state, or None.
+
+    ``in_sync``: ``transactions`` has the rows the state folded (by count; with
+    ``verify``, also by the exact sums of their amounts and timestamps, one scan of two
+    columns: a row edited in place is caught too).
+    """
     if not all(warehouse.has_table(t) for t in STATE_TABLES):
         return None
     cols = {r[0] for r in _run(warehouse.con, f"DESCRIBE {META_TABLE}")}
-    if "layout" not in cols:  # a state of an earlier segmint version
+    if not {"layout", "amount_sum"} <= cols:  # a state of an earlier segmint version
         return None
-    n, last, layout = _run(warehouse.con, f"SELECT n_transactions, last_day, layout FROM {META_TABLE}")[0]
-    actual = _run(warehouse.con, "SELECT count(*) FROM transactions")[0][0]
-    return {"n_transactions": int(n), "last_day": last, "in_sync": int(n) == int(actual),
+    n, last, layout, amount, ts = _run(
+        warehouse.con,
+        f"SELECT n_transactions, last_day, layout, amount_sum, ts_sum FROM {META_TABLE}",
+    )[0]
+    if verify:
+        actual = _run(warehouse.con, f"SELECT count(*), {_FINGERPRINT} FROM transactions")[0]
+        in_sync = tuple(actual) == (n, amount, ts)
+    else:
+        in_sync = int(n) == _run(warehouse.con, "SELECT count(*) FROM transactions")[0][0]
+    return {"n_transactions": int(n), "last_day": last, "in_sync": in_sync,
             "layout": Layout.from_json(layout)}
 
 

@@ -180,10 +180,11 @@ def refresh_state(
     is kept. A missing state is built only with ``build``. Returns ``"in_sync"``,
     ``"folded"``, ``"rebuilt"``, ``"built"`` or ``"absent"``.
 
-    The state follows the transactions through ingestion: a canonical table edited
-    directly in the warehouse needs :func:`build_state`.
+    Without a reload, the state is checked against the transactions' count and the exact
+    sums of their amounts and timestamps: rows edited in place in the warehouse are
+    caught, and the state rebuilt.
     """
-    status = state_status(warehouse)
+    status = state_status(warehouse, verify=mode in (None, "unchanged"))
     if status is None:
         if not build or not warehouse.has_table("transactions"):
             return "absent"
