@@ -102,36 +102,37 @@ def write_snapshot(
             DuckDBEngine(con), day, config, currency=currency, order=False
         )
     post = [POST_ENGINE_GROUPS[g] for g in groups if g in POST_ENGINE_GROUPS]
+    source = f"({sql})"
+    if post:
+        # before the snapshot's transaction: a group may store a model version (clv).
+        # The population's rows stay in the engine; the group sees its required columns.
+        _run(con, f"CREATE OR REPLACE TEMP TABLE _snapshot_rows AS {sql}")
+        source = "_snapshot_rows"
+        needed = ["client_id"] + [
+            n for g in post for r in g.requires if r in GROUPS
+            for s in GROUPS[r].sets for _f, n, _e in s.columns(params)
+        ]
+        cols = ", ".join(dict.fromkeys(needed))
+        frame = con.execute(f"SELECT {cols} FROM {source} ORDER BY client_id").df()
+        extra = None
+        context = PostEngineContext(as_of=day, warehouse=warehouse)
+        for group in post:
+            added = _join_post(frame, group, params, context)
+            cols = ["client_id", *added.columns[frame.shape[1]:]]
+            extra = added[cols] if extra is None else extra.merge(added[cols], on="client_id")
+            frame = added
+        con.register("_snapshot_post", pa.Table.from_pandas(extra, preserve_index=False))
+        _run(
+            con,
+            "CREATE OR REPLACE TEMP TABLE _snapshot_all AS SELECT r.*, "
+            + ", ".join(f'p."{c}"' for c in extra.columns[1:])
+            + " FROM _snapshot_rows AS r LEFT JOIN _snapshot_post AS p USING (client_id)",
+        )
+        con.unregister("_snapshot_post")
+        source = "_snapshot_all"
+    timings["compute_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     with warehouse.transaction():
-        source = f"({sql})"
-        if post:
-            # the population's rows stay in the engine; the group sees its required columns
-            _run(con, f"CREATE OR REPLACE TEMP TABLE _snapshot_rows AS {sql}")
-            source = "_snapshot_rows"
-            needed = ["client_id"] + [
-                n for g in post for r in g.requires if r in GROUPS
-                for s in GROUPS[r].sets for _f, n, _e in s.columns(params)
-            ]
-            cols = ", ".join(dict.fromkeys(needed))
-            frame = con.execute(f"SELECT {cols} FROM {source} ORDER BY client_id").df()
-            extra = None
-            context = PostEngineContext(as_of=day, warehouse=warehouse)
-            for group in post:
-                added = _join_post(frame, group, params, context)
-                cols = ["client_id", *added.columns[frame.shape[1]:]]
-                extra = added[cols] if extra is None else extra.merge(added[cols], on="client_id")
-                frame = added
-            con.register("_snapshot_post", pa.Table.from_pandas(extra, preserve_index=False))
-            _run(
-                con,
-                "CREATE OR REPLACE TEMP TABLE _snapshot_all AS SELECT r.*, "
-                + ", ".join(f'p."{c}"' for c in extra.columns[1:])
-                + " FROM _snapshot_rows AS r LEFT JOIN _snapshot_post AS p USING (client_id)",
-            )
-            con.unregister("_snapshot_post")
-            source = "_snapshot_all"
-        timings["compute_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
         described = con.sql(f"SELECT * FROM {source}")
         columns, types = described.columns, [str(t) for t in described.types]
         if not DuckDBEngine(con).has_table(SNAPSHOT_TABLE):
