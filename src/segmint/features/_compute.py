@@ -326,11 +326,11 @@ def store_snapshot(warehouse: Any, frame: pd.DataFrame, as_of: dt.date | str) ->
         # fetch every result: DuckDB refuses new work while a result is unfinished
         return con.execute(sql, params or []).fetchall()
 
-    with warehouse.transaction():
-        con.register("_segmint_snapshot", table)
-        try:
-            if not exists:
-                run(f"CREATE TABLE {SNAPSHOT_TABLE} AS SELECT * FROM _segmint_snapshot LIMIT 0")
+    con.register("_segmint_snapshot", table)
+    try:
+        if not exists:  # in its own transaction: see features/_snapshot.py (DuckDB 2.0)
+            run(f"CREATE TABLE {SNAPSHOT_TABLE} AS SELECT * FROM _segmint_snapshot LIMIT 0")
+        with warehouse.transaction():
             existing = {
                 r[0]
                 for r in run(
@@ -343,6 +343,6 @@ def store_snapshot(warehouse: Any, frame: pd.DataFrame, as_of: dt.date | str) ->
                     run(f'ALTER TABLE {SNAPSHOT_TABLE} ADD COLUMN "{name}" {dtype}')
             run(f"DELETE FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [day])
             run(f"INSERT INTO {SNAPSHOT_TABLE} BY NAME SELECT * FROM _segmint_snapshot")
-        finally:
-            con.unregister("_segmint_snapshot")
+    finally:
+        con.unregister("_segmint_snapshot")
     return len(frame)
