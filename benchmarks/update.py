@@ -264,9 +264,14 @@ def _warehouse_runs(label: str, n_clients: int, tx_per_client: int, contenders) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=1_000_000,
-                    help="clients of the 10-transactions-per-client warehouse (events run here)")
+                    help="clients of the 10-transactions-per-client warehouse, where events "
+                    "run (0: skip)")
     ap.add_argument("--dense-clients", type=int, default=100_000,
-                    help="clients of the 100-transactions-per-client warehouse (0: skip)")
+                    help="clients of the dense warehouse (0: skip)")
+    ap.add_argument("--dense-tx", type=int, default=100,
+                    help="transactions per client of the dense warehouse")
+    ap.add_argument("--results", default="update",
+                    help="name of the results files in benchmarks/results/")
     ap.add_argument("--contender", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -289,14 +294,15 @@ def main() -> None:
     }
     if args.dense_clients:
         report["warehouses"]["dense"] = _warehouse_runs(
-            "dense", args.dense_clients, 100, ("full", "incremental", "floor")
+            "dense", args.dense_clients, args.dense_tx, ("full", "incremental", "floor")
         )
-    report["warehouses"]["wide"] = _warehouse_runs(
-        "wide", args.clients, TX_PER_CLIENT, ("full", "incremental", "floor", "events")
-    )
+    if args.clients:
+        report["warehouses"]["wide"] = _warehouse_runs(
+            "wide", args.clients, TX_PER_CLIENT, ("full", "incremental", "floor", "events")
+        )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "update.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "update.md").write_text(_markdown(report))
+    (RESULTS / f"{args.results}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{args.results}.md").write_text(_markdown(report))
     shutil.rmtree(SCRATCH, ignore_errors=True)
     print(_markdown(report))
 
