@@ -121,17 +121,26 @@ def write_snapshot(
             cols = ["client_id", *added.columns[frame.shape[1]:]]
             extra = added[cols] if extra is None else extra.merge(added[cols], on="client_id")
             frame = added
+        # joined as the snapshot is inserted (registered until then), not materialised
         con.register("_snapshot_post", pa.Table.from_pandas(extra, preserve_index=False))
-        _run(
-            con,
-            "CREATE OR REPLACE TEMP TABLE _snapshot_all AS SELECT r.*, "
-            + ", ".join(f'p."{c}"' for c in extra.columns[1:])
-            + " FROM _snapshot_rows AS r LEFT JOIN _snapshot_post AS p USING (client_id)",
+        source = (
+            "(SELECT r.*, " + ", ".join(f'p."{c}"' for c in extra.columns[1:])
+            + " FROM _snapshot_rows AS r LEFT JOIN _snapshot_post AS p USING (client_id))"
         )
-        con.unregister("_snapshot_post")
-        source = "_snapshot_all"
     timings["compute_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    try:
+        rows, columns = _store(warehouse, source, day)
+    finally:
+        if post:
+            con.unregister("_snapshot_post")
+            _run(con, "DROP TABLE IF EXISTS _snapshot_rows")
+    timings["store_s"] = time.perf_counter() - t0 - timings["compute_s"]
+    return SnapshotResult(day, rows, columns, mode, timings)
+
+
+def _store(warehouse: Any, source: str, day: dt.date) -> tuple[int, list[str]]:
+    """Insert the rows of ``source`` as the snapshot of ``day`` (replacing it), atomically."""
+    con = warehouse.con
     described = con.sql(f"SELECT * FROM {source}")
     columns, types = described.columns, [str(t) for t in described.types]
     if not DuckDBEngine(con).has_table(SNAPSHOT_TABLE):
@@ -160,10 +169,7 @@ def write_snapshot(
             con,
             f"INSERT INTO {SNAPSHOT_TABLE} BY NAME SELECT *, DATE '{day}' AS as_of FROM {source}",
         )[0][0]
-        for t in ("_snapshot_rows", "_snapshot_all"):
-            _run(con, f"DROP TABLE IF EXISTS {t}")
-        timings["store_s"] = time.perf_counter() - t0
-    return SnapshotResult(day, int(rows), list(columns), mode, timings)
+    return int(rows), list(columns)
 
 
 def refresh_state(
