@@ -282,8 +282,8 @@ class Layout:
     def prev_start(self) -> dt.date:
         return self.anchor + dt.timedelta(days=1 - 2 * self.window_days)
 
-    def sums(self, rows: str) -> str:
-        """Layout columns aggregated over ``rows`` (columns of ``_ROWS``) per client."""
+    def sum_columns(self) -> list[str]:
+        """The layout columns as aggregates over rows shaped as ``_ROWS``, per client."""
         digital = ", ".join(_lit_str(c) for c in self.digital) or "NULL"
         ts, ps = _lit_date(self.trend_start()), _lit_date(self.prev_start())
         cols = [f"COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND category = {v}), 0)::{MONEY} "
@@ -297,7 +297,7 @@ class Layout:
             f"COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND day >= {ps} AND day < {ts}), "
             f"0)::{MONEY} AS w_prev",
         ]
-        return f"SELECT client_id, {', '.join(cols)}\n  FROM ({rows}) GROUP BY client_id"
+        return cols
 
 
 def wanted_layout(warehouse: Any, as_of: dt.date, config: FeaturesConfig) -> Layout:
@@ -340,23 +340,22 @@ def _top(con: Any, kind: str, order: str, limit: int) -> list[str]:
 
 
 # -- state SQL (the same statements build the state and fold a batch) ----------------------
-def _client_sums(src: str) -> str:
-    counts = "".join(
-        f",\n    COUNT(*) FILTER (WHERE {_ROW_FILTER[rows]} AND ({cond})) AS {column}"
-        for column, (_agg, cond, rows) in _share_counts().items()
-    )
-    return (
-        "SELECT client_id,\n"
-        "    COUNT(*) AS n_tx,\n"
-        "    COUNT(*) FILTER (WHERE amount >= 0) AS n_purch,\n"
-        f"    COALESCE(SUM(amount) FILTER (WHERE amount >= 0), 0)::{MONEY} AS spend,\n"
-        "    COUNT(*) FILTER (WHERE amount >= 0 AND is_promotion) AS promo_n,\n"
-        f"    COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND is_promotion), 0)::{MONEY}"
-        " AS promo_spend,\n"
-        f"    COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND NOT is_promotion), 0)::{MONEY}"
-        f" AS nonpromo_spend{counts}\n"
-        f"  FROM ({_ROWS.format(src=src)}) GROUP BY client_id"
-    )
+def _client_sum_columns() -> list[str]:
+    """The additive sums per client, as aggregates over rows shaped as ``_ROWS``."""
+    return [
+        "COUNT(*) AS n_tx",
+        "COUNT(*) FILTER (WHERE amount >= 0) AS n_purch",
+        f"COALESCE(SUM(amount) FILTER (WHERE amount >= 0), 0)::{MONEY} AS spend",
+        "COUNT(*) FILTER (WHERE amount >= 0 AND is_promotion) AS promo_n",
+        f"COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND is_promotion), 0)::{MONEY}"
+        " AS promo_spend",
+        f"COALESCE(SUM(amount) FILTER (WHERE amount >= 0 AND NOT is_promotion), 0)::{MONEY}"
+        " AS nonpromo_spend",
+        *(
+            f"COUNT(*) FILTER (WHERE {_ROW_FILTER[rows]} AND ({cond})) AS {column}"
+            for column, (_agg, cond, rows) in _share_counts().items()
+        ),
+    ]
 
 
 def _additive() -> list[str]:
@@ -406,9 +405,8 @@ def _run(con: Any, sql: str, params: Sequence[Any] | None = None) -> list[tuple]
 
 def _sums(src: str, layout: Layout) -> str:
     """Additive sums and layout columns per client over the transactions ``src``."""
-    base = _client_sums("_r").split("\n  FROM (")[0]
-    layout_cols = layout.sums("_r").split("\n  FROM (")[0].removeprefix("SELECT client_id, ")
-    return f"{base},\n    {layout_cols}\n  FROM ({_ROWS.format(src=src)}) GROUP BY client_id"
+    cols = ",\n    ".join([*_client_sum_columns(), *layout.sum_columns()])
+    return f"SELECT client_id,\n    {cols}\n  FROM ({_ROWS.format(src=src)}) GROUP BY client_id"
 
 
 def _base_columns() -> list[str]:
