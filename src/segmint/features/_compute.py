@@ -21,6 +21,7 @@ from segmint.features._definitions import (
     Feature,
     PostEngineContext,
     PostEngineGroup,
+    compose_ctes,
     compose_query,
 )
 from segmint.features._engine import DuckDBEngine, Engine
@@ -169,29 +170,13 @@ def feature_params(
     for key, (group, relation, column, order, limit) in lookups.items():
         values: list[str] = []
         if group in groups and limit > 0:
-            sql = _with(relation, params) + (
-                f"SELECT {column} FROM {relation} WHERE {column} IS NOT NULL "
+            sql = compose_ctes(SHARED_CTES, params, [relation]) + (
+                f"\nSELECT {column} FROM {relation} WHERE {column} IS NOT NULL "
                 f"GROUP BY {column} ORDER BY {order} DESC, {column} LIMIT {limit}"
             )
             values = [str(v) for v in engine.execute(sql).column(0).to_pylist()]
         params[key] = _bindings(key, values)
     return params
-
-
-def _with(relation: str, params: Mapping[str, Any]) -> str:
-    scalars = {k: v for k, v in params.items() if isinstance(v, str)}
-    names: list[str] = []
-
-    def need(name: str) -> None:
-        for dep in SHARED_CTES[name].requires:
-            need(dep)
-        if name not in names:
-            names.append(name)
-
-    need(relation)
-    return "WITH " + ",\n".join(
-        f"{n} AS (\n{SHARED_CTES[n].sql.format(**scalars)}\n)" for n in names
-    ) + "\n"
 
 
 def build_query(
