@@ -132,13 +132,12 @@ def _setup(n_clients: int, path: Path) -> dict:
 
 
 def _contender(name: str, path: str, out: str) -> dict:
-    import pandas as pd
-
     import segmint.segmentation  # noqa: F401  (a running service has it loaded)
-    from segmint.config import EventsConfig, FeaturesConfig
+    from segmint.config import FeaturesConfig
     from segmint.features import CLV_MODELS, DuckDBEngine, clv_model_versions, resolve_groups
     from segmint.monitoring import ingest_events
     from segmint.store import Warehouse
+    from update import write_events  # benchmarks/update.py (this folder is on sys.path)
 
     features = FeaturesConfig()
     result: dict = {"contender": name}
@@ -148,20 +147,8 @@ def _contender(name: str, path: str, out: str) -> dict:
             features = FeaturesConfig(groups=[g for g in defaults if g != "clv"])
         if name == "clv_refit":
             wh.con.execute(f"DELETE FROM {CLV_MODELS}")
-        ids = wh.con.execute(
-            "SELECT client_id FROM clients USING SAMPLE 1000 ROWS (reservoir, 7)"
-        ).fetchall()
         as_of = wh.con.execute("SELECT CAST(max(ts) AS DATE) FROM transactions").fetchall()[0][0]
-        events = pd.DataFrame(
-            {
-                "client_id": [r[0] for r in ids],
-                "ts": pd.Timestamp(f"{as_of} 15:00"),
-                "event_type": "product_opened",
-                "product_type": "mortgage",
-            }
-        )
-        events.to_csv(out + ".csv", index=False)
-        rules = EventsConfig.model_validate({"product_opened": {"product_type": "mortgage"}})
+        rules = write_events(wh, as_of, out + ".csv", 1000)
         before = len(clv_model_versions(wh))
         t0 = time.perf_counter()
         r = ingest_events(wh, out + ".csv", rules=rules, features=features)

@@ -134,11 +134,8 @@ def _setup(n_clients: int, path: Path, tx_per_client: int = TX_PER_CLIENT) -> di
 
 
 def _contender(name: str, path: str, out: str) -> dict:
-    import pandas as pd
-
     import segmint.clv  # noqa: F401  (loaded in a running scheduler; 1.5 s of imports)
     import segmint.segmentation  # noqa: F401
-    from segmint.config import EventsConfig
     from segmint.features import fold
     from segmint.features._snapshot import write_snapshot
     from segmint.monitoring import ingest_events
@@ -172,19 +169,7 @@ def _contender(name: str, path: str, out: str) -> dict:
             result["wall_s"] = time.perf_counter() - t0
         else:  # events, on the warehouse after the incremental cycle
             fold(wh, "new_batch")  # not timed
-            ids = wh.con.execute(
-                f"SELECT client_id FROM clients USING SAMPLE {N_EVENTS} ROWS (reservoir, 7)"
-            ).fetchall()
-            events = pd.DataFrame(
-                {
-                    "client_id": [r[0] for r in ids],
-                    "ts": pd.Timestamp(f"{AS_OF} 15:00"),
-                    "event_type": "product_opened",
-                    "product_type": "mortgage",
-                }
-            )
-            events.to_csv(out + ".csv", index=False)
-            rules = EventsConfig.model_validate({"product_opened": {"product_type": "mortgage"}})
+            rules = write_events(wh, AS_OF, out + ".csv")
             t0 = time.perf_counter()
             r = ingest_events(wh, out + ".csv", rules=rules)
             result["wall_s"] = time.perf_counter() - t0
@@ -193,6 +178,26 @@ def _contender(name: str, path: str, out: str) -> dict:
             result["steps_s"] = {k: round(v, 3) for k, v in {**r.timings, **r.rescore.timings}.items()}
     result["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return result
+
+
+def write_events(wh, as_of, path: str, n: int = N_EVENTS):
+    """A file of ``n`` mortgage openings of sampled clients at ``as_of``; returns the rule."""
+    import pandas as pd
+
+    from segmint.config import EventsConfig
+
+    ids = wh.con.execute(
+        f"SELECT client_id FROM clients USING SAMPLE {int(n)} ROWS (reservoir, 7)"
+    ).fetchall()
+    pd.DataFrame(
+        {
+            "client_id": [r[0] for r in ids],
+            "ts": pd.Timestamp(f"{as_of} 15:00"),
+            "event_type": "product_opened",
+            "product_type": "mortgage",
+        }
+    ).to_csv(path, index=False)
+    return EventsConfig.model_validate({"product_opened": {"product_type": "mortgage"}})
 
 
 def _export(wh, out: str) -> None:
