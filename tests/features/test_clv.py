@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -177,3 +178,32 @@ def test_homogeneous_dropout_stores_the_limit_model(warehouse):
     model = load_clv_model(warehouse, as_of, "days").params["transactions"]["params"]
     assert model["p"] == pytest.approx(0.08, rel=0.3)
     assert f.loc[f["frequency"] > 0, "p_alive"].between(0, 1).all()
+
+
+def test_group_scores_line_up_with_their_clients_in_any_order(cdnow):
+    """Each client gets its own scores, whatever the order of the frame the group sees."""
+    from segmint.clv import clv_features
+    from segmint.features._catalog import POST_ENGINE_GROUPS
+    from segmint.features._compute import _join_post, build_query
+
+    sql, _cols, _groups, params = build_query(DuckDBEngine(cdnow.con), D0, CFG)
+    frame = cdnow.con.execute(sql).df()
+    frame = frame.sample(frac=1.0, random_state=3).reset_index(drop=True)  # not by client_id
+    group = POST_ENGINE_GROUPS["clv"]
+    joined = _join_post(frame, group, params)
+    assert joined["client_id"].tolist() == frame["client_id"].tolist()
+    summary = btyd_summary(frame)
+    scored, _ = clv_features(summary, horizon=12 * 30.4375 / 7, time_unit="weeks", label="12m",
+                             discount_rate=float(params["clv_discount_rate"]),
+                             margin=float(params["clv_margin"]))
+    mine = joined.set_index("client_id").loc[scored["customer_id"], "p_alive"].to_numpy()
+    np.testing.assert_allclose(mine, scored["p_alive"].to_numpy(), rtol=1e-9)
+    never = joined.loc[joined["frequency"] == 0]
+    assert never["p_alive"].isna().all() and (never["clv_12m"] == 0).all()
+
+    # a group returning its clients in another order is joined by client_id
+    def shuffled(f, p, c):
+        return group.compute(f, p, c).iloc[::-1]
+
+    reordered = _join_post(frame, dataclasses.replace(group, compute=shuffled), params)
+    pd.testing.assert_frame_equal(reordered, joined)

@@ -260,12 +260,12 @@ def _compute(
         label=label,
         models=models,
     )
-    scored = scored.set_index("customer_id")
-    idx = out["client_id"].map(pd.Series(np.arange(len(scored)), index=scored.index))
-    buyers = idx.notna().to_numpy()
-    rows = idx[buyers].astype(int).to_numpy()
+    # btyd_summary keeps the buyers in the frame's order and clv_features keeps theirs
+    buyers = (frame["frequency"] > 0).to_numpy()
     for name in names:
-        out.loc[buyers, name] = scored[name].to_numpy()[rows]
+        column = out[name].to_numpy(copy=True)
+        column[buyers] = scored[name].to_numpy()
+        out[name] = column
     return out
 
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -272,6 +273,11 @@ def _join_post(
             f"post-engine group {group.name!r} returned columns {sorted(extra.columns)}, "
             f"expected {sorted(expected)}"
         )
+    ids = frame["client_id"].to_numpy()
+    if len(extra) == len(frame) and np.array_equal(extra["client_id"].to_numpy(), ids):
+        # the usual case: the group returned the frame's clients in its order
+        added = extra.drop(columns="client_id").set_axis(frame.index)
+        return pd.concat([frame, added], axis=1)
     return frame.merge(extra, on="client_id", how="left", validate="one_to_one")
 
 
