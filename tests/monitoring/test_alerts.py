@@ -6,11 +6,13 @@ import datetime as dt
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from segmint.config._monitoring import AlertRules, WebhookConfig
+from segmint.errors import ConfigError
 from segmint.monitoring import evaluate_alerts, send_webhook
 
 from .conftest import with_monitoring
@@ -137,3 +139,51 @@ def test_rules_fire_at_their_thresholds():
 def test_webhook_url_must_be_http():
     with pytest.raises(ValueError, match="http"):
         WebhookConfig(url="ftp://x")
+
+
+def test_a_dimension_can_have_its_own_thresholds():
+    shares = pd.DataFrame(
+        {
+            "dimension": ["rfm", "rfm", "value", "value"],
+            "segment_id": ["Champions", "Lost", "Top", "Low"],
+            "segment_name": ["Champions", "Lost", "Top", "Low"],
+            "clients": [5, 995, 500, 500],
+            "share": [0.005, 0.995, 0.5, 0.5],
+            "share_change": [-0.06, 0.06, 0.0, 0.0],
+        }
+    )
+    stability = pd.DataFrame(
+        {"dimension": ["rfm", "value"], "reclassification_rate": [0.45, 0.45]}
+    )
+    rules = AlertRules.model_validate(
+        {"dimensions": {"rfm": {"reclassification_rate": 0.6, "min_share": None}}}
+    )
+    assert rules.threshold("reclassification_rate", "rfm") == 0.6
+    assert rules.threshold("reclassification_rate", "value") == 0.2
+    assert rules.threshold("min_share", "rfm") is None  # disabled for rfm only
+    assert rules.threshold("share_shift", "rfm") == 0.05  # inherited
+    alerts = evaluate_alerts(
+        rules, drift=pd.DataFrame(), stability=stability, shares=shares, identity={}
+    )
+    got = sorted((a.rule, a.segment_id or a.dimension, a.threshold) for a in alerts)
+    assert got == [
+        ("reclassification", "value", 0.2),
+        ("share_shift", "Champions", 0.05),
+        ("share_shift", "Lost", 0.05),
+    ]
+
+
+def test_thresholds_of_an_unknown_dimension_are_refused(tmp_path):
+    from segmint.config import load_config
+
+    base = (Path(__file__).parents[2] / "src/segmint/config/template.yaml").read_text()
+    path = tmp_path / "segmint.yaml"
+    path.write_text(
+        base + "\nmonitoring:\n  alerts:\n    dimensions:\n      rfmm: {reclassification_rate: 0.5}\n"
+    )
+    with pytest.raises(ConfigError, match=r"monitoring\.alerts\.dimensions\.rfmm"):
+        load_config(path)
+    path.write_text(
+        base + "\nmonitoring:\n  alerts:\n    dimensions:\n      rfm: {reclassification_rate: 0.5}\n"
+    )
+    assert load_config(path).monitoring.alerts.threshold("reclassification_rate", "rfm") == 0.5

@@ -134,3 +134,13 @@ def test_value_falls_back_to_monetary_total(warehouse):
     assert run.models["value"].params["features"] == ["monetary_total"]
     sizes = run.sizes[run.sizes.dimension == "value"].set_index("segment_name").clients
     assert sizes["Top"] == 40 and sizes["Low"] == 160
+
+
+def test_the_built_in_dimension_names_are_the_ones_config_knows():
+    from segmint.config._segmentation import DEFAULT_DIMENSIONS
+    from segmint.features.docs import catalog
+
+    every = {f["name"] for f in catalog()}
+    dims, skipped = default_dimensions(every)
+    assert not skipped
+    assert [d.name for d in dims] == list(DEFAULT_DIMENSIONS)

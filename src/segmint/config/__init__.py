@@ -96,6 +96,13 @@ class ProjectConfig(BaseModel):
         for entity in ("clients", "transactions"):
             if entity not in self.entities:
                 raise ValueError(f"entities.{entity}: required entity is not mapped")
+        dimensions = self.segmentation.dimension_names()
+        for name in self.monitoring.alerts.dimensions:
+            if name not in dimensions:
+                raise ValueError(
+                    f"monitoring.alerts.dimensions.{name}: not a segmentation dimension "
+                    f"(dimensions: {', '.join(dimensions) or 'none'})"
+                )
         return self
 
     def mappings(self, entity: str) -> list[EntityMapping]:

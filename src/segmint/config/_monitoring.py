@@ -6,7 +6,8 @@ Example::
       refit: {every_days: 90, on_drift: true, psi_threshold: 0.25}
       stable_core_cycles: 4
       drift: {psi_warning: 0.1, psi_alert: 0.25}
-      alerts: {reclassification_rate: 0.2, min_share: 0.01}
+      alerts: {reclassification_rate: 0.2, min_share: 0.01,
+               dimensions: {rfm: {reclassification_rate: 0.6}}}
       order: {lifecycle: [Lapsed, Declining, New, Mature, Growing]}
       webhook: {url: "https://hooks.example.com/segmint", attempts: 4}
 
@@ -67,6 +68,21 @@ class DriftConfig(_Model):
     )
 
 
+_DIMENSION_RULES = ("share_shift", "reclassification_rate", "min_share")
+
+
+class DimensionAlertRules(_Model):
+    """One dimension's own thresholds of the dimension-level rules.
+
+    A rule given here replaces the global threshold for this dimension (null disables it
+    there); a rule left out inherits the global one.
+    """
+
+    share_shift: float | None = Field(default=None, gt=0, lt=1)
+    reclassification_rate: float | None = Field(default=None, gt=0, le=1)
+    min_share: float | None = Field(default=None, gt=0, lt=1)
+
+
 class AlertRules(_Model):
     """Thresholds of the alert rules evaluated at every cycle (null disables a rule)."""
 
@@ -92,6 +108,22 @@ class AlertRules(_Model):
     refit_changes: bool = Field(
         default=True, description="Alert when a refit created or retired a segment."
     )
+    dimensions: dict[str, DimensionAlertRules] = Field(
+        default_factory=dict,
+        description="Per-dimension thresholds of `share_shift`, `reclassification_rate` and "
+        "`min_share`, e.g. `{rfm: {reclassification_rate: 0.6}}` for a dimension whose "
+        "segments move with the calendar; a rule left out inherits the global threshold, "
+        "null disables it for that dimension.",
+    )
+
+    def threshold(self, rule: str, dimension: str | None = None) -> float | None:
+        """The threshold of a dimension-level ``rule`` for ``dimension`` (None: disabled)."""
+        if rule not in _DIMENSION_RULES:
+            raise ValueError(f"{rule!r} is not a dimension-level rule ({', '.join(_DIMENSION_RULES)})")
+        own = self.dimensions.get(dimension) if dimension is not None else None
+        if own is not None and rule in own.model_fields_set:
+            return getattr(own, rule)
+        return getattr(self, rule)
 
 
 class WebhookConfig(_Model):

@@ -185,6 +185,10 @@ class DimensionConfig(_Model):
         return self
 
 
+DEFAULT_DIMENSIONS = ("value", "rfm", "behaviour", "lifecycle")
+"""Names of the built-in dimensions added by ``include_defaults``."""
+
+
 class SegmentationConfig(_Model):
     """Options of the segmentation stage (`segmentation:` in segmint.yaml)."""
 
@@ -200,6 +204,13 @@ class SegmentationConfig(_Model):
         default=True, description="Add the built-in value, rfm, behaviour, lifecycle dimensions."
     )
     dimensions: list[DimensionConfig] = Field(default_factory=list)
+
+    def dimension_names(self) -> list[str]:
+        """The declared dimensions, then the built-in ones not redeclared."""
+        names = [d.name for d in self.dimensions]
+        if self.include_defaults:
+            names += [n for n in DEFAULT_DIMENSIONS if n not in names]
+        return names
 
     @field_validator("dimensions")
     @classmethod

@@ -67,37 +67,38 @@ def evaluate_alerts(
                     threshold=rules.feature_psi,
                 )
             )
-    if rules.share_shift is not None and not shares.empty:
-        moved = shares[shares.share_change.abs() >= rules.share_shift]
-        for r in moved.itertuples(index=False):
+    for r in shares.itertuples(index=False):
+        limit = rules.threshold("share_shift", r.dimension)
+        if limit is not None and pd.notna(r.share_change) and abs(r.share_change) >= limit:
             out.append(
                 Alert(
                     "share_shift",
-                    _severity(abs(r.share_change), rules.share_shift),
+                    _severity(abs(r.share_change), limit),
                     f"{r.dimension} segment {r.segment_name} ({r.segment_id}) share moved "
                     f"{r.share_change:+.1%} to {r.share:.1%}",
                     dimension=r.dimension,
                     segment_id=r.segment_id,
                     value=float(r.share_change),
-                    threshold=rules.share_shift,
+                    threshold=limit,
                 )
             )
-    if rules.reclassification_rate is not None and not stability.empty:
-        rate = stability.reclassification_rate
-        for r in stability[rate.notna() & (rate >= rules.reclassification_rate)].itertuples(index=False):
+    for r in stability.itertuples(index=False):
+        limit = rules.threshold("reclassification_rate", r.dimension)
+        rate = r.reclassification_rate
+        if limit is not None and pd.notna(rate) and rate >= limit:
             out.append(
                 Alert(
                     "reclassification",
-                    _severity(r.reclassification_rate, rules.reclassification_rate),
-                    f"{r.dimension}: {r.reclassification_rate:.1%} of clients changed segment",
+                    _severity(rate, limit),
+                    f"{r.dimension}: {rate:.1%} of clients changed segment",
                     dimension=r.dimension,
-                    value=float(r.reclassification_rate),
-                    threshold=rules.reclassification_rate,
+                    value=float(rate),
+                    threshold=limit,
                 )
             )
-    if rules.min_share is not None and not shares.empty:
-        small = shares[(shares.share < rules.min_share) & (shares.clients > 0)]
-        for r in small.itertuples(index=False):
+    for r in shares.itertuples(index=False):
+        limit = rules.threshold("min_share", r.dimension)
+        if limit is not None and r.share < limit and r.clients > 0:
             out.append(
                 Alert(
                     "min_size",
@@ -107,7 +108,7 @@ def evaluate_alerts(
                     dimension=r.dimension,
                     segment_id=r.segment_id,
                     value=float(r.share),
-                    threshold=rules.min_share,
+                    threshold=limit,
                 )
             )
     if rules.refit_changes:
