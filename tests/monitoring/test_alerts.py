@@ -155,9 +155,12 @@ def test_a_dimension_can_have_its_own_thresholds():
     stability = pd.DataFrame(
         {"dimension": ["rfm", "value"], "reclassification_rate": [0.45, 0.45]}
     )
-    rules = AlertRules.model_validate(
-        {"dimensions": {"rfm": {"reclassification_rate": 0.6, "min_share": None}}}
-    )
+    # built in: rfm's cells move with the calendar, its reclassification threshold is 0.6
+    assert AlertRules().threshold("reclassification_rate", "rfm") == 0.6
+    assert AlertRules(reclassification_rate=None).threshold("reclassification_rate", "rfm") is None
+    strict = AlertRules.model_validate({"dimensions": {"rfm": {"reclassification_rate": 0.3}}})
+    assert strict.threshold("reclassification_rate", "rfm") == 0.3
+    rules = AlertRules.model_validate({"dimensions": {"rfm": {"min_share": None}}})
     assert rules.threshold("reclassification_rate", "rfm") == 0.6
     assert rules.threshold("reclassification_rate", "value") == 0.2
     assert rules.threshold("min_share", "rfm") is None  # disabled for rfm only
