@@ -125,7 +125,7 @@ def print_ingest_report(report) -> None:
 @app.command()
 def ingest(
     project: ProjectOpt = Path("segmint.yaml"),
-    full: Annotated[bool, typer.Option("--full", help="Reload every entity from all its files.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Reload every entity from all its files (and checksum every file again).")] = False,
 ) -> None:
     """Load what is new in the sources into the warehouse, applying the data contracts.
 

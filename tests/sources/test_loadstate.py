@@ -422,3 +422,73 @@ def test_a_new_file_changing_the_type_a_derivation_reads_reloads(glob_project):
     state = snapshot(glob_project)
     assert report["transactions"].quarantined["non_finite"] == 15
     full_reload_equals(glob_project, state)
+
+
+class _Hashes:
+    """Counts the files segmint's readers hash (sha256 objects created)."""
+
+    def __init__(self, monkeypatch):
+        import hashlib
+
+        import segmint.sources._readers as readers
+
+        self.n = 0
+        original = hashlib.sha256
+
+        def counted(*a, **k):
+            self.n += 1
+            return original(*a, **k)
+
+        monkeypatch.setattr(readers.hashlib, "sha256", counted, raising=True)
+
+
+def _age(root, seconds=3600):
+    """Set every input file's mtime in the past (files not being written any more)."""
+    for p in (root / "data").iterdir():
+        st = p.stat()
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 10**9))
+
+
+def test_files_unchanged_since_they_were_hashed_are_not_read_again(glob_project, monkeypatch):
+    _age(glob_project.root)
+    counter = _Hashes(monkeypatch)
+    glob_project.ingest()
+    files = counter.n
+    assert files == len(list((glob_project.root / "data").iterdir()))
+    counter.n = 0
+    report = glob_project.ingest()
+    assert set(report.modes.values()) == {"unchanged"} and counter.n == 0
+    # a new file: only it is hashed, and appended
+    (glob_project.root / "data" / "tx2.csv").write_text(NEW_TX)
+    report = glob_project.ingest()
+    assert report["transactions"].mode == "appended" and counter.n == 1
+    # full=True reads every file again
+    counter.n = 0
+    glob_project.ingest(full=True)
+    assert counter.n == files + 1
+
+
+def test_a_changed_file_is_hashed_again_by_its_size_or_mtime(glob_project):
+    _age(glob_project.root)
+    glob_project.ingest()
+    tx = glob_project.root / "data" / "tx.csv"
+    text = tx.read_text()
+    # same size, other content, a new mtime: read again, and reloaded
+    tx.write_text(text.replace("2024-01-05 10:00:00,1250", "2024-01-05 10:00:00,1350"))
+    assert len(tx.read_text()) == len(text)
+    report = glob_project.ingest()
+    assert report["transactions"].mode == "reloaded"
+    full_reload_equals(glob_project, snapshot(glob_project))
+
+
+def test_a_file_hashed_while_fresh_is_read_again_even_with_its_old_mtime(glob_project):
+    # hashed within RACY_NS of its last write: it may have been written again in the same
+    # clock tick, so the size and mtime alone are not trusted
+    glob_project.ingest()
+    tx = glob_project.root / "data" / "tx.csv"
+    st = tx.stat()
+    text = tx.read_text()
+    tx.write_text(text.replace("2024-01-05 10:00:00,1250", "2024-01-05 10:00:00,1350"))
+    os.utime(tx, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime
+    report = glob_project.ingest()
+    assert report["transactions"].mode == "reloaded"

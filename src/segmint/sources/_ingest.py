@@ -68,11 +68,13 @@ from segmint.sources._loadstate import (
     create_state_tables,
     entity_inputs,
     forget,
+    load_hashes,
     plan_load,
     record_load,
     record_row_counts,
+    save_hashes,
 )
-from segmint.sources._readers import FILE_COL, ROW_COL, SourceReader, literal, quote
+from segmint.sources._readers import FILE_COL, ROW_COL, FileHashes, SourceReader, literal, quote
 from segmint.sources._schema import DATE, DOUBLE, ENTITIES, LOAD_ORDER, TIMESTAMP, Entity
 from segmint.store import Warehouse, crash_point
 
@@ -612,7 +614,8 @@ def ingest(
                         r.expression(spec.sql, entity=e, canonical=canonical)
                     else:
                         r.require_column(spec, entity=e, canonical=canonical)
-        checksums = {name: r.checksums() for name, r in readers.items()}
+        hashes = FileHashes() if full else load_hashes(con)
+        checksums = {name: r.checksums(hashes) for name, r in readers.items()}
         inputs = [c for cs in checksums.values() for c in cs]
         fingerprints = {e: entity_inputs(ENTITIES[e], plans[e], checksums, contracts) for e in entities}
         if progress:
@@ -662,6 +665,7 @@ def ingest(
                 for name, n in record_row_counts(con, entities).items():
                     reports[name].rows_in_table = n
                 forget(con, [n for n in ENTITIES if n not in reports])
+                save_hashes(con, hashes)
                 # optional entities not mapped: keep an empty canonical table so later
                 # stages can rely on every table existing.
                 for name, entity in ENTITIES.items():

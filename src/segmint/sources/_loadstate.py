@@ -10,6 +10,10 @@ Every successful ingest records, in the same transaction as the load:
 * ``_loaded_files`` — one row per input file: mapping index, source, file (relative
   to the project), size and sha256.
 
+``_file_hashes`` caches each file's sha256 with the size and modification time it was
+hashed at, so a run reads again only the files that look changed
+(:class:`~segmint.sources._readers.FileHashes`; ``full=True`` re-reads every file).
+
 The next run compares the current inputs with these rows and picks a mode per entity
 (:func:`plan_load`): ``unchanged`` (nothing to do), ``appended`` (only new files:
 stage and append them) or ``reloaded`` (the full path). Any doubt gives
@@ -29,11 +33,12 @@ from sqlglot import exp
 
 from segmint._typing import LoadMode
 from segmint.config import EntityMapping, SqlExpr
-from segmint.sources._readers import SourceReader, literal, quote
+from segmint.sources._readers import FileHashes, SourceReader, literal, quote
 from segmint.sources._schema import Entity
 
 LOADED_ENTITIES = "_loaded_entities"
 LOADED_FILES = "_loaded_files"
+FILE_HASHES = "_file_hashes"
 APPENDED_PREFIX = "_appended_"
 
 _DDL = (
@@ -82,6 +87,41 @@ def appended_table(entity: str) -> str:
 def create_state_tables(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in _DDL:
         con.execute(ddl)
+
+
+_HASHES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {FILE_HASHES} (
+    path VARCHAR NOT NULL,
+    bytes BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    hashed_at_ns BIGINT NOT NULL
+)
+"""
+
+
+def load_hashes(con: duckdb.DuckDBPyConnection) -> FileHashes:
+    """The cached file hashes of earlier runs (empty before the first)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [FILE_HASHES]
+    ).fetchall()[0][0]
+    if not exists:
+        return FileHashes()
+    rows = con.execute(f"SELECT path, bytes, mtime_ns, sha256, hashed_at_ns FROM {FILE_HASHES}").fetchall()
+    return FileHashes({r[0]: (int(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows})
+
+
+def save_hashes(con: duckdb.DuckDBPyConnection, hashes: FileHashes) -> None:
+    """Record the hashes computed in this run (replacing older entries of those paths)."""
+    if not hashes.added:
+        return
+    con.execute(_HASHES_DDL)
+    rows = [[path, *entry] for path, entry in hashes.added.items()]
+    con.execute(
+        f"DELETE FROM {FILE_HASHES} WHERE path IN (SELECT unnest(?::VARCHAR[]))",
+        [[r[0] for r in rows]],
+    )
+    con.executemany(f"INSERT INTO {FILE_HASHES} VALUES (?, ?, ?, ?, ?)", rows)
 
 
 @dataclass

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,31 @@ def text_cast(value_sql: str, type_: str) -> str:
     if type_ == "BIGINT":
         return f"CASE WHEN regexp_full_match(trim({value_sql}), '[+-]?[0-9]+') THEN {cast} END"
     return cast
+
+
+RACY_NS = 2_000_000_000
+"""A file modified less than this before it was hashed may have changed since (ns)."""
+
+
+@dataclass
+class FileHashes:
+    """sha256 of files by absolute path, with the size and mtime they were hashed at."""
+
+    entries: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
+    added: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
+
+    def lookup(self, path: Path, st: os.stat_result) -> str | None:
+        e = self.entries.get(str(path.resolve()))
+        if e is None:
+            return None
+        size, mtime_ns, digest, hashed_at = e
+        if size == st.st_size and mtime_ns == st.st_mtime_ns and mtime_ns < hashed_at - RACY_NS:
+            return digest
+        return None
+
+    def add(self, path: Path, st: os.stat_result, digest: str, hashed_at: int) -> None:
+        entry = (st.st_size, st.st_mtime_ns, digest, hashed_at)
+        self.entries[str(path.resolve())] = self.added[str(path.resolve())] = entry
 
 
 @dataclass
@@ -237,15 +264,28 @@ class SourceReader:
         return quote(column)
 
     # -- lineage ----------------------------------------------------------------------
-    def checksums(self) -> list[dict[str, object]]:
-        """sha256 and size of every input file (tables: none)."""
+    def checksums(self, known: FileHashes | None = None) -> list[dict[str, object]]:
+        """sha256 and size of every input file (tables: none).
+
+        With ``known``, a file whose size and modification time (ns) are those recorded
+        when it was hashed is not read again (rsync's and git's quick check); a file
+        modified within ``RACY_NS`` of its hashing is always read again. The hashes
+        computed are added to ``known``.
+        """
         out: list[dict[str, object]] = []
         for p in self.files:
-            h = hashlib.sha256()
-            with p.open("rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            out.append({"source": self.name, "file": self.label(p), "bytes": p.stat().st_size, "sha256": h.hexdigest()})
+            st = p.stat()
+            digest = known.lookup(p, st) if known is not None else None
+            if digest is None:
+                hashed_at = time.time_ns()
+                h = hashlib.sha256()
+                with p.open("rb") as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(chunk)
+                digest = h.hexdigest()
+                if known is not None:
+                    known.add(p, st, digest, hashed_at)
+            out.append({"source": self.name, "file": self.label(p), "bytes": st.st_size, "sha256": digest})
         if self.format == "table":
             out.append({"source": self.name, "table": self.label()})
         return out
