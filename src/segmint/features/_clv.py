@@ -32,7 +32,6 @@ import pandas as pd
 from segmint.errors import ConvergenceError
 from segmint.features._catalog import POST_ENGINE_GROUPS
 from segmint.features._definitions import Feature, PostEngineContext, PostEngineGroup
-from segmint.features._engine import DuckDBEngine
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +121,7 @@ class ClvModelVersion:
 
 
 def _stored(warehouse: Any) -> bool:
-    # DuckDBEngine.has_table fetches its whole result (Warehouse.has_table leaves it
-    # unfinished, and DuckDB then refuses to register a frame on the connection)
-    return DuckDBEngine(warehouse.con).has_table(CLV_MODELS)
+    return bool(warehouse.has_table(CLV_MODELS))
 
 
 def clv_model_versions(warehouse: Any) -> pd.DataFrame:

@@ -87,11 +87,13 @@ class Warehouse:
         return self.con.sql(query, params=params)
 
     def has_table(self, name: str) -> bool:
-        row = self.con.execute(
+        # fetchall: a result left unfinished makes DuckDB refuse some later calls
+        # (registering a frame on the connection)
+        rows = self.con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
             [name],
-        ).fetchone()
-        return bool(row and row[0])
+        ).fetchall()
+        return bool(rows[0][0])
 
     def tables(self) -> list[str]:
         rows = self.con.execute(
