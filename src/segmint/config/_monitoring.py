@@ -82,7 +82,7 @@ class DimensionAlertRules(_Model):
     """One dimension's own thresholds of the dimension-level rules.
 
     A rule given here replaces the global threshold for this dimension (null disables it
-    there); a rule left out inherits the global one.
+    there); a rule left out inherits (``BUILT_IN_DIMENSION_ALERTS``, else the global one).
     """
 
     share_shift: float | None = Field(default=None, gt=0, lt=1)
