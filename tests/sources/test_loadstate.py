@@ -466,6 +466,23 @@ def test_files_unchanged_since_they_were_hashed_are_not_read_again(glob_project,
     counter.n = 0
     glob_project.ingest(full=True)
     assert counter.n == files + 1
+    # the cache holds this run's files only, by their label
+    (glob_project.root / "data" / "tx2.csv").unlink()
+    glob_project.ingest()
+    with glob_project.warehouse(read_only=True) as wh:
+        kept = [r[0] for r in wh.con.execute("SELECT file FROM _file_hashes ORDER BY 1").fetchall()]
+    assert kept == sorted(f"data/{p.name}" for p in (glob_project.root / "data").iterdir())
+
+
+def test_a_moved_project_keeps_its_file_hashes(glob_project, tmp_path_factory, monkeypatch):
+    _age(glob_project.root)
+    glob_project.ingest()
+    moved = tmp_path_factory.mktemp("moved") / "project"
+    shutil.copytree(glob_project.root, moved)  # copy2: mtimes kept
+    project = Project.from_yaml(moved)
+    counter = _Hashes(monkeypatch)
+    report = project.ingest()
+    assert set(report.modes.values()) == {"unchanged"} and counter.n == 0
 
 
 def test_a_changed_file_is_hashed_again_by_its_size_or_mtime(glob_project):

@@ -91,7 +91,7 @@ def create_state_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 _HASHES_DDL = f"""
 CREATE TABLE IF NOT EXISTS {FILE_HASHES} (
-    path VARCHAR NOT NULL,
+    file VARCHAR NOT NULL,
     bytes BIGINT NOT NULL,
     mtime_ns BIGINT NOT NULL,
     sha256 VARCHAR NOT NULL,
@@ -101,27 +101,25 @@ CREATE TABLE IF NOT EXISTS {FILE_HASHES} (
 
 
 def load_hashes(con: duckdb.DuckDBPyConnection) -> FileHashes:
-    """The cached file hashes of earlier runs (empty before the first)."""
+    """The file hashes of the last run (empty before the first)."""
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [FILE_HASHES]
     ).fetchall()[0][0]
     if not exists:
         return FileHashes()
-    rows = con.execute(f"SELECT path, bytes, mtime_ns, sha256, hashed_at_ns FROM {FILE_HASHES}").fetchall()
+    rows = con.execute(f"SELECT * FROM {FILE_HASHES}").fetchall()
     return FileHashes({r[0]: (int(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows})
 
 
 def save_hashes(con: duckdb.DuckDBPyConnection, hashes: FileHashes) -> None:
-    """Record the hashes computed in this run (replacing older entries of those paths)."""
-    if not hashes.added:
+    """Keep the hashes of this run's files (files gone since are forgotten)."""
+    if not hashes.changed:
         return
     con.execute(_HASHES_DDL)
-    rows = [[path, *entry] for path, entry in hashes.added.items()]
-    con.execute(
-        f"DELETE FROM {FILE_HASHES} WHERE path IN (SELECT unnest(?::VARCHAR[]))",
-        [[r[0] for r in rows]],
-    )
-    con.executemany(f"INSERT INTO {FILE_HASHES} VALUES (?, ?, ?, ?, ?)", rows)
+    con.execute(f"DELETE FROM {FILE_HASHES}")
+    rows = [[key, *entry] for key, entry in sorted(hashes.current.items())]
+    if rows:
+        con.executemany(f"INSERT INTO {FILE_HASHES} VALUES (?, ?, ?, ?, ?)", rows)
 
 
 @dataclass

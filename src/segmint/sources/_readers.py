@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,23 +56,34 @@ RACY_NS = 2_000_000_000
 
 @dataclass
 class FileHashes:
-    """sha256 of files by absolute path, with the size and mtime they were hashed at."""
+    """sha256 of input files by label, with the size and mtime (ns) they were hashed at.
+
+    ``entries`` are those of the last run; ``current`` gets this run's files, each reused
+    from ``entries`` when its size and mtime are unchanged and it was hashed at least
+    ``RACY_NS`` after its last write (rsync's and git's quick check), else hashed again.
+    """
 
     entries: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
-    added: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
+    current: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
 
-    def lookup(self, path: Path, st: os.stat_result) -> str | None:
-        e = self.entries.get(str(path.resolve()))
-        if e is None:
-            return None
-        size, mtime_ns, digest, hashed_at = e
-        if size == st.st_size and mtime_ns == st.st_mtime_ns and mtime_ns < hashed_at - RACY_NS:
-            return digest
-        return None
+    def digest(self, key: str, path: Path) -> tuple[int, str]:
+        """The file's size and sha256."""
+        st = path.stat()
+        e = self.entries.get(key)
+        if e is not None and e[:2] == (st.st_size, st.st_mtime_ns) and e[1] < e[3] - RACY_NS:
+            self.current[key] = e
+            return e[0], e[2]
+        hashed_at = time.time_ns()
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        self.current[key] = (st.st_size, st.st_mtime_ns, h.hexdigest(), hashed_at)
+        return st.st_size, h.hexdigest()
 
-    def add(self, path: Path, st: os.stat_result, digest: str, hashed_at: int) -> None:
-        entry = (st.st_size, st.st_mtime_ns, digest, hashed_at)
-        self.entries[str(path.resolve())] = self.added[str(path.resolve())] = entry
+    @property
+    def changed(self) -> bool:
+        return self.current != self.entries
 
 
 @dataclass
@@ -267,25 +277,14 @@ class SourceReader:
     def checksums(self, known: FileHashes | None = None) -> list[dict[str, object]]:
         """sha256 and size of every input file (tables: none).
 
-        With ``known``, a file whose size and modification time (ns) are those recorded
-        when it was hashed is not read again (rsync's and git's quick check); a file
-        modified within ``RACY_NS`` of its hashing is always read again. The hashes
-        computed are added to ``known``.
+        With ``known`` (the hashes of the last run), a file that did not change since it
+        was hashed is not read again (:class:`FileHashes`); ``known.current`` gets them all.
         """
+        known = known if known is not None else FileHashes()
         out: list[dict[str, object]] = []
         for p in self.files:
-            st = p.stat()
-            digest = known.lookup(p, st) if known is not None else None
-            if digest is None:
-                hashed_at = time.time_ns()
-                h = hashlib.sha256()
-                with p.open("rb") as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                        h.update(chunk)
-                digest = h.hexdigest()
-                if known is not None:
-                    known.add(p, st, digest, hashed_at)
-            out.append({"source": self.name, "file": self.label(p), "bytes": st.st_size, "sha256": digest})
+            size, digest = known.digest(self.label(p), p)
+            out.append({"source": self.name, "file": self.label(p), "bytes": size, "sha256": digest})
         if self.format == "table":
             out.append({"source": self.name, "table": self.label()})
         return out
