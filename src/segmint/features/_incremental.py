@@ -765,11 +765,28 @@ def _count(warehouse: Any, table: str) -> int:
     return int(_run(warehouse.con, f"SELECT count(*) FROM {table}")[0][0])
 
 
-def _top_events(con: Any, limit: int) -> list[str]:
-    """The most frequent event channels of all folded events (the catalog's lookup)."""
+def _as_of_counts(table: str, keys: str, later: str | None) -> str:
+    """Event counts of ``table`` per ``keys`` as of a date: the folded counts minus those
+    of the events at or after ``later`` (the end of the date; None when no folded event is
+    that late, the usual case: then the table itself). Keys left without events are
+    dropped: a client whose every event is later has no touch, as in the catalog."""
+    if later is None:
+        return f"SELECT {keys}, n_events FROM {table}"
+    return (
+        f"SELECT {keys}, SUM(n) AS n_events FROM (\n"
+        f"    SELECT {keys}, n_events AS n FROM {table}\n"
+        "    UNION ALL\n"
+        f"    SELECT {keys}, -count(*) FROM engagement WHERE ts >= {later} GROUP BY {keys}\n"
+        f"  ) GROUP BY {keys} HAVING SUM(n) > 0"
+    )
+
+
+def _top_events(con: Any, limit: int, later: str | None) -> list[str]:
+    """The most frequent event channels of all events as of the date (the catalog's lookup)."""
     if limit <= 0:
         return []
-    rows = _run(con, f"SELECT channel FROM {EVENT_TOTALS_TABLE} WHERE channel IS NOT NULL "
+    counts = _as_of_counts(EVENT_TOTALS_TABLE, "channel", later)
+    rows = _run(con, f"SELECT channel FROM ({counts}) WHERE channel IS NOT NULL "
                      f"AND n_events > 0 ORDER BY n_events DESC, channel LIMIT {int(limit)}")
     return [str(r[0]) for r in rows]
 
@@ -925,17 +942,12 @@ def _check_state(warehouse: Any) -> dict[str, Any]:
     return status
 
 
-def _check_events(status: Mapping[str, Any], day: dt.date) -> None:
+def _check_events(status: Mapping[str, Any]) -> None:
     if not status["events_in_sync"]:
         raise WarehouseError(
             f"the incremental feature state covers {status['n_events']} engagement events but "
             "the table `engagement` has a different count (it was replaced or appended to "
             "outside fold_events()); rebuild its part with build_event_state(warehouse)"
-        )
-    if status["events_last_day"] is not None and day < status["events_last_day"]:
-        raise FeatureError(
-            f"as_of {day}: the incremental state holds engagement events up to "
-            f"{status['events_last_day']}; compute an earlier date with compute_features"
         )
 
 
@@ -968,7 +980,7 @@ def _merged(groups: Sequence[str], params: Mapping[str, Any]) -> tuple[SharedCte
     return cte, features
 
 
-def _state_ctes(merged: SharedCte, aliases: str) -> dict[str, SharedCte]:
+def _state_ctes(merged: SharedCte, aliases: str, later: str | None) -> dict[str, SharedCte]:
     return {
         **SHARED_CTES,
         "state": SharedCte("state", f"  SELECT *{aliases} FROM {CLIENT_TABLE}"),
@@ -980,7 +992,7 @@ def _state_ctes(merged: SharedCte, aliases: str) -> dict[str, SharedCte]:
             ("state_features", "clients_asof"),
         ),
         "state_events": SharedCte(
-            "state_events", f"  SELECT client_id, channel, n_events FROM {EVENTS_TABLE}"
+            "state_events", "  " + _as_of_counts(EVENTS_TABLE, "client_id, channel", later)
         ),
         "state_touches": SharedCte(
             "state_touches",
@@ -1100,8 +1112,12 @@ def incremental_query(
     groups = resolve_groups(engine, config)
     layout = wanted_layout(warehouse, day, config)
     stored = sync_layout(warehouse, layout)
+    # events after the date (the engagement delivered ahead of the transactions) are
+    # subtracted from the counts: one filtered read of `engagement`, only then
+    last = status["events_last_day"]
+    later = "{as_of_end}" if last is not None and last > day else None
     if "engagement" in groups:
-        _check_events(status, day)
+        _check_events(status)
     # top-N lists of the transaction and event groups come from the state, not a scan of
     # the history
     params = feature_params(
@@ -1111,9 +1127,10 @@ def incremental_query(
     params["category"] = _bindings("category", layout.categories)
     params["channel"] = _bindings("channel", layout.channels)
     if "engagement" in groups:
-        params["event_channel"] = _bindings("event_channel", _top_events(con, config.top_channels))
+        top = _top_events(con, config.top_channels, later and params["as_of_end"])
+        params["event_channel"] = _bindings("event_channel", top)
     merged, features = _merged(groups, params)
-    ctes = _state_ctes(merged, _braces(stored.aliases(layout)))
+    ctes = _state_ctes(merged, _braces(stored.aliases(layout)), later)
     source = merged.name
     if "rfm_scores" in groups:  # ranks every buyer: before restricting to the targets
         scored, scores = _score_features(con, ctes, params)

@@ -63,17 +63,16 @@ def _run(con: Any, sql: str, params: list[Any] | None = None) -> list[tuple]:
 
 
 def state_usable(warehouse: Any, as_of: dt.date, config: FeaturesConfig | None = None) -> bool:
-    """The state is in sync with ``transactions`` and holds nothing after ``as_of``; so is
-    its engagement part when the groups of ``config`` include ``engagement``."""
+    """The state is in sync with ``transactions`` and holds none after ``as_of``, and its
+    engagement part is in sync with ``engagement`` when the groups of ``config`` include
+    ``engagement`` (events after ``as_of`` are allowed: they are subtracted)."""
     status = state_status(warehouse)
     if status is None or not status["in_sync"]:
         return False
     if status["last_day"] is not None and as_of < status["last_day"]:
         return False
-    if "engagement" not in resolve_groups(DuckDBEngine(warehouse.con), config or FeaturesConfig()):
-        return True
-    last = status["events_last_day"]
-    return bool(status["events_in_sync"] and (last is None or as_of >= last))
+    groups = resolve_groups(DuckDBEngine(warehouse.con), config or FeaturesConfig())
+    return "engagement" not in groups or status["events_in_sync"]
 
 
 def write_snapshot(
