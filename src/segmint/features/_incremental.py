@@ -17,6 +17,17 @@ history. The state is a few warehouse tables (``feature_state`` records what the
   append-only; ``mix_totals`` the same per value over all clients (the top-N lists). The
   mix is read only when the layout changes (another top-N list, digital channel set or
   window length), which rebuilds the layout columns.
+* ``client_events`` — engagement events per client and channel (null and mixed-case
+  channels as stored; one row each, folded batches added to it); ``event_totals`` the same
+  per channel. They serve the two engagement features of all history: the top-N event
+  channel list (``event_totals``) and ``digital_share`` (``client_agg``'s ``n_digital``
+  and ``n_tx`` plus the digital channels' events of ``client_events``, summed under the
+  configured channels: another digital set needs no rebuild). The windowed event counts
+  run the catalog's query, whose ``events`` relation reads only the events of the windows.
+  Events after the date are subtracted (a filtered read of ``engagement``, only when the
+  state holds any). ``feature_state`` keeps the events' count, exact timestamp sum and last
+  day: an engagement part out of step with ``engagement`` (reloaded, edited in place,
+  ingested after the state was built) is caught and rebuilt alone (:func:`build_event_state`).
 
 Amounts are summed as ``DECIMAL(38, 6)``, as the catalog sums them: sums do not depend on
 the order of their terms, so subtracting the days that leave a window is exact and every
@@ -32,12 +43,13 @@ that every feature of the covered groups is derivable). The covered sets are mer
 one pass over ``client_agg``; the RFM n-tile scores are computed from the n-tile
 thresholds (``quantile_disc``, exact: score = 1 + number of thresholds below the value),
 which equals the catalog's ``RANK()`` definition without sorting every buyer. Groups on
-other entities (engagement, holdings, value) run their catalog query unchanged.
+other entities (the event counts, holdings, value) run their catalog query unchanged.
 
 Folding a batch aggregates only the batch: it appends its day and mix rows and updates the
 rows of the clients it touches. The purchase-day summary of a client whose batch days fall
 on or after their last purchase day is extended from the batch alone; a client with late
-data has it re-derived from their day rows. Both are exact.
+data has it re-derived from their day rows. Both are exact. Folding events
+(:func:`fold_events`) adds the batch's counts per client and channel.
 """
 
 from __future__ import annotations
