@@ -770,8 +770,8 @@ def fold_events(warehouse: Any, new_events: Any, *, append: bool = True) -> int:
 
 
 def _count(warehouse: Any, table: str) -> int:
-    # the engine's has_table fetches its whole result; Warehouse.has_table's fetchone leaves
-    # it unfinished, and DuckDB then refuses con.register (fold_events registers next)
+    # the engine's check fetches its whole result (a result left unfinished makes DuckDB
+    # refuse the con.register that fold_events does next; main's Warehouse.has_table too)
     if not DuckDBEngine(warehouse.con).has_table(table):
         return 0
     return int(_run(warehouse.con, f"SELECT count(*) FROM {table}")[0][0])
