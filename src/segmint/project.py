@@ -71,7 +71,8 @@ class Project:
         new files arrived, and reloaded otherwise (see :func:`segmint.sources.ingest`).
 
         When the warehouse keeps an incremental feature state (``features.incremental``),
-        the transactions appended are folded into it, and a reload rebuilds it.
+        the transactions and engagement events appended are folded into it, and a reload
+        rebuilds it (only its engagement part when only the events were reloaded).
 
         Parameters
         ----------
@@ -93,11 +94,14 @@ class Project:
             from segmint.features._snapshot import refresh_state
 
             tx = report.entities.get("transactions")
+            ev = report.entities.get("engagement")
             with self.warehouse() as wh:
                 refresh_state(
                     wh, self.config.features,
                     mode=tx.mode if tx is not None else "unchanged",
                     appended=appended_table("transactions"),
+                    events_mode=ev.mode if ev is not None else "unchanged",
+                    events_appended=appended_table("engagement"),
                     build=build_state,
                 )
         return report

@@ -22,6 +22,7 @@ from segmint.features import (
     compute_features,
     compute_incremental,
     fold,
+    fold_events,
 )
 from segmint.store import Warehouse
 
@@ -30,6 +31,7 @@ from .conftest import clients_frame, load_tables, tx_frame
 START = dt.datetime(2024, 1, 1)
 CATS = ["food", "travel", "Fun & Games", None]
 CHANS = ["web", "Mobile", "branch", None]
+EVENT_CHANS = ["app", "App", "WEB", "email", "phone", None]
 
 
 def assert_same(full: pd.DataFrame, inc: pd.DataFrame) -> None:
@@ -65,6 +67,14 @@ transaction = st.tuples(
 )
 
 
+event = st.tuples(
+    st.integers(0, 9),  # client: c6..c9 have no transaction (engagement-only)
+    st.integers(-120 * 24, 45 * 24),  # hours from START: many before the windows
+    st.sampled_from(EVENT_CHANS),
+    st.integers(0, 4),  # the cycle folding it (0: in the warehouse when the state is built)
+)
+
+
 @settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(transaction, min_size=1, max_size=60),
@@ -72,10 +82,12 @@ transaction = st.tuples(
     shuffle=st.booleans(),
     afters=st.lists(st.integers(0, 40), min_size=5, max_size=5),
     subset=st.sets(st.integers(0, 9), max_size=3),
+    events=st.lists(event, max_size=40),
 )
-def test_folds_equal_full_recompute(rows, cuts, shuffle, afters, subset):
-    """Any sequence of cycles: each folds a batch, then computes as of a date on or after
-    its last transaction (the trend windows move forward and back), as a full run would."""
+def test_folds_equal_full_recompute(rows, cuts, shuffle, afters, subset, events):
+    """Any sequence of cycles: each folds a batch of transactions and one of events (at any
+    timestamps: late ones, and ones after the date), then computes as of a date on or after
+    its last transaction (the windows move forward and back), as a full run would."""
     tx = tx_frame(
         [
             (f"c{c}", str(START + dt.timedelta(minutes=15 * q)), cents / 100, cat, ch, promo)
@@ -86,20 +98,38 @@ def test_folds_equal_full_recompute(rows, cuts, shuffle, afters, subset):
     tx = tx.sample(frac=1, random_state=len(rows)) if shuffle else tx.sort_values("ts")
     tx = tx.reset_index(drop=True)
     bounds = sorted({0, len(tx), *(int(c * len(tx)) for c in cuts)})
-    no_events = pd.DataFrame(columns=["client_id", "ts", "channel", "event_type"])
-    wh = _warehouse(tx.iloc[bounds[0] : bounds[1]], 10, no_events)  # digital_share: tx only
-    config = FeaturesConfig(trend_window_days=10, top_categories=2, top_channels=3)
+    ev = _events([(f"c{c}", START + dt.timedelta(hours=h), ch) for c, h, ch, _ in events])
+    batch_of = np.minimum([e[3] for e in events], len(bounds) - 2).astype(int)
+    wh = _warehouse(tx.iloc[bounds[0] : bounds[1]], 10, ev[batch_of == 0])
+    config = FeaturesConfig(
+        trend_window_days=10, top_categories=2, top_channels=3,
+        engagement_windows_days=[7, 20], digital_channels=["App", "web"],
+    )
     build_state(wh, config)
     ids = [f"c{i}" for i in sorted(subset)]  # c8, c9 have no transaction
     for cycle, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        as_of = _as_of(tx, hi, afters[cycle % 5])
         if cycle:
             assert fold(wh, tx.iloc[lo:hi]) == hi - lo
-        as_of = (tx["ts"].iloc[:hi].max() + pd.Timedelta(days=afters[cycle % 5])).date()
+            assert fold_events(wh, ev[batch_of == cycle]) == int((batch_of == cycle).sum())
         full = compute_features(DuckDBEngine(wh.con), as_of, config)
         assert_same(full, compute_incremental(wh, as_of, config))
         some = compute_incremental(wh, as_of, config, clients=ids)
         assert_same(full[full["client_id"].isin(ids)].reset_index(drop=True), some)
     wh.close()
+
+
+def _as_of(tx: pd.DataFrame, hi: int, after: int) -> dt.date:
+    return (tx["ts"].iloc[:hi].max() + pd.Timedelta(days=after)).date()
+
+
+def _events(rows: list[tuple]) -> pd.DataFrame:
+    """Engagement events from (client_id, ts, channel) tuples."""
+    frame = pd.DataFrame(rows, columns=["client_id", "ts", "channel"]).astype(
+        {"client_id": object, "channel": object})
+    frame["ts"] = pd.to_datetime(frame["ts"])
+    frame["event_type"] = "login"
+    return frame
 
 
 def test_engagement_groups_and_digital_share_match(warehouse):

@@ -14,18 +14,20 @@ import pytest
 
 from segmint import Project
 from segmint.datasets import generate_bank
-from segmint.features import DuckDBEngine, compute_features
+from segmint.features import DuckDBEngine, _snapshot, compute_features
 from segmint.features._incremental import state_status
 
 
-def _deliveries(data, cuts: list[dt.datetime]) -> list[pa.Table]:
-    """The generated transactions cut at ``cuts``: the history, then one table per week."""
-    folder = data.out_dir / "transactions"
+def _deliveries(
+    data, cuts: list[dt.datetime], entity: str = "transactions", column: str = "booked_at"
+) -> list[pa.Table]:
+    """The generated rows cut at ``cuts``: the history, then one table per week."""
+    folder = data.out_dir / entity
     parts = sorted(folder.glob("*.parquet"))
     table = pa.concat_tables(pq.read_table(p) for p in parts)
     for p in parts:
         p.unlink()
-    ts = table.column("booked_at")
+    ts = table.column(column)
     bounds = [None, *cuts, None]
     out = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
@@ -39,7 +41,7 @@ def _deliveries(data, cuts: list[dt.datetime]) -> list[pa.Table]:
 
 
 @pytest.mark.slow
-def test_weekly_deliveries_are_folded_and_equal_a_full_recomputation(tmp_path):
+def test_weekly_deliveries_are_folded_and_equal_a_full_recomputation(tmp_path, monkeypatch):
     data = generate_bank(tmp_path / "bank", n_clients=600, seed=4)
     project = Project.from_yaml(data.config)
     end = max(
@@ -48,12 +50,18 @@ def test_weekly_deliveries_are_folded_and_equal_a_full_recomputation(tmp_path):
     ).date()
     cuts = [dt.datetime.combine(end - dt.timedelta(days=7 * k), dt.time()) for k in (3, 2, 1)]
     weeks = _deliveries(data, cuts)
+    # the engagement log delivered weekly too: its events are folded into the state
+    event_weeks = _deliveries(data, cuts, "engagement", "event_time")
     folder = data.out_dir / "transactions"
     modes = []
     for i, week in enumerate(weeks):
         pq.write_table(week, folder / f"part-{i:03d}.parquet")
+        pq.write_table(event_weeks[i], data.out_dir / "engagement" / f"part-{i:03d}.parquet")
         as_of = (cuts[i] - dt.timedelta(days=1)).date() if i < len(cuts) else end
         project.update(as_of)
+        if i == 0:  # later weeks are folded: no part of the state is rebuilt
+            monkeypatch.setattr(_snapshot, "build_state", None)
+            monkeypatch.setattr(_snapshot, "build_event_state", None)
         with project.warehouse(read_only=True) as wh:
             ingest, features = (
                 json.loads(wh.con.execute(
@@ -62,9 +70,10 @@ def test_weekly_deliveries_are_folded_and_equal_a_full_recomputation(tmp_path):
                 ).fetchone()[0])
                 for c in ("ingest", "features")
             )
-            modes.append((ingest["transactions"]["mode"], features["mode"]))
+            modes.append((ingest["transactions"]["mode"], ingest["engagement"]["mode"],
+                          features["mode"]))
             status = state_status(wh, verify=True)
-            assert status is not None and status["in_sync"]
+            assert status is not None and status["in_sync"] and status["events_in_sync"]
             stored = wh.con.execute(
                 "SELECT * EXCLUDE (as_of) FROM features WHERE as_of = ? ORDER BY client_id",
                 [as_of],
@@ -82,5 +91,5 @@ def test_weekly_deliveries_are_folded_and_equal_a_full_recomputation(tmp_path):
             else:
                 assert (a == b).all(), col
     # the first cycle loads and builds the state; every later one folds a week's delivery
-    assert modes[0] == ("reloaded", "incremental")
-    assert modes[1:] == [("appended", "incremental")] * len(cuts)
+    assert modes[0] == ("reloaded", "reloaded", "incremental")
+    assert modes[1:] == [("appended", "appended", "incremental")] * len(cuts)

@@ -122,6 +122,12 @@ def test_rescored_clients_equal_a_full_batch(project, tmp_path):
         assert len(new)
         new["ts"] = pd.Timestamp(f"{day} 11:00")
         fold(wh, new)
+        # and events appended outside the state: re-scoring rebuilds its engagement part
+        wh.con.execute(
+            "INSERT INTO engagement BY NAME SELECT client_id, ts + INTERVAL 1 HOUR AS ts, "
+            "'web' AS channel, 'login' AS event_type FROM transactions "
+            "WHERE transaction_id LIKE '%-new'"
+        ).fetchall()
     rows = [{"client_id": t, "ts": f"{day} 12:00:00", "event_type": "product_opened",
              "product_type": "mortgage"} for t in targets]
     result = project.ingest_events(_events(tmp_path / "ev.csv", rows))

@@ -39,9 +39,11 @@ from segmint.features._engine import (
 from segmint.features._incremental import (
     INCREMENTAL_GROUPS,
     IncrementalFeatures,
+    build_event_state,
     build_state,
     compute_incremental,
     fold,
+    fold_events,
     state_status,
 )
 
@@ -64,12 +66,14 @@ __all__ = [
     "SharedCte",
     "SparkEngine",
     "btyd_summary",
+    "build_event_state",
     "build_query",
     "build_state",
     "clv_model_versions",
     "compute_incremental",
     "compute_features",
     "fold",
+    "fold_events",
     "load_clv_model",
     "resolve_groups",
     "spark_engine_from_warehouse",

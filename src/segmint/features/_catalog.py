@@ -77,10 +77,18 @@ SHARED_CTES: dict[str, SharedCte] = {
             "  SELECT r.* FROM rfm AS r JOIN clients_asof AS c ON c.client_id = r.client_id",
             ("rfm", "clients_asof"),
         ),
+        # every engagement count is windowed: only events from the earliest window start
+        # on ({events_start}: the longest window, or twice the first for the trend). A
+        # client whose events all fall before it gets the defaults, the counts' zeros.
         SharedCte(
             "events",
             "  SELECT client_id, ts, CAST(ts AS DATE) AS day, channel\n"
-            "  FROM engagement WHERE ts < {as_of_end}",
+            "  FROM engagement WHERE ts >= {events_start} AND ts < {as_of_end}",
+        ),
+        # all events up to as_of: the most frequent event channels (which get columns)
+        SharedCte(
+            "event_history",
+            "  SELECT client_id, channel FROM engagement WHERE ts < {as_of_end}",
         ),
         SharedCte(
             "touches",

@@ -144,6 +144,9 @@ def feature_params(
         "trend_prev_start": _lit_ts(end - 2 * trend),
         "eng_trend_start": _lit_ts(end - first_window),
         "eng_trend_prev_start": _lit_ts(end - 2 * first_window),
+        "events_start": _lit_ts(
+            end - max(2 * first_window, *(dt.timedelta(days=w) for w in config.engagement_windows_days))
+        ),
         "value_months": str(config.value_window_months),
         "clv_months": str(config.clv_horizon_months),
         "clv_discount_rate": repr(config.clv_discount_rate),
@@ -163,7 +166,7 @@ def feature_params(
         # key: (group, relation, column, order, limit)
         "category": ("behaviour", "purchases", "category", "SUM(amount)", config.top_categories),
         "channel": ("behaviour", "purchases", "channel", "COUNT(*)", config.top_channels),
-        "event_channel": ("engagement", "events", "channel", "COUNT(*)", config.top_channels),
+        "event_channel": ("engagement", "event_history", "channel", "COUNT(*)", config.top_channels),
         "product_type": (
             "holdings", "holdings_opened", "product_type", "COUNT(*)", config.top_product_types,
         ),

@@ -17,6 +17,17 @@ history. The state is a few warehouse tables (``feature_state`` records what the
   append-only; ``mix_totals`` the same per value over all clients (the top-N lists). The
   mix is read only when the layout changes (another top-N list, digital channel set or
   window length), which rebuilds the layout columns.
+* ``client_events`` — engagement events per client and channel (null and mixed-case
+  channels as stored; one row each, folded batches added to it); ``event_totals`` the same
+  per channel. They serve the two engagement features of all history: the top-N event
+  channel list (``event_totals``) and ``digital_share`` (``client_agg``'s ``n_digital``
+  and ``n_tx`` plus the digital channels' events of ``client_events``, summed under the
+  configured channels: another digital set needs no rebuild). The windowed event counts
+  run the catalog's query, whose ``events`` relation reads only the events of the windows.
+  Events after the date are subtracted (a filtered read of ``engagement``, only when the
+  state holds any). ``feature_state`` keeps the events' count, exact timestamp sum and last
+  day: an engagement part out of step with ``engagement`` (reloaded, edited in place,
+  ingested after the state was built) is caught and rebuilt alone (:func:`build_event_state`).
 
 Amounts are summed as ``DECIMAL(38, 6)``, as the catalog sums them: sums do not depend on
 the order of their terms, so subtracting the days that leave a window is exact and every
@@ -32,12 +43,13 @@ that every feature of the covered groups is derivable). The covered sets are mer
 one pass over ``client_agg``; the RFM n-tile scores are computed from the n-tile
 thresholds (``quantile_disc``, exact: score = 1 + number of thresholds below the value),
 which equals the catalog's ``RANK()`` definition without sorting every buyer. Groups on
-other entities (engagement, holdings, value) run their catalog query unchanged.
+other entities (the event counts, holdings, value) run their catalog query unchanged.
 
 Folding a batch aggregates only the batch: it appends its day and mix rows and updates the
 rows of the clients it touches. The purchase-day summary of a client whose batch days fall
 on or after their last purchase day is extended from the batch alone; a client with late
-data has it re-derived from their day rows. Both are exact.
+data has it re-derived from their day rows. Both are exact. Folding events
+(:func:`fold_events`) adds the batch's counts per client and channel.
 """
 
 from __future__ import annotations
@@ -80,8 +92,11 @@ DAY_TABLE = "client_day_agg"
 CLIENT_TABLE = "client_agg"
 MIX_TABLE = "client_mix"
 TOTALS_TABLE = "mix_totals"
+EVENTS_TABLE = "client_events"
+EVENT_TOTALS_TABLE = "event_totals"
 META_TABLE = "feature_state"
-STATE_TABLES = (DAY_TABLE, CLIENT_TABLE, MIX_TABLE, TOTALS_TABLE, META_TABLE)
+STATE_TABLES = (DAY_TABLE, CLIENT_TABLE, MIX_TABLE, TOTALS_TABLE, EVENTS_TABLE, EVENT_TOTALS_TABLE,
+                META_TABLE)
 MONEY = "DECIMAL(38, 6)"
 
 _SHARE = re.compile(r"AVG\(CASE WHEN (.+?) THEN 1\.0 ELSE 0\.0 END\)")
@@ -428,7 +443,7 @@ def _stored_layout(con: Any) -> Layout:
 def build_state(
     warehouse: Any, config: FeaturesConfig | None = None, *, as_of: dt.date | str | None = None
 ) -> int:
-    """(Re)build the incremental state from every transaction in the warehouse.
+    """(Re)build the incremental state from every transaction (and event) in the warehouse.
 
     ``config`` chooses the layout (top-N lists, digital channels, trend window; later
     computations with other options re-lay it out once) and ``as_of`` the window anchor
@@ -464,11 +479,13 @@ def build_state(
             "FROM _state_sums AS s LEFT JOIN _state_days AS d ON d.client_id = s.client_id "
             "ORDER BY s.client_id",
         )
+        events = _build_events(warehouse)
         _run(
             con,
-            f"CREATE OR REPLACE TABLE {META_TABLE} AS SELECT count(*) AS n_transactions, "
-            "CAST(max(ts) AS DATE) AS last_day, now() AS updated_at, "
-            f"{_lit_str(layout.to_json())} AS layout, {_FINGERPRINT} FROM transactions",
+            f"CREATE OR REPLACE TABLE {META_TABLE} AS SELECT t.*, e.* FROM (\n"
+            "  SELECT count(*) AS n_transactions, CAST(max(ts) AS DATE) AS last_day, "
+            f"now() AS updated_at, {_lit_str(layout.to_json())} AS layout, {_FINGERPRINT}\n"
+            f"  FROM transactions) AS t, ({events}) AS e",
         )
         _run(con, "DROP TABLE _state_sums")
         _run(con, "DROP TABLE _state_days")
@@ -630,6 +647,162 @@ def _fold_mix(con: Any) -> None:
     _run(con, "DROP TABLE _fold_tot")
 
 
+# -- engagement: event counts per client and channel -----------------------------------
+# What the events part covers: their count, the exact sum of their timestamps and their
+# last day (an edit in place changes the sum; a reload, almost surely, one of them).
+_EVENTS_FINGERPRINT = (
+    "count(*) AS n_events, COALESCE(SUM(epoch_us(ts))::HUGEINT, 0) AS events_ts_sum, "
+    "CAST(max(ts) AS DATE) AS events_last_day"
+)
+_NO_EVENTS = (
+    "SELECT 0::BIGINT AS n_events, 0::HUGEINT AS events_ts_sum, NULL::DATE AS events_last_day"
+)
+# same channel: a null channel is a channel of its own (counted as a touch, never digital)
+_EVENT_KEY = "c.client_id = b.client_id AND c.channel IS NOT DISTINCT FROM b.channel"
+
+
+def _event_rows(src: str) -> str:
+    return (f"SELECT client_id, channel, count(*) AS n_events FROM {src} "
+            "GROUP BY client_id, channel")
+
+
+def _build_events(warehouse: Any) -> str:
+    """(Re)create ``client_events`` and ``event_totals``; returns the fingerprint query."""
+    con = warehouse.con
+    if DuckDBEngine(warehouse.con).has_table("engagement"):
+        _run(con, f"CREATE OR REPLACE TABLE {EVENTS_TABLE} AS {_event_rows('engagement')} "
+                  "ORDER BY client_id")
+        fingerprint = f"SELECT {_EVENTS_FINGERPRINT} FROM engagement"
+    else:  # engagement ingested later is picked up by its fingerprint
+        _run(con, f"CREATE OR REPLACE TABLE {EVENTS_TABLE} "
+                  "(client_id VARCHAR, channel VARCHAR, n_events BIGINT)")
+        fingerprint = _NO_EVENTS
+    _run(con, f"CREATE OR REPLACE TABLE {EVENT_TOTALS_TABLE} AS SELECT channel, "
+              f"SUM(n_events)::BIGINT AS n_events FROM {EVENTS_TABLE} GROUP BY channel")
+    return fingerprint
+
+
+def build_event_state(warehouse: Any) -> int:
+    """Rebuild only the engagement part of the state (``engagement`` reloaded or edited).
+
+    Returns the number of events it covers. Atomic, like :func:`build_state`.
+    """
+    con = warehouse.con
+    _check_state(warehouse)
+    with warehouse.transaction():
+        events = _build_events(warehouse)
+        _run(con, f"UPDATE {META_TABLE} SET n_events = e.n_events, "
+                  "events_ts_sum = e.events_ts_sum, events_last_day = e.events_last_day, "
+                  f"updated_at = now() FROM ({events}) AS e")
+    return int(_run(con, f"SELECT n_events FROM {META_TABLE}")[0][0])
+
+
+def fold_events(warehouse: Any, new_events: Any, *, append: bool = True) -> int:
+    """Fold new engagement events into the state (and append them to ``engagement``).
+
+    Parameters
+    ----------
+    warehouse : Warehouse
+        Holding a state built by :func:`build_state`.
+    new_events : str or DataFrame or pyarrow.Table or DuckDB relation
+        The batch, with the canonical engagement columns (a table or view name, or data),
+        at any timestamps.
+    append : bool, default True
+        Insert the batch into ``engagement``. False when it is already there (an
+        incremental ingest appended it): then ``engagement`` must hold exactly the folded
+        events plus this batch.
+
+    Returns
+    -------
+    int
+        Number of events folded.
+    """
+    con = warehouse.con
+    status = _check_state(warehouse)
+    registered = not isinstance(new_events, str)
+    src = "_fold_events_input" if registered else new_events
+    if registered:
+        con.register("_fold_events_input", new_events)
+    try:
+        with warehouse.transaction():
+            _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_ev_batch AS SELECT * FROM {src}")
+            n = _run(con, "SELECT count(*) FROM _fold_ev_batch")[0][0]
+            if append:
+                warehouse.require("engagement", hint="run `segmint ingest` first")
+            actual = _count(warehouse, "engagement")
+            expected = status["n_events"] + (0 if append else n)
+            if actual != expected:
+                raise WarehouseError(
+                    f"fold_events: `engagement` holds {actual} rows, the state "
+                    f"{status['n_events']}{'' if append else f' and the batch {n}'}: it was "
+                    "replaced or appended to outside fold_events(); rebuild its part of the "
+                    "state with build_event_state(warehouse)"
+                )
+            if n == 0:
+                return 0
+            if append:
+                _run(con, "INSERT INTO engagement BY NAME SELECT * FROM _fold_ev_batch")
+            _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_ev AS {_event_rows('_fold_ev_batch')}")
+            _run(con, f"UPDATE {EVENTS_TABLE} AS c SET n_events = c.n_events + b.n_events "
+                      f"FROM _fold_ev AS b WHERE {_EVENT_KEY}")
+            _run(con, f"INSERT INTO {EVENTS_TABLE} SELECT b.* FROM _fold_ev AS b "
+                      f"ANTI JOIN {EVENTS_TABLE} AS c ON {_EVENT_KEY}")
+            _run(con, "CREATE OR REPLACE TEMP TABLE _fold_ev_tot AS SELECT channel, "
+                      "SUM(n_events)::BIGINT AS n_events FROM _fold_ev GROUP BY channel")
+            tkey = "c.channel IS NOT DISTINCT FROM b.channel"
+            _run(con, f"UPDATE {EVENT_TOTALS_TABLE} AS c SET n_events = c.n_events + b.n_events "
+                      f"FROM _fold_ev_tot AS b WHERE {tkey}")
+            _run(con, f"INSERT INTO {EVENT_TOTALS_TABLE} SELECT b.* FROM _fold_ev_tot AS b "
+                      f"ANTI JOIN {EVENT_TOTALS_TABLE} AS c ON {tkey}")
+            _run(
+                con,
+                f"UPDATE {META_TABLE} AS m SET n_events = m.n_events + b.n_events, "
+                "events_ts_sum = m.events_ts_sum + b.events_ts_sum, "
+                "events_last_day = greatest(m.events_last_day, b.events_last_day), "
+                f"updated_at = now() FROM (SELECT {_EVENTS_FINGERPRINT} FROM _fold_ev_batch) AS b",
+            )
+            for t in ("_fold_ev_batch", "_fold_ev", "_fold_ev_tot"):
+                _run(con, f"DROP TABLE IF EXISTS {t}")
+    finally:
+        if registered:
+            con.unregister("_fold_events_input")
+    return int(n)
+
+
+def _count(warehouse: Any, table: str) -> int:
+    # the engine's check fetches its whole result (a result left unfinished makes DuckDB
+    # refuse the con.register that fold_events does next; main's Warehouse.has_table too)
+    if not DuckDBEngine(warehouse.con).has_table(table):
+        return 0
+    return int(_run(warehouse.con, f"SELECT count(*) FROM {table}")[0][0])
+
+
+def _as_of_counts(table: str, keys: str, later: str | None) -> str:
+    """Event counts of ``table`` per ``keys`` as of a date: the folded counts minus those
+    of the events at or after ``later`` (the end of the date; None when no folded event is
+    that late, the usual case: then the table itself). Keys left without events are
+    dropped: a client whose every event is later has no touch, as in the catalog."""
+    if later is None:
+        return f"SELECT {keys}, n_events FROM {table}"
+    return (
+        f"SELECT {keys}, SUM(n) AS n_events FROM (\n"
+        f"    SELECT {keys}, n_events AS n FROM {table}\n"
+        "    UNION ALL\n"
+        f"    SELECT {keys}, -count(*) FROM engagement WHERE ts >= {later} GROUP BY {keys}\n"
+        f"  ) GROUP BY {keys} HAVING SUM(n) > 0"
+    )
+
+
+def _top_events(con: Any, limit: int, later: str | None) -> list[str]:
+    """The most frequent event channels of all events as of the date (the catalog's lookup)."""
+    if limit <= 0:
+        return []
+    counts = _as_of_counts(EVENT_TOTALS_TABLE, "channel", later)
+    rows = _run(con, f"SELECT channel FROM ({counts}) WHERE channel IS NOT NULL "
+                     f"AND n_events > 0 ORDER BY n_events DESC, channel LIMIT {int(limit)}")
+    return [str(r[0]) for r in rows]
+
+
 # -- layout changes -----------------------------------------------------------------------
 def sync_layout(warehouse: Any, wanted: Layout) -> Layout:
     """Bring the layout columns to what ``wanted`` reads; returns the stored layout.
@@ -726,29 +899,43 @@ def _relayout(con: Any, layout: Layout) -> None:
 
 
 # -- state status -----------------------------------------------------------------------
-def state_status(warehouse: Any, *, verify: bool = False) -> dict[str, Any] | None:
-    """``{"n_transactions", "last_day", "in_sync", "layout"}`` of the state, or None.
+def state_status(
+    warehouse: Any, *, verify: bool = False, verify_events: bool | None = None
+) -> dict[str, Any] | None:
+    """What the state covers and whether it is in step with the warehouse, or None.
 
-    ``in_sync``: ``transactions`` has the rows the state folded (by count; with
-    ``verify``, also by the exact sums of their amounts and timestamps, one scan of two
-    columns: a row edited in place is caught too).
+    ``{"n_transactions", "last_day", "in_sync", "layout", "n_events", "events_last_day",
+    "events_in_sync"}``. ``in_sync``: ``transactions`` has the rows the state folded (by
+    count; with ``verify``, also by the exact sums of their amounts and timestamps, one
+    scan of two columns: a row edited in place is caught too). ``events_in_sync``: the
+    same for ``engagement`` (a missing table holds no events), by count or, with
+    ``verify_events`` (default: ``verify``), also by the exact sum of the timestamps.
     """
     if not all(warehouse.has_table(t) for t in STATE_TABLES):
         return None
     cols = {r[0] for r in _run(warehouse.con, f"DESCRIBE {META_TABLE}")}
-    if not {"layout", "amount_sum"} <= cols:  # a state of an earlier segmint version
+    if not {"layout", "amount_sum", "events_ts_sum"} <= cols:  # an earlier segmint version
         return None
-    n, last, layout, amount, ts = _run(
+    n, last, layout, amount, ts, n_ev, ev_ts, ev_last = _run(
         warehouse.con,
-        f"SELECT n_transactions, last_day, layout, amount_sum, ts_sum FROM {META_TABLE}",
+        f"SELECT n_transactions, last_day, layout, amount_sum, ts_sum, n_events, "
+        f"events_ts_sum, events_last_day FROM {META_TABLE}",
     )[0]
     if verify:
         actual = _run(warehouse.con, f"SELECT count(*), {_FINGERPRINT} FROM transactions")[0]
         in_sync = tuple(actual) == (n, amount, ts)
     else:
         in_sync = int(n) == _run(warehouse.con, "SELECT count(*) FROM transactions")[0][0]
+    if not (verify if verify_events is None else verify_events):
+        events_in_sync = int(n_ev) == _count(warehouse, "engagement")
+    elif DuckDBEngine(warehouse.con).has_table("engagement"):
+        actual = _run(warehouse.con, f"SELECT {_EVENTS_FINGERPRINT} FROM engagement")[0]
+        events_in_sync = tuple(actual[:2]) == (n_ev, ev_ts)
+    else:
+        events_in_sync = (n_ev, ev_ts) == (0, 0)
     return {"n_transactions": int(n), "last_day": last, "in_sync": in_sync,
-            "layout": Layout.from_json(layout)}
+            "layout": Layout.from_json(layout), "n_events": int(n_ev),
+            "events_last_day": ev_last, "events_in_sync": events_in_sync}
 
 
 def _check_state(warehouse: Any) -> dict[str, Any]:
@@ -765,6 +952,15 @@ def _check_state(warehouse: Any) -> dict[str, Any]:
             "outside fold()); rebuild it with build_state(warehouse)"
         )
     return status
+
+
+def _check_events(status: Mapping[str, Any]) -> None:
+    if not status["events_in_sync"]:
+        raise WarehouseError(
+            f"the incremental feature state covers {status['n_events']} engagement events but "
+            "the table `engagement` has a different count (it was replaced or appended to "
+            "outside fold_events()); rebuild its part with build_event_state(warehouse)"
+        )
 
 
 # -- compute ----------------------------------------------------------------------------
@@ -796,7 +992,7 @@ def _merged(groups: Sequence[str], params: Mapping[str, Any]) -> tuple[SharedCte
     return cte, features
 
 
-def _state_ctes(merged: SharedCte, aliases: str) -> dict[str, SharedCte]:
+def _state_ctes(merged: SharedCte, aliases: str, later: str | None) -> dict[str, SharedCte]:
     return {
         **SHARED_CTES,
         "state": SharedCte("state", f"  SELECT *{aliases} FROM {CLIENT_TABLE}"),
@@ -807,6 +1003,9 @@ def _state_ctes(merged: SharedCte, aliases: str) -> dict[str, SharedCte]:
             "\n  WHERE s.frequency IS NOT NULL",
             ("state_features", "clients_asof"),
         ),
+        "state_events": SharedCte(
+            "state_events", "  " + _as_of_counts(EVENTS_TABLE, "client_id, channel", later)
+        ),
         "state_touches": SharedCte(
             "state_touches",
             "  SELECT client_id, CAST(SUM(n_digital) AS DOUBLE) AS n_digital, SUM(n) AS n_touch\n"
@@ -814,16 +1013,18 @@ def _state_ctes(merged: SharedCte, aliases: str) -> dict[str, SharedCte]:
             "    SELECT client_id, n_digital, n_tx AS n FROM state\n"
             "    UNION ALL\n"
             "    SELECT client_id,\n"
-            "      CASE WHEN LOWER(channel) IN {digital_channels} THEN 1 ELSE 0 END, 1\n"
-            "    FROM engagement WHERE ts < {as_of_end}\n"
+            "      CASE WHEN LOWER(channel) IN {digital_channels} THEN n_events ELSE 0 END,\n"
+            "      n_events\n"
+            "    FROM state_events\n"
             "  ) GROUP BY client_id",
-            ("state",),
+            ("state", "state_events"),
         ),
     }
 
 
 # relations read per client: restricted to the target clients when re-scoring a few
-_RESTRICTABLE = ("clients_asof", "state", "events", "holdings_open", "holdings_opened",
+_RESTRICTABLE = ("clients_asof", "state", "events", "state_events", "holdings_open",
+                 "holdings_opened",
                  "profit_window")
 
 
@@ -923,14 +1124,25 @@ def incremental_query(
     groups = resolve_groups(engine, config)
     layout = wanted_layout(warehouse, day, config)
     stored = sync_layout(warehouse, layout)
-    # top-N lists of the transaction groups come from the state, not a scan of the history
+    # events after the date (the engagement delivered ahead of the transactions) are
+    # subtracted from the counts: one filtered read of `engagement`, only then
+    last = status["events_last_day"]
+    later = "{as_of_end}" if last is not None and last > day else None
+    if "engagement" in groups:
+        _check_events(status)
+    # top-N lists of the transaction and event groups come from the state, not a scan of
+    # the history
     params = feature_params(
-        engine, day, config, [g for g in groups if g != "behaviour"], currency=currency
+        engine, day, config, [g for g in groups if g not in ("behaviour", "engagement")],
+        currency=currency,
     )
     params["category"] = _bindings("category", layout.categories)
     params["channel"] = _bindings("channel", layout.channels)
+    if "engagement" in groups:
+        top = _top_events(con, config.top_channels, later and params["as_of_end"])
+        params["event_channel"] = _bindings("event_channel", top)
     merged, features = _merged(groups, params)
-    ctes = _state_ctes(merged, _braces(stored.aliases(layout)))
+    ctes = _state_ctes(merged, _braces(stored.aliases(layout)), later)
     source = merged.name
     if "rfm_scores" in groups:  # ranks every buyer: before restricting to the targets
         scored, scores = _score_features(con, ctes, params)
@@ -1045,6 +1257,9 @@ class IncrementalFeatures:
 
     def fold(self, new_transactions: Any, *, append: bool = True) -> int:
         return fold(self.warehouse, new_transactions, append=append)
+
+    def fold_events(self, new_events: Any, *, append: bool = True) -> int:
+        return fold_events(self.warehouse, new_events, append=append)
 
     def compute(
         self,

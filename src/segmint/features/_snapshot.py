@@ -3,10 +3,12 @@
 :func:`write_snapshot` runs the feature query in DuckDB and inserts its result into the
 table ``features`` in one transaction: the rows never travel through Python (only the
 columns a post-engine group such as ``clv`` needs do). It reads the incremental state
-(:mod:`segmint.features._incremental`) when one is in sync with ``transactions`` and the
-date is on or after its last day, and the history otherwise; both give the same numbers.
-:func:`refresh_state` keeps the state in step with an ingest: it folds the rows an
-incremental ingest appended, or rebuilds the state after a full reload.
+(:mod:`segmint.features._incremental`) when one is in sync with ``transactions`` (and,
+for the engagement group, with ``engagement``) and the date is on or after their last
+day, and the history otherwise; both give the same numbers. :func:`refresh_state` keeps
+the state in step with an ingest: it folds the rows an incremental ingest appended, or
+rebuilds the state (only its engagement part, when only ``engagement`` changed) after a
+full reload.
 """
 
 from __future__ import annotations
@@ -21,12 +23,20 @@ import pyarrow as pa
 
 from segmint.config import FeaturesConfig
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS
-from segmint.features._compute import SNAPSHOT_TABLE, _date, _join_post, build_query
+from segmint.features._compute import (
+    SNAPSHOT_TABLE,
+    _date,
+    _join_post,
+    build_query,
+    resolve_groups,
+)
 from segmint.features._definitions import PostEngineContext
 from segmint.features._engine import DuckDBEngine
 from segmint.features._incremental import (
+    build_event_state,
     build_state,
     fold,
+    fold_events,
     incremental_query,
     state_status,
 )
@@ -52,14 +62,17 @@ def _run(con: Any, sql: str, params: list[Any] | None = None) -> list[tuple]:
     return con.execute(sql, params or []).fetchall()
 
 
-def state_usable(warehouse: Any, as_of: dt.date) -> bool:
-    """The state is in sync with ``transactions`` and holds nothing after ``as_of``."""
+def state_usable(warehouse: Any, as_of: dt.date, config: FeaturesConfig | None = None) -> bool:
+    """The state is in sync with ``transactions`` and holds none after ``as_of``, and its
+    engagement part is in sync with ``engagement`` when the groups of ``config`` include
+    ``engagement`` (events after ``as_of`` are allowed: they are subtracted)."""
     status = state_status(warehouse)
-    return bool(
-        status is not None
-        and status["in_sync"]
-        and (status["last_day"] is None or as_of >= status["last_day"])
-    )
+    if status is None or not status["in_sync"]:
+        return False
+    if status["last_day"] is not None and as_of < status["last_day"]:
+        return False
+    groups = resolve_groups(DuckDBEngine(warehouse.con), config or FeaturesConfig())
+    return "engagement" not in groups or status["events_in_sync"]
 
 
 def write_snapshot(
@@ -92,7 +105,8 @@ def write_snapshot(
     con = warehouse.con
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    mode: SnapshotMode = "incremental" if use_state and state_usable(warehouse, day) else "full"
+    usable = use_state and state_usable(warehouse, day, config)
+    mode: SnapshotMode = "incremental" if usable else "full"
     if mode == "incremental":
         sql, groups, params = incremental_query(
             warehouse, day, config, currency=currency, order=False
@@ -178,36 +192,67 @@ def refresh_state(
     *,
     mode: str | None = None,
     appended: str | None = None,
+    events_mode: str | None = None,
+    events_appended: str | None = None,
     build: bool = False,
 ) -> str:
-    """Bring the incremental state in step with ``transactions`` after an ingest.
+    """Bring the incremental state in step with ``transactions`` and ``engagement``.
 
     ``mode`` is how the ingest loaded the transactions: ``"unchanged"`` leaves a state in
     sync as it is; ``"appended"`` folds the rows in the table ``appended`` (exactly those
     appended since the state was last in sync); anything else (``"reloaded"``, or None
     for an unknown change) rebuilds it, since a reload may change rows without changing
     their count. Without an ingest (``mode`` None and nothing appended) a state in sync
-    is kept. A missing state is built only with ``build``. Returns ``"in_sync"``,
-    ``"folded"``, ``"rebuilt"``, ``"built"`` or ``"absent"``.
+    is kept. ``events_mode`` and ``events_appended`` do the same for the engagement
+    events, whose part of the state is rebuilt alone (a reload or an edit of
+    ``engagement``, or engagement ingested for the first time). A missing state is built
+    only with ``build``. Returns what changed most: ``"in_sync"``, ``"folded"``,
+    ``"rebuilt"`` (either part), ``"built"`` or ``"absent"``.
 
-    Without a reload, the state is checked against the transactions' count and the exact
-    sums of their amounts and timestamps: rows edited in place in the warehouse are
-    caught, and the state rebuilt.
+    Without a reload, each part is checked against its table's count and the exact sums of
+    its timestamps (and the transactions' amounts): rows edited in place in the warehouse
+    are caught, and that part rebuilt.
     """
-    status = state_status(warehouse, verify=mode in (None, "unchanged"))
+    status = state_status(
+        warehouse, verify=mode in (None, "unchanged"),
+        verify_events=events_mode in (None, "unchanged"),
+    )
     if status is None:
         if not build or not warehouse.has_table("transactions"):
             return "absent"
         build_state(warehouse, config)
         return "built"
+    done = _refresh_part(
+        warehouse, status["in_sync"], status["n_transactions"], "transactions", mode, appended
+    )
+    if done == "rebuilt":
+        log.info("transactions were reloaded: rebuilding the incremental feature state")
+        build_state(warehouse, config)  # both parts
+        return done
+    if done == "folded":
+        fold(warehouse, appended, append=False)
+    events = _refresh_part(
+        warehouse, status["events_in_sync"], status["n_events"], "engagement", events_mode,
+        events_appended,
+    )
+    if events == "folded":
+        fold_events(warehouse, events_appended, append=False)
+    elif events == "rebuilt":
+        log.info("engagement changed: rebuilding the engagement part of the feature state")
+        build_event_state(warehouse)
+    order = ("in_sync", "folded", "rebuilt")
+    return max(done, events, key=order.index)
+
+
+def _refresh_part(
+    warehouse: Any, in_sync: bool, n_state: int, table: str, mode: str | None,
+    appended: str | None,
+) -> str:
+    """What one part of the state needs: ``"in_sync"``, ``"folded"`` or ``"rebuilt"``."""
     if mode == "appended" and appended is not None and warehouse.has_table(appended):
         n = _run(warehouse.con, f"SELECT count(*) FROM {appended}")[0][0]
-        actual = _run(warehouse.con, "SELECT count(*) FROM transactions")[0][0]
-        if actual == status["n_transactions"] + n:
-            fold(warehouse, appended, append=False)
-            return "folded"
-    elif status["in_sync"] and mode in (None, "unchanged"):
+        actual = _run(warehouse.con, f"SELECT count(*) FROM {table}")[0][0]
+        return "folded" if actual == n_state + n else "rebuilt"
+    if in_sync and mode in (None, "unchanged"):
         return "in_sync"
-    log.info("transactions were reloaded: rebuilding the incremental feature state")
-    build_state(warehouse, config)
     return "rebuilt"

@@ -86,6 +86,8 @@ def render_markdown() -> str:
         f"(default {config.engagement_windows_days}) |",
         "| `{eng_trend_start}`, `{eng_trend_prev_start}` | as in the spend trend, for the "
         "first engagement window | `engagement_windows_days[0]` |",
+        "| `{events_start}` | the earliest of `{eng_trend_prev_start}` and each "
+        "`{window_start}`: the events the windowed counts read | `engagement_windows_days` |",
         "| `{value_months}`, `{value_start}` | value window in months; as_of minus that "
         "many months | `value_window_months` "
         f"(default {config.value_window_months}) |",

@@ -36,7 +36,13 @@ import pandas as pd
 
 from segmint.config import EventsConfig, FeaturesConfig
 from segmint.errors import ColumnNotFoundError, DataError, ParameterError, SourceNotFoundError
-from segmint.features import DuckDBEngine, build_state, compute_features, state_status
+from segmint.features import (
+    DuckDBEngine,
+    build_event_state,
+    build_state,
+    compute_features,
+    state_status,
+)
 from segmint.features._incremental import compute_incremental
 from segmint.monitoring._tables import HISTORY, ensure_history
 
@@ -278,7 +284,7 @@ def rescore(
     """Recompute some clients' features and segments as of a date; record changes.
 
     Features come from the incremental state restricted to the clients (built first when
-    missing or out of date; dates before its last day fall back to a full computation),
+    missing or out of date, its engagement part alone when only ``engagement`` is; dates before its last day fall back to a full computation),
     equal to what :func:`~segmint.features.compute_features` gives them. Segments use
     the model versions of the latest batch assignment, through the same SQL the batch
     runs. ``segment_history`` gets a new open row where a client's segment changed (the
@@ -294,6 +300,10 @@ def rescore(
     if status is None or not status["in_sync"]:
         build_state(warehouse)
         status = state_status(warehouse)
+        timings["build_state"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+    elif not status["events_in_sync"]:  # engagement changed outside the state: its part only
+        build_event_state(warehouse)
         timings["build_state"] = time.perf_counter() - t0
         t0 = time.perf_counter()
     assert status is not None
