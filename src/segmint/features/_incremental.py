@@ -669,7 +669,7 @@ def _event_rows(src: str) -> str:
 def _build_events(warehouse: Any) -> str:
     """(Re)create ``client_events`` and ``event_totals``; returns the fingerprint query."""
     con = warehouse.con
-    if DuckDBEngine(warehouse.con).has_table("engagement"):
+    if warehouse.has_table("engagement"):
         _run(con, f"CREATE OR REPLACE TABLE {EVENTS_TABLE} AS {_event_rows('engagement')} "
                   "ORDER BY client_id")
         fingerprint = f"SELECT {_EVENTS_FINGERPRINT} FROM engagement"
@@ -770,9 +770,7 @@ def fold_events(warehouse: Any, new_events: Any, *, append: bool = True) -> int:
 
 
 def _count(warehouse: Any, table: str) -> int:
-    # the engine's check fetches its whole result (a result left unfinished makes DuckDB
-    # refuse the con.register that fold_events does next; main's Warehouse.has_table too)
-    if not DuckDBEngine(warehouse.con).has_table(table):
+    if not warehouse.has_table(table):
         return 0
     return int(_run(warehouse.con, f"SELECT count(*) FROM {table}")[0][0])
 
@@ -928,7 +926,7 @@ def state_status(
         in_sync = int(n) == _run(warehouse.con, "SELECT count(*) FROM transactions")[0][0]
     if not (verify if verify_events is None else verify_events):
         events_in_sync = int(n_ev) == _count(warehouse, "engagement")
-    elif DuckDBEngine(warehouse.con).has_table("engagement"):
+    elif warehouse.has_table("engagement"):
         actual = _run(warehouse.con, f"SELECT {_EVENTS_FINGERPRINT} FROM engagement")[0]
         events_in_sync = tuple(actual[:2]) == (n_ev, ev_ts)
     else:
