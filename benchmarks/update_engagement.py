@@ -1,5 +1,5 @@
 """Benchmark: a daily cycle's features on a warehouse with a large engagement log, through
-the incremental state with its engagement part vs main's state (which scans every event)
+the incremental state with its engagement part vs the state before it (which scanned every event)
 vs a full recompute.
 
     python benchmarks/update_engagement.py                     # 200,000 clients, 20M events
@@ -13,15 +13,17 @@ and 1% new events on the cycle day, already appended to the warehouse (as an inc
 ingest leaves them). Each contender runs in its own subprocess on its own copy of the
 warehouse file, recording wall time and peak RSS:
 
-* ``engage`` -- this branch: ``fold`` of the new transactions and ``fold_events`` of the new
+* ``engage`` -- the engagement state: ``fold`` of the new transactions and ``fold_events`` of the new
   events (what ``refresh_state`` does after an incremental ingest), then the day's snapshot
   from the state (``write_snapshot``): the windowed counts read the events of the windows,
   the channel list and ``digital_share`` read the state.
-* ``main``   -- the same on main's code (``PYTHONPATH=/work/main/src``): ``fold`` of the new
-  transactions, then ``write_snapshot`` from its state, whose queries scan every event.
-* ``full``   -- this branch's ``write_snapshot(use_state=False)``: everything from the history
+* ``main``   -- the same on the code before the engagement state (``--baseline-src``, e.g.
+  ``git worktree add /tmp/before e78fd8c`` then ``--baseline-src /tmp/before/src``): ``fold``
+  of the new transactions, then ``write_snapshot`` from its state, whose queries scan every
+  event. Skipped without ``--baseline-src``.
+* ``full``   -- ``write_snapshot(use_state=False)``: everything from the history
   (its event counts read the events of the windows only).
-* ``full_main`` -- the same on main's code (its event counts read every event).
+* ``full_main`` -- the same on the baseline code (its event counts read every event).
 
 The four stored snapshots are compared (every column exactly; ``ipt_cv`` to 1e-12).
 Results go to benchmarks/results/update_engagement.json and .md.
@@ -43,7 +45,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SCRATCH = Path("/tmp/segmint-bench-update-engagement")
-SRC = {"engage": str(HERE.parent / "src"), "main": "/work/main/src"}
+SRC = {"engage": str(HERE.parent / "src")}
 TX_PER_CLIENT = 10
 EVENTS_PER_CLIENT = 100
 NEW_SHARE = 0.01
@@ -190,6 +192,8 @@ def main() -> None:
                     help="clients (10 transactions and 100 events each)")
     ap.add_argument("--results", default="update_engagement",
                     help="name of the results files in benchmarks/results/")
+    ap.add_argument("--baseline-src", type=Path,
+                    help="src folder of the code to compare with (contenders main, full_main)")
     ap.add_argument("--contender", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -200,6 +204,12 @@ def main() -> None:
     if args.contender:
         print(json.dumps(_contender(args.contender, args.path, args.out)))
         return
+    names = ["engage", "full"]
+    if args.baseline_src is not None:
+        if not (args.baseline_src / "segmint").is_dir():
+            sys.exit(f"--baseline-src {args.baseline_src}: no segmint package there")
+        SRC["main"] = str(args.baseline_src.resolve())
+        names = ["engage", "main", "full", "full_main"]
     shutil.rmtree(SCRATCH, ignore_errors=True)
     SCRATCH.mkdir(parents=True)
     report = {
@@ -212,7 +222,7 @@ def main() -> None:
                             "--out", str(args.clients)], "engage")
     print(json.dumps(report["setup"]), flush=True)
     runs = []
-    for name in ("engage", "main", "full", "full_main"):
+    for name in names:
         copy = SCRATCH / f"{name}.duckdb"
         shutil.copy(base, copy)
         out = str(SCRATCH / f"{name}.parquet")
@@ -223,13 +233,14 @@ def main() -> None:
     base.unlink()
     report["runs"] = runs
     by = {r["contender"]: r["wall_s"] for r in runs}
-    report["engage_vs_main"] = round(by["engage"] / by["main"], 3)
     report["engage_vs_full"] = round(by["engage"] / by["full"], 3)
-    report["main_vs_full"] = round(by["main"] / by["full"], 3)
-    report["full_vs_full_main"] = round(by["full"] / by["full_main"], 3)
+    if "main" in by:
+        report["engage_vs_main"] = round(by["engage"] / by["main"], 3)
+        report["main_vs_full"] = round(by["main"] / by["full"], 3)
+        report["full_vs_full_main"] = round(by["full"] / by["full_main"], 3)
     full = str(SCRATCH / "full.parquet")
     report["equality"] = {n: _compare(full, str(SCRATCH / f"{n}.parquet"))
-                          for n in ("engage", "main", "full_main")}
+                          for n in names if n != "full"}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.results}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"{args.results}.md").write_text(_markdown(report))
@@ -241,7 +252,9 @@ def _markdown(r: dict) -> str:
     s = r["setup"]
     lines = [
         "# Daily cycle with a large engagement log: the engagement state\n",
-        f"Generated by `python benchmarks/update_engagement.py` on {r['machine']}, {r['date']}; "
+        "Generated by `python benchmarks/update_engagement.py"
+        + (" --baseline-src BASELINE" if "engage_vs_main" in r else "")
+        + f"` on {r['machine']}, {r['date']}; "
         f"1-minute load average before the run {r['load_average_before']}. The machine is "
         "shared: timings are indicative, ratios within one run hold. Each contender ran once, "
         "in its own process, on its own copy of the warehouse; peak = that process's peak "
@@ -249,12 +262,12 @@ def _markdown(r: dict) -> str:
         f"Warehouse: {s['clients']:,} clients, {s['transactions_history']:,} transactions and "
         f"{s['events_history']:,} engagement events over 18 months, plus "
         f"{s['transactions_new']:,} transactions and {s['events_new']:,} events on the cycle "
-        "day, appended by the ingest (not timed). *engage* (this branch) folds both "
-        "(`fold`, `fold_events`) and stores the day's snapshot from the state; *main* (main's "
-        "code, same warehouse) folds the transactions and stores the snapshot from its "
+        "day, appended by the ingest (not timed). *engage* (the engagement state) folds both "
+        "(`fold`, `fold_events`) and stores the day's snapshot from the state; *main* (the "
+        "code before the engagement state, `--baseline-src`, same warehouse) folds the transactions and stores the snapshot from its "
         "state, whose queries scan every event; *full* stores the snapshot computed from the "
-        "history (this branch's catalog: the event counts read the events of the windows), "
-        "*full_main* the same on main's code (every event read). Default feature groups (rfm, rfm_scores, "
+        "history (the event counts read the events of the windows), "
+        "*full_main* the same on the baseline code (every event read). Default feature groups (rfm, rfm_scores, "
         "behaviour, engagement, clv with the model stored the day before).\n",
         "| contender | wall s | of which | peak GiB |",
         "| --- | --- | --- | --- |",
@@ -273,9 +286,10 @@ def _markdown(r: dict) -> str:
     eq = r["equality"]
     lines += [
         "",
-        f"* **engage / main = {r['engage_vs_main']:.3f}**; engage / full = "
-        f"{r['engage_vs_full']:.3f}; main / full = {r['main_vs_full']:.3f}; full / full_main "
-        f"= {r['full_vs_full_main']:.3f}.",
+        (f"* **engage / main = {r['engage_vs_main']:.3f}**; engage / full = "
+         f"{r['engage_vs_full']:.3f}; main / full = {r['main_vs_full']:.3f}; full / full_main "
+         f"= {r['full_vs_full_main']:.3f}." if "engage_vs_main" in r
+         else f"* **engage / full = {r['engage_vs_full']:.3f}**."),
         *(f"* {n} vs full: {e['different_values']} value(s) differ over {e['rows']:,} rows x "
           f"{e['columns']} columns (exact comparison; ipt_cv to 1e-12 relative; largest "
           f"absolute difference {e['max_abs_diff']:.1e})." for n, e in eq.items()),
