@@ -43,15 +43,22 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from update import (  # noqa: E402  (benchmarks/update.py: same dates, transactions, checks)
+    _TX_SQL,
+    AS_OF,
+    HISTORY_DAYS,
+    NEW_SHARE,
+    START,
+    TX_PER_CLIENT,
+    _compare,
+    _export,
+)
+
 RESULTS = HERE / "results"
 SCRATCH = Path("/tmp/segmint-bench-update-engagement")
 SRC = {"engage": str(HERE.parent / "src")}
-TX_PER_CLIENT = 10
 EVENTS_PER_CLIENT = 100
-NEW_SHARE = 0.01
-AS_OF = "2024-06-30"
-START = "2023-01-01"
-HISTORY_DAYS = 546  # 2023-01-01 .. 2024-06-29
 
 _EVENT_SQL = """
 SELECT 'C' || lpad(CAST(hash(i, 11) % {n_clients} AS VARCHAR), 8, '0') AS client_id,
@@ -68,9 +75,6 @@ def _setup(n_clients: int, path: Path) -> dict:
     from segmint.features._snapshot import write_snapshot
     from segmint.sources import ENTITIES
     from segmint.store import Warehouse
-
-    sys.path.insert(0, str(HERE))
-    from update import _TX_SQL  # the transactions of benchmarks/update.py
 
     n_tx, n_ev = n_clients * TX_PER_CLIENT, n_clients * EVENTS_PER_CLIENT
     new_tx, new_ev = int(n_tx * NEW_SHARE), int(n_ev * NEW_SHARE)
@@ -148,33 +152,9 @@ def _contender(name: str, path: str, out: str) -> dict:
         result["wall_s"] = time.perf_counter() - t0
         result["mode"] = snap.mode
         assert snap.mode == ("full" if full else "incremental"), snap.mode
-        wh.con.execute(
-            f"COPY (SELECT * EXCLUDE (as_of) FROM features WHERE as_of = DATE '{AS_OF}' "
-            f"ORDER BY client_id) TO '{out}' (FORMAT parquet)"
-        )
+        _export(wh, out)
     result["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return result
-
-
-def _compare(full: str, other: str) -> dict:
-    import numpy as np
-    import pandas as pd
-
-    a, b = pd.read_parquet(full), pd.read_parquet(other)
-    assert list(a.columns) == list(b.columns) and a["client_id"].equals(b["client_id"])
-    different, worst = 0, 0.0
-    for col in a.columns:
-        x, y = a[col].to_numpy(), b[col].to_numpy()
-        if a[col].dtype.kind == "f":
-            rtol = 1e-12 if col == "ipt_cv" else 0.0
-            bad = ~np.isclose(y, x, rtol=rtol, atol=0, equal_nan=True)
-            different += int(bad.sum())
-            both = ~(np.isnan(x) | np.isnan(y))
-            worst = max(worst, float(np.abs(x[both] - y[both]).max(initial=0.0)))
-        else:
-            different += int((x != y).sum())
-    return {"rows": len(a), "columns": a.shape[1], "different_values": different,
-            "max_abs_diff": worst}
 
 
 def _run(args: list[str], code: str) -> dict:
@@ -292,7 +272,8 @@ def _markdown(r: dict) -> str:
          else f"* **engage / full = {r['engage_vs_full']:.3f}**."),
         *(f"* {n} vs full: {e['different_values']} value(s) differ over {e['rows']:,} rows x "
           f"{e['columns']} columns (exact comparison; ipt_cv to 1e-12 relative; largest "
-          f"absolute difference {e['max_abs_diff']:.1e})." for n, e in eq.items()),
+          f"absolute difference {e['max_abs_diff']:.1e}); {e.get('score_differences', 0)} "
+          "rank-score difference(s)." for n, e in eq.items()),
         f"* Setup (not timed): data {s['generate_s']} s, build_state {s['build_state_s']} s, "
         f"snapshot of the day before {s['snapshot_before_s']} s.",
         "",
