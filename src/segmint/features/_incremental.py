@@ -54,12 +54,13 @@ data has it re-derived from their day rows. Both are exact. Folding events
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -517,46 +518,55 @@ def fold(warehouse: Any, new_transactions: Any, *, append: bool = True) -> int:
     status = state_status(warehouse)
     if status is None:
         _check_state(warehouse)
-    registered = not isinstance(new_transactions, str)
-    src = "_fold_input" if registered else new_transactions
+    with _staged(warehouse, new_transactions, "_fold_batch") as n:
+        actual = _run(con, "SELECT count(*) FROM transactions")[0][0]
+        expected = status["n_transactions"] + (0 if append else n)
+        if actual != expected:
+            if append:
+                _check_state(warehouse)  # raises: out of sync
+            raise WarehouseError(
+                f"fold(append=False): `transactions` holds {actual} rows, the state "
+                f"{status['n_transactions']} and the batch {n}; the batch must be the "
+                "rows appended since the state was last folded"
+            )
+        if n == 0:
+            return 0
+        if append:
+            _run(con, "INSERT INTO transactions BY NAME SELECT * FROM _fold_batch")
+        layout = _stored_layout(con)
+        _fold_days(con)
+        _fold_clients(con, layout)
+        _fold_mix(con)
+        _run(
+            con,
+            f"UPDATE {META_TABLE} AS m SET n_transactions = m.n_transactions + b.n, "
+            "last_day = greatest(m.last_day, b.last), updated_at = now(), "
+            "amount_sum = m.amount_sum + b.amount_sum, ts_sum = m.ts_sum + b.ts_sum "
+            f"FROM (SELECT count(*) AS n, CAST(max(ts) AS DATE) AS last, {_FINGERPRINT} "
+            "FROM _fold_batch) AS b",
+        )
+        for t in ("_fold_days", "_fold_sums", "_fold_touched", "_fold_mix"):
+            _run(con, f"DROP TABLE IF EXISTS {t}")
+    return int(n)
+
+
+@contextlib.contextmanager
+def _staged(warehouse: Any, data: Any, table: str) -> Iterator[int]:
+    """Open a transaction holding ``data`` (a table name, or data to register) as the temp
+    table ``table``; yields its row count. The table is dropped when the block ends."""
+    con = warehouse.con
+    registered = not isinstance(data, str)
     if registered:
-        con.register("_fold_input", new_transactions)
+        con.register(f"{table}_input", data)
     try:
         with warehouse.transaction():
-            _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_batch AS SELECT * FROM {src}")
-            n = _run(con, "SELECT count(*) FROM _fold_batch")[0][0]
-            actual = _run(con, "SELECT count(*) FROM transactions")[0][0]
-            expected = status["n_transactions"] + (0 if append else n)
-            if actual != expected:
-                if append:
-                    _check_state(warehouse)  # raises: out of sync
-                raise WarehouseError(
-                    f"fold(append=False): `transactions` holds {actual} rows, the state "
-                    f"{status['n_transactions']} and the batch {n}; the batch must be the "
-                    "rows appended since the state was last folded"
-                )
-            if n == 0:
-                return 0
-            if append:
-                _run(con, "INSERT INTO transactions BY NAME SELECT * FROM _fold_batch")
-            layout = _stored_layout(con)
-            _fold_days(con)
-            _fold_clients(con, layout)
-            _fold_mix(con)
-            _run(
-                con,
-                f"UPDATE {META_TABLE} AS m SET n_transactions = m.n_transactions + b.n, "
-                "last_day = greatest(m.last_day, b.last), updated_at = now(), "
-                "amount_sum = m.amount_sum + b.amount_sum, ts_sum = m.ts_sum + b.ts_sum "
-                f"FROM (SELECT count(*) AS n, CAST(max(ts) AS DATE) AS last, {_FINGERPRINT} "
-                "FROM _fold_batch) AS b",
-            )
-            for t in ("_fold_batch", "_fold_days", "_fold_sums", "_fold_touched", "_fold_mix"):
-                _run(con, f"DROP TABLE IF EXISTS {t}")
+            src = f"{table}_input" if registered else data
+            _run(con, f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {src}")
+            yield int(_run(con, f"SELECT count(*) FROM {table}")[0][0])
+            _run(con, f"DROP TABLE IF EXISTS {table}")
     finally:
         if registered:
-            con.unregister("_fold_input")
-    return int(n)
+            con.unregister(f"{table}_input")
 
 
 def _fold_days(con: Any) -> None:
@@ -719,53 +729,43 @@ def fold_events(warehouse: Any, new_events: Any, *, append: bool = True) -> int:
     """
     con = warehouse.con
     status = _check_state(warehouse)
-    registered = not isinstance(new_events, str)
-    src = "_fold_events_input" if registered else new_events
-    if registered:
-        con.register("_fold_events_input", new_events)
-    try:
-        with warehouse.transaction():
-            _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_ev_batch AS SELECT * FROM {src}")
-            n = _run(con, "SELECT count(*) FROM _fold_ev_batch")[0][0]
-            if append:
-                warehouse.require("engagement", hint="run `segmint ingest` first")
-            actual = _count(warehouse, "engagement")
-            expected = status["n_events"] + (0 if append else n)
-            if actual != expected:
-                raise WarehouseError(
-                    f"fold_events: `engagement` holds {actual} rows, the state "
-                    f"{status['n_events']}{'' if append else f' and the batch {n}'}: it was "
-                    "replaced or appended to outside fold_events(); rebuild its part of the "
-                    "state with build_event_state(warehouse)"
-                )
-            if n == 0:
-                return 0
-            if append:
-                _run(con, "INSERT INTO engagement BY NAME SELECT * FROM _fold_ev_batch")
-            _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_ev AS {_event_rows('_fold_ev_batch')}")
-            _run(con, f"UPDATE {EVENTS_TABLE} AS c SET n_events = c.n_events + b.n_events "
-                      f"FROM _fold_ev AS b WHERE {_EVENT_KEY}")
-            _run(con, f"INSERT INTO {EVENTS_TABLE} SELECT b.* FROM _fold_ev AS b "
-                      f"ANTI JOIN {EVENTS_TABLE} AS c ON {_EVENT_KEY}")
-            _run(con, "CREATE OR REPLACE TEMP TABLE _fold_ev_tot AS SELECT channel, "
-                      "SUM(n_events)::BIGINT AS n_events FROM _fold_ev GROUP BY channel")
-            tkey = "c.channel IS NOT DISTINCT FROM b.channel"
-            _run(con, f"UPDATE {EVENT_TOTALS_TABLE} AS c SET n_events = c.n_events + b.n_events "
-                      f"FROM _fold_ev_tot AS b WHERE {tkey}")
-            _run(con, f"INSERT INTO {EVENT_TOTALS_TABLE} SELECT b.* FROM _fold_ev_tot AS b "
-                      f"ANTI JOIN {EVENT_TOTALS_TABLE} AS c ON {tkey}")
-            _run(
-                con,
-                f"UPDATE {META_TABLE} AS m SET n_events = m.n_events + b.n_events, "
-                "events_ts_sum = m.events_ts_sum + b.events_ts_sum, "
-                "events_last_day = greatest(m.events_last_day, b.events_last_day), "
-                f"updated_at = now() FROM (SELECT {_EVENTS_FINGERPRINT} FROM _fold_ev_batch) AS b",
+    with _staged(warehouse, new_events, "_fold_ev_batch") as n:
+        if append:
+            warehouse.require("engagement", hint="run `segmint ingest` first")
+        actual = _count(warehouse, "engagement")
+        expected = status["n_events"] + (0 if append else n)
+        if actual != expected:
+            raise WarehouseError(
+                f"fold_events: `engagement` holds {actual} rows, the state "
+                f"{status['n_events']}{'' if append else f' and the batch {n}'}: it was "
+                "replaced or appended to outside fold_events(); rebuild its part of the "
+                "state with build_event_state(warehouse)"
             )
-            for t in ("_fold_ev_batch", "_fold_ev", "_fold_ev_tot"):
-                _run(con, f"DROP TABLE IF EXISTS {t}")
-    finally:
-        if registered:
-            con.unregister("_fold_events_input")
+        if n == 0:
+            return 0
+        if append:
+            _run(con, "INSERT INTO engagement BY NAME SELECT * FROM _fold_ev_batch")
+        _run(con, f"CREATE OR REPLACE TEMP TABLE _fold_ev AS {_event_rows('_fold_ev_batch')}")
+        _run(con, f"UPDATE {EVENTS_TABLE} AS c SET n_events = c.n_events + b.n_events "
+                  f"FROM _fold_ev AS b WHERE {_EVENT_KEY}")
+        _run(con, f"INSERT INTO {EVENTS_TABLE} SELECT b.* FROM _fold_ev AS b "
+                  f"ANTI JOIN {EVENTS_TABLE} AS c ON {_EVENT_KEY}")
+        _run(con, "CREATE OR REPLACE TEMP TABLE _fold_ev_tot AS SELECT channel, "
+                  "SUM(n_events)::BIGINT AS n_events FROM _fold_ev GROUP BY channel")
+        tkey = "c.channel IS NOT DISTINCT FROM b.channel"
+        _run(con, f"UPDATE {EVENT_TOTALS_TABLE} AS c SET n_events = c.n_events + b.n_events "
+                  f"FROM _fold_ev_tot AS b WHERE {tkey}")
+        _run(con, f"INSERT INTO {EVENT_TOTALS_TABLE} SELECT b.* FROM _fold_ev_tot AS b "
+                  f"ANTI JOIN {EVENT_TOTALS_TABLE} AS c ON {tkey}")
+        _run(
+            con,
+            f"UPDATE {META_TABLE} AS m SET n_events = m.n_events + b.n_events, "
+            "events_ts_sum = m.events_ts_sum + b.events_ts_sum, "
+            "events_last_day = greatest(m.events_last_day, b.events_last_day), "
+            f"updated_at = now() FROM (SELECT {_EVENTS_FINGERPRINT} FROM _fold_ev_batch) AS b",
+        )
+        for t in ("_fold_ev", "_fold_ev_tot"):
+            _run(con, f"DROP TABLE IF EXISTS {t}")
     return int(n)
 
 
