@@ -18,6 +18,9 @@ CovarianceType = Literal["diag", "full", "spherical"]
 ImputeStrategy = Literal["median", "zero", "min", "max"]
 SummaryFreq = Literal["W", "D"]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
+OutcomeKind = Literal["label", "purchase", "product_opened", "category_first_spend", "churn"]
+LabelPopulation = Literal["all", "labelled"]
+PropensityAlgorithm = Literal["hgb", "logistic"]
 
 FeatureGroupName = Literal[
     "rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value", "clv"

@@ -251,6 +251,65 @@ class Project:
             )
         return result
 
+    # -- targeting ----------------------------------------------------------------------
+    def fit_propensity(self, name: str):
+        """Fit, evaluate on time and store a new version of a propensity model (stage 6).
+
+        The model is ``targeting.propensity.<name>`` in segmint.yaml; see
+        :func:`segmint.targeting.fit_propensity`.
+
+        Returns
+        -------
+        segmint.targeting.PropensityVersion
+            ``.metrics`` holds the evaluation on the latest complete as-of date.
+
+        Examples
+        --------
+        >>> project.fit_propensity("churn").metrics["scorers"]["hgb"]["roc_auc"]  # doctest: +SKIP
+        """
+        from segmint.targeting import fit_propensity
+
+        with self.warehouse() as wh:
+            return fit_propensity(wh, self.config, name)
+
+    def evaluate_propensity(self, name: str, *, as_of: dt.date | str | None = None) -> dict:
+        """The evaluation of a propensity model's current version: from its fit, or of the
+        stored model on a later ``as_of`` whose outcome window is complete.
+
+        Returns
+        -------
+        dict
+            Metrics per scorer (``hgb``, ``logistic``, ``naive``), drivers, counts.
+        """
+        from segmint.targeting import evaluate_propensity
+
+        if isinstance(as_of, str):
+            as_of = dt.date.fromisoformat(as_of)
+        with self.warehouse() as wh:
+            return evaluate_propensity(wh, self.config, name, as_of=as_of)
+
+    def score_propensity(self, names=None, *, as_of: dt.date | str | None = None):
+        """Score every client of the ``as_of`` features snapshot with the propensity models
+        (default: all declared ones, at the latest snapshot), into ``scores`` and the
+        ``propensity_<name>`` features; a model without a version is fitted first.
+
+        Returns
+        -------
+        segmint.targeting.ScoreResult
+        """
+        from segmint.features._compute import SNAPSHOT_TABLE
+        from segmint.targeting import score_models
+
+        if isinstance(as_of, str):
+            as_of = dt.date.fromisoformat(as_of)
+        with self.warehouse() as wh:
+            if as_of is None:
+                wh.require(SNAPSHOT_TABLE, hint="run `segmint features` or `segmint run` first")
+                as_of = wh.con.execute(f"SELECT max(as_of) FROM {SNAPSHOT_TABLE}").fetchone()[0]
+            return score_models(
+                wh, self.config, as_of, names=None if names is None else list(names)
+            )
+
     # -- monitoring ---------------------------------------------------------------------
     def update(
         self,
@@ -366,7 +425,10 @@ class Project:
         return row[0]
 
     def run(self, *, as_of=None, report=None, progress=None) -> PipelineRun:
-        """Run every stage: ingest -> features -> segment -> catalog -> report.
+        """Run every stage: ingest -> features -> score -> segment -> catalog -> report.
+
+        ``score`` applies the propensity models of ``targeting.propensity`` (none by
+        default), so that segments, the catalog and the report can use their scores.
 
         Parameters
         ----------
@@ -382,7 +444,7 @@ class Project:
         PipelineRun
         """
 
-        stages = ("ingest", "features", "segment", "catalog", "report")
+        stages = ("ingest", "features", "score", "segment", "catalog", "report")
         timings: dict[str, float] = {}
 
         def step(name: str, fn):
@@ -397,6 +459,7 @@ class Project:
         date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         date = date or self.default_as_of()
         features = step("features", lambda: self.snapshot_features(date))
+        scores = step("score", lambda: self.score_propensity(as_of=date))
         seg = step("segment", lambda: self.segment(date, load=False))
         catalog = step("catalog", lambda: self.catalog(as_of=date))
         path = step("report", lambda: self.report(report, as_of=date))
@@ -406,6 +469,7 @@ class Project:
             n_clients=features.rows,
             n_features=len(features.columns) - 1,
             segmentation=seg,
+            scores=scores,
             catalog=catalog,
             report=path,
             timings=timings,
@@ -424,3 +488,4 @@ class PipelineRun:
     catalog: Any
     report: Path
     timings: dict[str, float] = field(default_factory=dict)
+    scores: Any = None

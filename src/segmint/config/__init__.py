@@ -26,6 +26,7 @@ from segmint.config._sources import (
     SqlExpr,
     WarehouseConfig,
 )
+from segmint.config._targeting import OutcomeConfig, PropensityConfig, TargetingConfig
 from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
@@ -36,10 +37,13 @@ __all__ = [
     "EventsConfig",
     "FeaturesConfig",
     "MonitoringConfig",
+    "OutcomeConfig",
+    "PropensityConfig",
     "SegmentationConfig",
     "ProjectConfig",
     "SourceConfig",
     "SqlExpr",
+    "TargetingConfig",
     "WarehouseConfig",
     "load_config",
 ]
@@ -62,6 +66,7 @@ class ProjectConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    targeting: TargetingConfig = Field(default_factory=TargetingConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:

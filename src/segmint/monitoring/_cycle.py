@@ -228,6 +228,8 @@ def _cycle(project, as_of, previous, applied, refit, notify, started, timings, l
     mon = project.config.monitoring
     project.snapshot_features(as_of)
     lap("features")
+    project.score_propensity(as_of=as_of)  # targeting: `scores`, propensity_* features
+    lap("score")
     with project.warehouse() as wh:
         names = _dimension_names(project, wh)
         refs = _reference_versions(wh, names, applied)

@@ -23,6 +23,7 @@ from segmint.profiles._profile import (
     numeric_features,
     prepare,
     profile_segments,
+    propensity_stats,
 )
 from segmint.profiles._rules import fit_rules
 from segmint.store import Warehouse
@@ -74,6 +75,9 @@ def build_catalog(
     dimensions = []
     for info in infos:
         profiles = profile_segments(wh.con, info.dimension, features, top=config.top_features)
+        for seg, stats in propensity_stats(wh.con, info.dimension, features).items():
+            if seg in profiles:
+                profiles[seg] = profiles[seg].model_copy(update={"propensities": stats})
         fixed, sources = _fixed_names(wh, info.dimension, info.kind, config, profiles)
         names = unique_names(profiles, fixed)
         for seg in names:

@@ -40,6 +40,19 @@ class ValueStat(BaseModel):
     share_of_total: float | None = Field(description="Segment total / population total.")
 
 
+class PropensityStat(BaseModel):
+    """A propensity score (a ``propensity_*`` feature) in one segment."""
+
+    model_config = _CFG
+    feature: str = Field(description="The score's feature column, ``propensity_<model>``.")
+    mean: float | None = Field(description="Mean score of the segment's clients.")
+    population_mean: float | None
+    top_decile_share: float | None = Field(
+        description="Share of the segment's clients in the population's top score decile "
+        "(0.1 when the segment is like the population)."
+    )
+
+
 class SegmentProfile(BaseModel):
     """Who is in a segment: size, value, churn risk and feature lifts."""
 
@@ -51,6 +64,9 @@ class SegmentProfile(BaseModel):
     population_churn_risk: float | None
     features: list[FeatureStat]
     top_features: list[str] = Field(description="Features with the largest |lift|, largest first.")
+    propensities: list[PropensityStat] = Field(
+        default_factory=list, description="Each propensity score's mean and top-decile share."
+    )
 
     def feature(self, name: str) -> FeatureStat | None:
         return next((f for f in self.features if f.feature == name), None)
