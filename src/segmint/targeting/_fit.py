@@ -229,7 +229,12 @@ def _split(frame: pd.DataFrame, plan: DatePlan):
 
 
 def fit_propensity(
-    wh: Any, config: ProjectConfig, name: str, *, end: dt.date | None = None
+    wh: Any,
+    config: ProjectConfig,
+    name: str,
+    *,
+    end: dt.date | None = None,
+    cache: dict[dt.date, pd.DataFrame] | None = None,
 ) -> PropensityVersion:
     """Fit, evaluate on time and store a new version of the propensity model ``name``.
 
@@ -241,6 +246,9 @@ def fit_propensity(
     name : str
     end : date, optional
         Latest evaluation date (default: the latest with a complete window).
+    cache : dict, optional
+        Features per as-of date shared between fits on the same data (see
+        :func:`~segmint.targeting.training_set`).
 
     Returns
     -------
@@ -256,7 +264,7 @@ def fit_propensity(
     model_cfg, outcome = model_config(config, name)
     t0 = time.perf_counter()
     plan = plan_dates(wh, outcome, model_cfg, end=end)
-    frame = training_set(wh, config, outcome, plan.all)
+    frame = training_set(wh, config, outcome, plan.all, cache=cache)
     train, cal, test = _split(frame, plan)
     for what, part in (("training", train), ("calibration", cal), ("evaluation", test)):
         check_counts(part, what, model_cfg.min_positives)

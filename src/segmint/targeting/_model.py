@@ -117,7 +117,8 @@ def encode(X: pd.DataFrame, plan: ColumnPlan) -> np.ndarray:
             out[:, j] = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     for k, (name, values) in enumerate(plan.categorical.items()):
         if name in X.columns:
-            codes = pd.Categorical(X[name].astype("string").to_numpy(dtype=object), categories=values).codes
+            text = X[name].astype("string").to_numpy(dtype=object, na_value=None)
+            codes = pd.Index(values, dtype=object).get_indexer(text)  # unseen, null: -1
             out[:, len(plan.numeric) + k] = np.where(codes >= 0, codes, np.nan)
     return out
 

@@ -67,7 +67,8 @@ class ScoreResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _current(wh: Any, config: ProjectConfig, name: str, fit_missing: bool, result: ScoreResult):
+def _current(wh: Any, config: ProjectConfig, name: str, fit_missing: bool, result: ScoreResult,
+             cache: dict):
     model_cfg, outcome = model_config(config, name)
     pv = load_version(wh, name)
     wanted = fingerprint(outcome.model_dump(mode="json"), model_cfg.model_dump(mode="json"))
@@ -76,7 +77,7 @@ def _current(wh: Any, config: ProjectConfig, name: str, fit_missing: bool, resul
     if not fit_missing:
         return None
     try:
-        pv = fit_propensity(wh, config, name)
+        pv = fit_propensity(wh, config, name, cache=cache)
     except SegmintError as exc:
         # a model that cannot be fitted yet (too little history) must not stop the cycle
         log.warning("propensity %s: not fitted (%s); not scored", name, exc)
@@ -119,8 +120,9 @@ def score_models(
     wh.require(SNAPSHOT_TABLE, hint="compute the features first (`segmint features`)")
     t0 = time.perf_counter()
     versions: dict[str, PropensityVersion] = {}
+    cache: dict = {}  # features per date, shared by the models fitted here
     for name in names:
-        pv = _current(wh, config, name, fit_missing, result)
+        pv = _current(wh, config, name, fit_missing, result, cache)
         if pv is not None:
             versions[name] = pv
     result.timings["fit_s"] = time.perf_counter() - t0
@@ -132,7 +134,7 @@ def score_models(
     cols = ", ".join(f'"{c}"' for c in ["client_id", *(c for c in needed if c in present)])
     frame = wh.con.execute(
         f"SELECT {cols} FROM {SNAPSHOT_TABLE} WHERE as_of = ?", [as_of]
-    ).arrow().to_pandas()
+    ).df()
     if frame.empty:
         raise WarehouseError(f"{SNAPSHOT_TABLE}: no snapshot as of {as_of} to score")
     result.timings["read_s"] = time.perf_counter() - t1

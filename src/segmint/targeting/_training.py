@@ -71,17 +71,29 @@ def features_as_of(wh: Any, config: ProjectConfig, as_of: dt.date) -> pd.DataFra
 
 
 def training_set(
-    wh: Any, config: ProjectConfig, outcome: OutcomeConfig, dates: list[dt.date]
+    wh: Any,
+    config: ProjectConfig,
+    outcome: OutcomeConfig,
+    dates: list[dt.date],
+    *,
+    cache: dict[dt.date, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Examples of ``dates``: ``client_id, as_of, y`` then the features as of each date.
 
     Only eligible clients (see :func:`segmint.targeting.outcomes`) are examples. Columns a
-    date lacks (a top category of another date) are null there.
+    date lacks (a top category of another date) are null there. ``cache`` (date ->
+    features) lets models fitted one after the other on unchanged data share the
+    features of their common dates.
     """
     targets = outcomes(wh, outcome, dates)
     parts = []
     for day in dates:
-        feats = features_as_of(wh, config, day)
+        if cache is not None and day in cache:
+            feats = cache[day]
+        else:
+            feats = features_as_of(wh, config, day)
+            if cache is not None:
+                cache[day] = feats
         y = targets[pd.to_datetime(targets["as_of"]).dt.date == day]
         part = y.merge(feats, on="client_id", how="inner", validate="one_to_one")
         parts.append(part)
