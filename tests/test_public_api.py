@@ -15,6 +15,7 @@ PACKAGES = [
     "segmint.profiles",
     "segmint.report",
     "segmint.monitoring",
+    "segmint.targeting",
     "segmint.datasets",
 ]
 
