@@ -41,6 +41,7 @@ FILES = {
     "profitability": "finance/profitability.csv",
     "segments": "truth/segments.parquet",
     "faults": "truth/faults.csv",
+    "upgrades": "truth/upgrades.csv",
     "config": "segmint.yaml",
 }
 
@@ -80,7 +81,8 @@ class GeneratedData:
     engagement_files: tuple[Path, ...]
 
     def path(self, name: str) -> Path:
-        """Path of a named output: clients, holdings, profitability, segments, faults, config."""
+        """Path of a named output: clients, holdings, profitability, segments, faults,
+        upgrades, config."""
         return self.out_dir / FILES[name]
 
 
@@ -154,7 +156,7 @@ def generate_bank(
             n_migrants += int((cb.final_segment != cb.segment).sum())
             tx = blocks.make_transactions(cal, seed, b, cb, counters.next_txn)
             counters.next_txn += tx.table.num_rows
-            holdings = blocks.make_holdings(cal, seed, b, cb, counters.next_account)
+            holdings, upgrades = blocks.make_holdings(cal, seed, b, cb, counters.next_account)
             counters.next_account += holdings.num_rows
             engagement = blocks.make_engagement(cal, seed, b, cb)
             finance = blocks.make_profitability(cal, seed, b, cb, tx)
@@ -168,6 +170,7 @@ def generate_bank(
             ):
                 writers.write(entity, inject(entity, table, faults, seed, b, counters))
             writers.truth.write_table(cb.truth)
+            writers.upgrades.write_table(upgrades)
             if progress is not None:
                 progress(first + size, n_clients)
     finally:
@@ -204,6 +207,9 @@ class _Writers:
         )
         self.truth = pq.ParquetWriter(out / FILES["segments"], blocks.TRUTH_SCHEMA)
         self.faults = pcsv.CSVWriter(out / FILES["faults"], FAULTS_SCHEMA, write_options=_CSV)
+        self.upgrades = pcsv.CSVWriter(
+            out / FILES["upgrades"], blocks.UPGRADES_SCHEMA, write_options=_CSV
+        )
         self.part: int | None = None
         self.part_writers: dict[str, pq.ParquetWriter] = {}
         self.parts: dict[str, list[Path]] = {"transactions": [], "engagement": []}
@@ -267,7 +273,7 @@ class _Writers:
 
     def close(self) -> None:
         self._close_parts()
-        for w in (self.clients, self.finance, self.holdings, self.truth, self.faults):
+        for w in (self.clients, self.finance, self.holdings, self.truth, self.faults, self.upgrades):
             w.close()
 
 
