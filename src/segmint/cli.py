@@ -330,6 +330,11 @@ def print_run_summary(run) -> None:
                 end_section=i == len(dim.segments) - 1,
             )
     console.print(table)
+    scores = run.scores
+    if scores is not None and (scores.scored or scores.skipped):
+        done = ", ".join(f"{m} v{v}" for m, v in scores.scored.items()) or "none"
+        console.print(f"propensity scores: {done}" + "".join(
+            f"; {m} not scored ({why})" for m, why in scores.skipped.items()))
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
     console.print(f"stages: {timings}")
     console.print(f"report: {run.report}", highlight=False)
