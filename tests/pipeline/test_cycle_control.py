@@ -245,3 +245,35 @@ def test_a_reader_is_not_blocked_while_a_hung_webhook_is_retried(bank):
         queue = wh.con.execute("SELECT status, attempts FROM webhook_queue").fetchall()
     assert webhook.startswith("failed after 2 attempt(s)") and queue == [("failed", 2)]
     json.dumps(queue)
+
+
+def _read_for(path, seconds: float) -> subprocess.Popen:
+    code = (
+        "import time, duckdb\n"
+        f"con = duckdb.connect({str(path)!r}, read_only=True)\n"
+        "print('open', flush=True)\n"
+        f"time.sleep({seconds})\n"
+        "con.close()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
+    return proc
+
+
+def test_a_writer_waits_for_a_reader_of_another_process(tmp_path, monkeypatch):
+    path = tmp_path / "wh.duckdb"
+    Warehouse(path).close()
+    reader = _read_for(path, 1.0)
+    try:
+        with Warehouse(path) as wh:  # waits for the reader to go, then writes
+            wh.con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    finally:
+        reader.wait()
+    reader = _read_for(path, 30)
+    try:
+        monkeypatch.setenv("SEGMINT_LOCK_WAIT", "0.3")
+        with pytest.raises(WarehouseError, match=f"open in another process \\(pid {reader.pid}\\)"):
+            Warehouse(path)
+    finally:
+        reader.kill()
+        reader.wait()

@@ -70,6 +70,11 @@ def describe(info: dict[str, Any] | None) -> str:
     return f"pid {info.get('pid')} ({cmd}, since {info.get('since', '?')})"
 
 
+def lock_wait() -> float:
+    """Seconds a writer waits for another (``$SEGMINT_LOCK_WAIT``, default 30)."""
+    return _wait_seconds(None)
+
+
 def _wait_seconds(wait: float | None) -> float:
     if wait is not None:
         return max(0.0, wait)

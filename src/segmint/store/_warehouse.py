@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from typing import Any
 import duckdb
 
 from segmint.errors import WarehouseError
-from segmint.store._lock import acquire, describe, held_here, holder, release
+from segmint.store._lock import acquire, describe, held_here, holder, lock_wait, release
 
 LEDGER = "_runs"
 _READER_WAIT = 5.0  # seconds a reader waits for a writer of another process
@@ -91,8 +92,11 @@ class Warehouse:
             raise
 
     def _connect(self, path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-        # a reader beside a writer of another process: DuckDB refuses at once; wait briefly
-        deadline = time.monotonic() + (_READER_WAIT if read_only else 0.0)
+        # DuckDB refuses at once when another process has the file open in a conflicting
+        # mode (a writer, or for a writer a reader): wait briefly (a reader) or as long as
+        # for the project lock (a writer), then say who is in the way
+        wait = _READER_WAIT if read_only else lock_wait()
+        deadline = time.monotonic() + wait
         while True:
             try:
                 return duckdb.connect(path, read_only=read_only)
@@ -102,10 +106,14 @@ class Warehouse:
                     time.sleep(0.1)
                     continue
                 if busy and self.path is not None:
+                    if read_only:
+                        who = f"being written by {describe(holder(self.path))}"
+                    else:
+                        pid = re.search(r"PID (\d+)", str(exc))
+                        who = "open in another process" + (f" (pid {pid.group(1)})" if pid else "")
                     raise WarehouseError(
-                        f"{path}: the warehouse is being written by {describe(holder(self.path))}; "
-                        "try again when it finishes (readers of a running service use the "
-                        "serving store)"
+                        f"{path}: the warehouse is {who}; waited {wait:g} s, try again when it "
+                        "finishes (readers of a running service use the serving store)"
                     ) from None
                 raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
             except duckdb.Error as exc:
