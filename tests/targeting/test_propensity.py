@@ -176,3 +176,20 @@ def test_cli_fit_evaluate_score(bank):
     scored = CliRunner().invoke(app, ["propensity", "score", "expansion", "-p", cfg])
     assert scored.exit_code == 0, scored.output
     assert "expansion: version" in scored.stdout
+
+
+def test_update_cycle_scores_too(bank):
+    project, versions = bank
+    result = project.update(ingest=False, notify=False)
+    assert "score" in result.timings
+    with project.warehouse(read_only=True) as wh:
+        n = wh.con.execute(
+            "SELECT count(*), count(DISTINCT model), min(version) FROM scores WHERE as_of = ?",
+            [result.as_of],
+        ).fetchone()
+        filled = wh.con.execute(
+            "SELECT count(propensity_upgrade), count(*) FROM features WHERE as_of = ?",
+            [result.as_of],
+        ).fetchone()
+    assert n[1] == len(MODELS) and n[0] == len(MODELS) * filled[1]
+    assert filled[0] == filled[1]
