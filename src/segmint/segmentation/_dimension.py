@@ -29,6 +29,7 @@ from segmint.segmentation._preprocess import (
 )
 from segmint.segmentation._registry import ModelVersion
 from segmint.segmentation._rules import fit_rules, rules_label_sql
+from segmint.segmentation._select import rule_text
 from segmint.sources import protected_columns
 
 KEY = ("client_id", "as_of")
@@ -288,9 +289,9 @@ def fit_dimension(
         k_table=table,
         chosen_k=k,
         stability=chosen.get("stability"),
-        rule=f"among k with stability >= {sel.stability_threshold:.2f}, best mean "
-        "rank of silhouette, Calinski-Harabasz, Davies-Bouldin"
-        f"{', BIC' if dim.method in ('gmm', 'lca') else ''}; else the most stable k",
+        rule=rule_text(
+            stability_threshold=sel.stability_threshold, use_bic=dim.method in ("gmm", "lca")
+        ),
         sizes=np.bincount(labels[labels >= 0], minlength=k).tolist(),
         unassigned=int(np.sum(labels < 0)),
     )
