@@ -11,7 +11,7 @@ For every k in the sweep the selector fits the method on the sample and records
   stability*, the ``clusterboot`` idea), each resample's model predicting every point of
   a ``stability_sample_size`` subsample; and the **silhouette of each bootstrap fit** on
   a fresh subsample, whose standard deviation is the silhouette's standard error
-  (``silhouette_se``).
+  (``silhouette_se``; computed for the best k, the only one whose error the rule uses).
 
 Every k draws its own random numbers (a generator seeded by ``(random_state, k)``), so
 a k's evidence does not depend on which other k are in the sweep.
@@ -42,7 +42,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
@@ -87,8 +86,9 @@ def evaluate_k(
     stability_sample_size: int,
     seed: int,
     bic: Callable[[Any, np.ndarray], float] | None = None,
-) -> tuple[dict[str, Any], Any]:
-    """Fit at ``k`` and measure it; returns (row of the evidence table, the model).
+) -> tuple[dict[str, Any], Any, list[Any]]:
+    """Fit at ``k`` and measure it; returns (row of the evidence table, the model, the
+    bootstrap models).
 
     Random draws come from a generator seeded by ``seed`` and ``k`` only.
     """
@@ -98,6 +98,7 @@ def evaluate_k(
     labels = predict(model, everyone)
     n_found = int(np.unique(labels).size)
     row: dict[str, Any] = {"k": k, "n_segments": n_found}
+    boots: list[Any] = []
     if 1 < n_found < len(X):
         m = min(metric_sample_size, len(X))
         idx = rng.choice(len(X), size=m, replace=False) if m < len(X) else np.arange(len(X))
@@ -117,22 +118,39 @@ def evaluate_k(
         s = min(stability_sample_size, len(X))
         sidx = rng.choice(len(X), size=s, replace=False) if s < len(X) else np.arange(len(X))
         ref = labels[sidx]
-        aris, sils = [], []
-        m = min(metric_sample_size, len(X))
+        aris = []
         for b in range(n_bootstrap):
             boot = sidx[rng.integers(0, s, size=s)]
             mb = fit(boot, k, seed + 1 + b)
+            boots.append(mb)
             aris.append(adjusted_rand_score(ref, predict(mb, sidx)))
-            midx = rng.choice(len(X), size=m, replace=False) if m < len(X) else everyone
-            bl = predict(mb, midx)
-            if 1 < np.unique(bl).size < m:
-                sils.append(float(silhouette_score(X[midx], bl)))
         row["stability"] = float(np.mean(aris))
         row["stability_sd"] = float(np.std(aris))
-        row["silhouette_se"] = float(np.std(sils)) if len(sils) > 1 else float("nan")
     else:
         row["stability"] = float("nan")
-    return row, model
+    return row, model, boots
+
+
+def silhouette_se(
+    X: np.ndarray,
+    k: int,
+    boots: list[Any],
+    predict: PredictFn,
+    *,
+    metric_sample_size: int,
+    seed: int,
+) -> float:
+    """Standard error of the silhouette at ``k``: the standard deviation of the silhouettes
+    of the bootstrap fits, each on a fresh subsample (NaN with fewer than two)."""
+    rng = np.random.default_rng([seed, k, 1])
+    m = min(metric_sample_size, len(X))
+    sils = []
+    for mb in boots:
+        idx = rng.choice(len(X), size=m, replace=False) if m < len(X) else np.arange(len(X))
+        labels = predict(mb, idx)
+        if 1 < np.unique(labels).size < m:
+            sils.append(float(silhouette_score(X[idx], labels)))
+    return float(np.std(sils)) if len(sils) > 1 else float("nan")
 
 
 def choose_k(table: list[dict[str, Any]], *, stability_threshold: float, use_bic: bool) -> int:
@@ -174,6 +192,14 @@ def choose_k(table: list[dict[str, Any]], *, stability_threshold: float, use_bic
     return int(chosen["k"])
 
 
+def _best_silhouette(table: list[dict[str, Any]], threshold: float) -> dict[str, Any] | None:
+    eligible = [
+        r for r in table
+        if r.get("stability", np.nan) >= threshold and np.isfinite(r.get("silhouette", np.nan))
+    ]
+    return min(eligible, key=lambda r: (-r["silhouette"], r["k"])) if eligible else None
+
+
 BIC_MARGIN = 2.0
 """BIC difference below which two k are not told apart (Kass & Raftery 1995)."""
 
@@ -206,9 +232,11 @@ def sweep(
     bic: Callable[[Any, np.ndarray], float] | None = None,
 ) -> tuple[int, Any, list[dict[str, Any]]]:
     """Evaluate every k, choose one; returns (k, its model, evidence table)."""
-    table, models = [], {}
+    table: list[dict[str, Any]] = []
+    models: dict[int, Any] = {}
+    boots: dict[int, list[Any]] = {}
     for k in ks:
-        row, model = evaluate_k(
+        row, model, boots[k] = evaluate_k(
             X,
             k,
             fit,
@@ -221,6 +249,14 @@ def sweep(
         )
         table.append(row)
         models[k] = model
+    if bic is None:
+        # the silhouette's standard error is needed at the best k only (the rule's margin)
+        best = _best_silhouette(table, stability_threshold)
+        if best is not None:
+            best["silhouette_se"] = silhouette_se(
+                X, best["k"], boots[best["k"]], predict,
+                metric_sample_size=metric_sample_size, seed=random_state,
+            )
     k = choose_k(table, stability_threshold=stability_threshold, use_bic=bic is not None)
     for r in table:
         r["chosen"] = r["k"] == k
