@@ -85,8 +85,10 @@ FEATURES = (
     ),
     _feature(
         "expected_spend",
-        "Expected spend per purchase day (Gamma-Gamma; mean repeat spend when it cannot "
-        "be fitted).",
+        "Expected spend per purchase day (Gamma-Gamma; where its fit does not converge or "
+        "its assumption fails, its limit: the client's own mean repeat spend, the "
+        "population mean without repeat purchases; with under 30 repeat buyers, the "
+        "population mean).",
         "{currency}",
         "0.0",
     ),
