@@ -24,7 +24,7 @@ from segmint.profiles._profile import (
     prepare,
     profile_segments,
 )
-from segmint.profiles._rules import fit_rules
+from segmint.profiles._rules import definition_rules, fit_rules
 from segmint.store import Warehouse
 
 CATALOG_TABLE = "segment_catalog"
@@ -78,10 +78,14 @@ def build_catalog(
         names = unique_names(profiles, fixed)
         for seg in names:
             sources.setdefault(seg, "generated")
-        rules, ruleset = fit_rules(
-            wh.con, info.dimension, features, max_conditions=config.max_conditions,
-            max_depth=config.max_depth, sample_size=config.sample_size,
-        )
+        if info.kind == "rules" and (info.params or {}).get("type") == "rules":
+            # a rule-defined dimension is described by its own definition, not a surrogate
+            rules, ruleset = definition_rules(wh.con, info.dimension, info.params)
+        else:
+            rules, ruleset = fit_rules(
+                wh.con, info.dimension, features, max_conditions=config.max_conditions,
+                max_depth=config.max_depth, sample_size=config.sample_size,
+            )
         by_segment = {r.segment_id: r for r in rules}
         segments = [
             Segment(segment_id=seg, name=names[seg], name_source=sources[seg], rule=by_segment.get(seg),

@@ -92,8 +92,13 @@ class RuleSet(BaseModel):
         "the unmatched clients of the fitting sample ('unmatched' when every client matched)."
     )
     fidelity: float = Field(description="Share of all clients whose CASE result equals their assignment.")
-    sample_size: int = Field(description="Clients the decision trees were fitted on.")
+    sample_size: int = Field(description="Clients the decision trees were fitted on (0: definition).")
     max_conditions: int
+    kind: Literal["surrogate", "definition"] = Field(
+        default="surrogate",
+        description="definition: a rule-defined dimension's own rules, exactly; surrogate: "
+        "decision-tree rules that approximate a learned dimension.",
+    )
 
 
 class Fact(BaseModel):

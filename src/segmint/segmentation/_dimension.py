@@ -61,14 +61,15 @@ def resolve_dimensions(
 ) -> tuple[list[DimensionConfig], dict[str, str]]:
     """The dimensions to run: built-ins (unless replaced or disabled) then the user's.
 
-    ``sparse`` names columns too often null to build a built-in dimension on (e.g.
-    ``clv_12m`` when the CLV model could not be fitted); user dimensions are unaffected.
+    ``sparse`` names columns too often null (``clv_12m`` when the CLV model could not be
+    fitted) or zero for everyone (``margin_12m`` without a profitability source) to build a
+    built-in dimension on; user dimensions are unaffected.
     """
     user = {d.name: d for d in config.dimensions}
     dims: list[DimensionConfig] = []
     skipped: dict[str, str] = {}
     if config.include_defaults:
-        defaults, skipped = default_dimensions(columns - (sparse or set()))
+        defaults, skipped = default_dimensions(columns - (sparse or set()), config.value)
         dims = [user.pop(d.name, d) for d in defaults]
         for name in list(skipped):
             if name in user:
