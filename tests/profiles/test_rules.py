@@ -167,7 +167,7 @@ def test_rule_dimensions_show_their_own_definition_with_fidelity_one():
     assert f"{p90:.6g}"[:4] in top.rule.english.replace(",", "")
     active = next(s for s in d.segments if s.name == "Active")
     assert active.rule.english == (
-        "days since the last purchase at most 30 and number of purchases at least 5"
+        "days since the last purchase at most 30 and purchase days at least 5"
     )
     # the catalog's CASE, run on the features, gives every client's assigned segment
     got = wh.con.execute(

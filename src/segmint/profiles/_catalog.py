@@ -16,7 +16,7 @@ import re
 from segmint.config import CatalogConfig
 from segmint.errors import ConfigError, WarehouseError
 from segmint.profiles._models import Catalog, Dimension, Evidence, Segment
-from segmint.profiles._names import persona, unique_names
+from segmint.profiles._names import named_segments, persona
 from segmint.profiles._profile import (
     crosstabs,
     latest_as_of,
@@ -75,7 +75,8 @@ def build_catalog(
     for info in infos:
         profiles = profile_segments(wh.con, info.dimension, features, top=config.top_features)
         fixed, sources = _fixed_names(wh, info.dimension, info.kind, config, profiles)
-        names = unique_names(profiles, fixed)
+        named = named_segments(profiles, fixed)
+        names = {seg: name for seg, (name, _) in named.items()}
         for seg in names:
             sources.setdefault(seg, "generated")
         if info.kind == "rules" and (info.params or {}).get("type") == "rules":
@@ -88,7 +89,8 @@ def build_catalog(
             )
         by_segment = {r.segment_id: r for r in rules}
         segments = [
-            Segment(segment_id=seg, name=names[seg], name_source=sources[seg], rule=by_segment.get(seg),
+            Segment(segment_id=seg, name=names[seg], name_source=sources[seg],
+                    name_terms=named[seg][1], rule=by_segment.get(seg),
                     profile=p, persona=persona(names[seg], p))
             for seg, p in sorted(profiles.items(), key=lambda kv: (-kv[1].size, kv[0]))
         ]

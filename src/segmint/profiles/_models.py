@@ -110,6 +110,17 @@ class Fact(BaseModel):
     display: str = Field(description="The number as written in the sentence.")
 
 
+class NameTerm(BaseModel):
+    """A fact a term of a generated name rests on: ``value op threshold`` holds."""
+
+    model_config = _CFG
+    term: str = Field(description="The word(s) of the name, e.g. 'Lapsed', 'Digital-first'.")
+    metric: str = Field(description="Path in the segment profile, e.g. 'feature.recency_days.lift'.")
+    value: float
+    op: Literal[">=", "<="]
+    threshold: float
+
+
 class PersonaSentence(BaseModel):
     model_config = _CFG
     text: str
@@ -125,6 +136,10 @@ class Segment(BaseModel):
     name_source: Literal["configured", "model", "generated"] = Field(
         description="configured: segmint.yaml; model: a rule-defined dimension's own name; "
         "generated: from the profile."
+    )
+    name_terms: list[NameTerm] = Field(
+        default_factory=list,
+        description="Generated names: the profile fact behind each term (empty otherwise).",
     )
     rule: SegmentRule | None = Field(description="None when the segment is the fallback with no rule.")
     profile: SegmentProfile
