@@ -121,7 +121,11 @@ def _evidence(raw: dict | None) -> Evidence | None:
         {k: v for k, v in row.items() if v is None or (isinstance(v, int | float) and not isinstance(v, bool))}
         for row in table
     ]
-    return Evidence(chosen_k=chosen, table=rows)
+    weights = raw.get("feature_weights") or {}
+    return Evidence(
+        chosen_k=chosen, table=rows, rule=raw.get("rule"),
+        feature_weights={str(k): float(v) for k, v in weights.items()} if isinstance(weights, dict) else {},
+    )
 
 
 _PLACEHOLDER = re.compile(r"^(segment|cluster)[ _-]?\d+$", re.IGNORECASE)

@@ -167,6 +167,11 @@ class Evidence(BaseModel):
     model_config = _CFG
     chosen_k: int | None
     table: list[dict[str, float | None]]
+    rule: str | None = Field(default=None, description="The k-selection rule applied, in words.")
+    feature_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Weight of each input family in the clustering space (1 = full weight).",
+    )
 
 
 class Dimension(BaseModel):
