@@ -89,6 +89,13 @@ class PreprocessingConfig(_Model):
         "`weights` multiply on top.",
     )
 
+    information_weights: bool = Field(
+        default=True,
+        description="After a first sweep, a family of inputs whose variance the segments "
+        "explain less than 5% of (a noise feature) enters with a weight in proportion; the "
+        "model is then refitted. Reported in the evidence (`feature_weights`).",
+    )
+
     @field_validator("winsorize")
     @classmethod
     def _quantiles(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
