@@ -44,6 +44,8 @@ from segmint.features._incremental import (
     compute_incremental,
     fold,
     fold_events,
+    move_anchor,
+    state_anchor,
     state_status,
 )
 from segmint.features._labels import feature_label
@@ -73,6 +75,8 @@ __all__ = [
     "build_state",
     "clv_model_versions",
     "compute_incremental",
+    "move_anchor",
+    "state_anchor",
     "compute_features",
     "fold",
     "fold_events",
