@@ -164,7 +164,9 @@ def test_rule_dimensions_show_their_own_definition_with_fidelity_one():
     p90 = wh.con.execute("SELECT quantile_cont(clv_12m, 0.9) FROM features").fetchone()[0]
     assert top.rule.sql.startswith("(clv_12m >= ") and " OR " in top.rule.sql
     assert "12-month CLV at least its 90th percentile" in top.rule.english
-    assert f"{p90:.6g}"[:4] in top.rule.english.replace(",", "")
+    shown = f"{p90:,.0f}" if abs(p90) >= 1000 else f"{float(f'{p90:.4g}'):g}"
+    assert f"its 90th percentile ({shown})" in top.rule.english
+    assert top.rule.english.startswith("(") and ") or (" in top.rule.english
     active = next(s for s in d.segments if s.name == "Active")
     assert active.rule.english == (
         "days since the last purchase at most 30 and purchase days at least 5"

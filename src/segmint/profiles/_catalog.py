@@ -15,6 +15,7 @@ import re
 
 from segmint.config import CatalogConfig
 from segmint.errors import ConfigError, WarehouseError
+from segmint.profiles._labels import label
 from segmint.profiles._models import Catalog, Dimension, Evidence, Segment
 from segmint.profiles._names import named_segments, persona
 from segmint.profiles._profile import (
@@ -254,7 +255,7 @@ def catalog_markdown(catalog: Catalog) -> str:
             for name in s.profile.top_features:
                 f = s.profile.feature(name)
                 out.append(
-                    f"| {name} | {_num(f.mean)} | {_num(f.median)} | {_num(f.population_mean)} | "
+                    f"| {label(name)} | {_num(f.mean)} | {_num(f.median)} | {_num(f.population_mean)} | "
                     f"{'-' if f.lift is None else format(f.lift, '+.2f')} |\n"
                 )
             out.append("\n")

@@ -317,7 +317,7 @@ def definition_english(when: str, percentiles: dict[str, dict[str, float | None]
                 subjects[0] if len(subjects) == 1 else next(
                     (s for s in subjects if last_feature[-1] in s), subjects[0]))
             v = percentiles.get(subject, {}).get(key)
-            shown = "unknown" if v is None else _display(last_feature[-1], v)
+            shown = "unknown" if v is None else _readable_number(last_feature[-1], v)
             return f"its {_ordinal(pm.group(1))} percentile ({shown})"
         upper = name.upper()
         if upper in {"AND", "OR", "NOT", "BETWEEN", "IN"}:
@@ -330,6 +330,16 @@ def definition_english(when: str, percentiles: dict[str, dict[str, float | None]
         return _label(name)
 
     return _TOKEN.sub(word, when)
+
+
+def _readable_number(feature: str, x: float) -> str:
+    """A percentile's value in words: 4 significant figures, thousands separated (the
+    SQL keeps the exact value)."""
+    if _is_share(feature) and 0 <= x <= 1:
+        return f"{x:.1%}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{float(f'{x:.4g}'):g}"
 
 
 _PCT = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$", re.IGNORECASE)
@@ -362,9 +372,8 @@ def definition_rules(
         sorted(by_label.items(), key=lambda kv: params["rules"].index(kv[1][0])), start=1
     ):
         sql = " OR ".join(f"({r['sql']})" for r in items) if len(items) > 1 else items[0]["sql"]
-        text = " or ".join(
-            definition_english(r["when"], params.get("percentiles") or {}) for r in items
-        )
+        parts = [definition_english(r["when"], params.get("percentiles") or {}) for r in items]
+        text = " or ".join(f"({t})" for t in parts) if len(parts) > 1 else parts[0]
         rules.append(SegmentRule(
             segment_id=segments[label]["id"], order=order, conditions=[], sql=sql,
             english=text, precision=0.0, recall=0.0, coverage=0.0,
