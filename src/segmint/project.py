@@ -64,7 +64,14 @@ class Project:
         )
 
     # -- stages -----------------------------------------------------------------------
-    def ingest(self, *, progress=None, full: bool = False, build_state: bool = False):
+    def ingest(
+        self,
+        *,
+        progress=None,
+        full: bool = False,
+        build_state: bool = False,
+        allow_shrink: bool = False,
+    ):
         """Load what is new in the sources into the warehouse (stage 1).
 
         Each entity is skipped when its files are unchanged, appended to when only
@@ -82,6 +89,9 @@ class Project:
             Reload every entity from all its files.
         build_state : bool
             Build a missing incremental feature state (update cycles do).
+        allow_shrink : bool
+            Accept a reload that empties an entity or removes more than
+            ``contracts.max_shrink`` of its rows (refused by default: ``ShrinkError``).
 
         Returns
         -------
@@ -89,7 +99,7 @@ class Project:
         """
         from segmint.sources import appended_table, ingest
 
-        report = ingest(self, progress=progress, full=full)
+        report = ingest(self, progress=progress, full=full, allow_shrink=allow_shrink)
         if self.config.features.incremental:
             from segmint.features._snapshot import refresh_state
 
@@ -259,6 +269,7 @@ class Project:
         refit: bool = False,
         ingest: bool = True,
         notify: bool = True,
+        allow_shrink: bool = False,
     ) -> CycleResult:
         """Run one update cycle (stage 6): ingest, features, assign, record what changed.
 
@@ -278,6 +289,8 @@ class Project:
             Refresh the sources first (default); false to use the warehouse as it is.
         notify : bool
             POST the alerts to ``monitoring.webhook`` when one is configured.
+        allow_shrink : bool
+            Accept an ingest that shrinks an entity past ``contracts.max_shrink``.
 
         Returns
         -------
@@ -285,7 +298,9 @@ class Project:
         """
         from segmint.monitoring import run_cycle
 
-        return run_cycle(self, as_of, refit=refit, ingest=ingest, notify=notify)
+        return run_cycle(
+            self, as_of, refit=refit, ingest=ingest, notify=notify, allow_shrink=allow_shrink
+        )
 
     def history(self, client_id: str) -> pd.DataFrame:
         """One client's segment path in every dimension (``segment_history``), oldest first.
@@ -365,7 +380,7 @@ class Project:
             raise WarehouseError(f"{self.warehouse_path}: no transactions loaded")
         return row[0]
 
-    def run(self, *, as_of=None, report=None, progress=None) -> PipelineRun:
+    def run(self, *, as_of=None, report=None, progress=None, allow_shrink: bool = False) -> PipelineRun:
         """Run every stage: ingest -> features -> segment -> catalog -> report.
 
         Parameters
@@ -376,6 +391,8 @@ class Project:
             Where to write the HTML report (default ``report.html`` beside the project file).
         progress : callable, optional
             ``progress(stage, done, total)`` after each stage.
+        allow_shrink : bool
+            Accept an ingest that shrinks an entity past ``contracts.max_shrink``.
 
         Returns
         -------
@@ -393,7 +410,7 @@ class Project:
                 progress(name, stages.index(name) + 1, len(stages))
             return out
 
-        ingest = step("ingest", self.ingest)
+        ingest = step("ingest", lambda: self.ingest(allow_shrink=allow_shrink))
         date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         date = date or self.default_as_of()
         features = step("features", lambda: self.snapshot_features(date))

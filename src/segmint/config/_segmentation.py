@@ -28,6 +28,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from segmint.config._sql import check_expression
 from segmint._typing import (
     CovarianceType,
     DimensionKind,
@@ -54,6 +55,11 @@ class Rule(_Model):
         "is that feature's NN-th percentile over the population at the fit's as_of."
     )
     id: str | None = Field(default=None, description="Segment id; defaults to `<dimension>-<n>`.")
+
+    @field_validator("when")
+    @classmethod
+    def _expression(cls, v: str) -> str:
+        return check_expression(v, what="rule condition")
 
 
 class PreprocessingConfig(_Model):

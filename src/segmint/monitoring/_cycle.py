@@ -182,6 +182,7 @@ def run_cycle(
     refit: bool = False,
     ingest: bool = True,
     notify: bool = True,
+    allow_shrink: bool = False,
 ) -> CycleResult:
     """Run one update cycle (see :meth:`segmint.Project.update`)."""
     started = _now()
@@ -194,7 +195,7 @@ def run_cycle(
         t0 = time.perf_counter()
 
     if ingest:
-        project.ingest()
+        project.ingest(allow_shrink=allow_shrink)
         lap("ingest")
     if project.config.features.incremental:
         from segmint.features._snapshot import refresh_state

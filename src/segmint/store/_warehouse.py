@@ -59,19 +59,31 @@ class Warehouse:
     ) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
         if self.path is not None and not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WarehouseError(
+                    f"{self.path}: cannot create the warehouse folder: {_why(exc)}"
+                ) from None
         if read_only and self.path is not None and not self.path.exists():
             raise WarehouseError(f"{self.path}: no warehouse yet (run `segmint ingest` first)")
         try:
             self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.con.execute("SET memory_limit = ?", [memory_limit])
-        if not read_only:
-            self.con.execute(_LEDGER_DDL)
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise WarehouseError(f"{path}: cannot open the warehouse: {first}") from None
+        try:
+            if threads:
+                self.con.execute(f"SET threads = {int(threads)}")
+            if memory_limit:
+                self.con.execute("SET memory_limit = ?", [memory_limit])
+            if not read_only:
+                self.con.execute(_LEDGER_DDL)
+                self._mark_interrupted()
+        except duckdb.Error as exc:
+            self.con.close()
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise WarehouseError(f"{path}: cannot use the warehouse: {first}") from None
 
     # -- basics ---------------------------------------------------------------
     def close(self) -> None:
@@ -85,6 +97,23 @@ class Warehouse:
 
     def sql(self, query: str, params: list[Any] | None = None) -> duckdb.DuckDBPyRelation:
         return self.con.sql(query, params=params)
+
+    def restrict_access(self, paths: list[str | Path] | None = None) -> None:
+        """Close the connection to the outside world before it runs user SQL.
+
+        After this, queries can read only ``paths`` (the source files, already found)
+        and the warehouse itself: no other file, no ``COPY``, ``ATTACH``, ``INSTALL`` or
+        ``LOAD``, and the configuration is locked, so no later statement can undo it.
+        Times are read in UTC. The restriction lasts until the connection (and every
+        other connection of this process to the same file) is closed.
+        """
+        self.con.execute("SET TimeZone = 'UTC'")
+        allowed = [str(p) for p in paths or []]
+        if allowed:
+            self.con.execute("SET allowed_paths = ?", [allowed])
+        self.con.execute("SET autoinstall_known_extensions = false")
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
 
     def has_table(self, name: str) -> bool:
         # fetchall: a result left unfinished makes DuckDB refuse some later calls
@@ -123,10 +152,26 @@ class Warehouse:
             self.con.execute("COMMIT")
 
     # -- run ledger -------------------------------------------------------------
+    def _mark_interrupted(self) -> None:
+        """Mark ``running`` ledger rows of runs that are not running any more.
+
+        DuckDB lets one process at a time open the file for writing, so a ``running``
+        row that this process did not start belongs to a run that was killed.
+        """
+        active = sorted(_ACTIVE_RUNS)
+        keep = f" AND run_id NOT IN ({', '.join('?' * len(active))})" if active else ""
+        self.con.execute(
+            f"UPDATE {LEDGER} SET status = 'interrupted', finished_at = ?, "
+            "detail = coalesce(detail, 'the process stopped before the run finished') "
+            f"WHERE status = 'running'{keep}",
+            [_now(), *active],
+        )
+
     def start_run(self, command: str, inputs: list[dict[str, Any]] | None = None) -> str:
         from segmint import __version__
 
         run_id = uuid.uuid4().hex[:12]
+        _ACTIVE_RUNS.add(run_id)
         self.con.execute(
             f"INSERT INTO {LEDGER} (run_id, command, started_at, status, segmint_version, inputs) "
             "VALUES (?, ?, ?, 'running', ?, ?)",
@@ -148,11 +193,24 @@ class Warehouse:
             "WHERE run_id = ?",
             [_now(), status, json.dumps(counts or {}), json.dumps(timings or {}), detail, run_id],
         )
+        _ACTIVE_RUNS.discard(run_id)
 
     def runs(self) -> list[dict[str, Any]]:
         cur = self.con.execute(f"SELECT * FROM {LEDGER} ORDER BY started_at")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+_ACTIVE_RUNS: set[str] = set()
+"""Ledger runs this process started and has not finished."""
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return "a part of the path is a file, not a folder"
+    if isinstance(exc, PermissionError):
+        return "permission denied (read-only folder?)"
+    return exc.strerror or str(exc)
 
 
 def _now() -> dt.datetime:
