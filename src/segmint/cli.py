@@ -48,16 +48,26 @@ def main() -> None:
     """
     import duckdb
 
+    interrupted = "interrupted; the warehouse is unchanged (the interrupted step was rolled back)"
     try:
         app()  # standalone: click prints usage errors itself and exits 2
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
+            _fail(interrupted, EXIT_INTERRUPTED)
+        raise
     except SegmintError as exc:
         _fail(str(exc), exc.exit_code)
     except (KeyboardInterrupt, duckdb.InterruptException):
-        _fail("interrupted; the warehouse is unchanged (the interrupted step was rolled back)",
-              EXIT_INTERRUPTED)
+        _fail(interrupted, EXIT_INTERRUPTED)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{where}{exc.strerror or exc} (nothing was changed by the failed step)", EXIT_IO)
+        if isinstance(exc, NotADirectoryError | FileExistsError):
+            why = "a part of the path is a file, not a folder"
+        elif isinstance(exc, PermissionError):
+            why = "permission denied (read-only folder or file?)"
+        else:
+            why = exc.strerror or str(exc)
+        _fail(f"{where}{why} (nothing was changed by the failed step)", EXIT_IO)
     except (duckdb.IOException, duckdb.PermissionException, duckdb.OutOfMemoryException) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _fail(f"{first} (the failed step was rolled back; the warehouse is as it was)", EXIT_IO)

@@ -115,10 +115,33 @@ def _as_list(m: EntityMapping | list[EntityMapping]) -> list[EntityMapping]:
     return m if isinstance(m, list) else [m]
 
 
+def _model_names(cls: type[BaseModel] = BaseModel) -> set[str]:
+    out = set()
+    for sub in cls.__subclasses__():
+        out.add(sub.__name__)
+        out |= _model_names(sub)
+    return out
+
+
+_WRONG_SHAPE = {"list_type", "dict_type", "model_type", "string_type", "model_attributes_type"}
+
+
 def _format_errors(path: Path, exc: ValidationError) -> str:
-    lines = []
+    # a union (e.g. one mapping or a list of them) reports each member, its type name in
+    # the location: keep the member whose shape matched, without the type name
+    tags = _model_names() | {"str", "int", "float", "bool"}
+    errors = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"])
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in tags or "[" in p)))
+        errors.append((loc, len(loc) != len(err["loc"]), err))
+    specific = {loc for loc, tagged, err in errors if not (tagged and err["type"] in _WRONG_SHAPE)}
+    lines = []
+    for loc_parts, tagged, err in errors:
+        if tagged and err["type"] in _WRONG_SHAPE and any(
+            s[: len(loc_parts)] == loc_parts for s in specific
+        ):
+            continue
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc_parts)
         loc = loc.replace(".[", "[")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
