@@ -32,7 +32,7 @@ from badinputs import (
 
 CLEAN = {"clients": 4, "transactions": 6}
 BOMB = "\n".join(
-    [f'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     + [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
 ) + "\n"
 RULES = """

@@ -220,8 +220,9 @@ def _read_yaml(path: Path) -> Any:
             f"{path}: not a text file (byte {exc.start} is not UTF-8); "
             "a project file is YAML in UTF-8"
         ) from None
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)
         return loader.get_single_data()
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
@@ -233,7 +234,8 @@ def _read_yaml(path: Path) -> Any:
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2024-13-45
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_config(path: str | Path) -> ProjectConfig:

@@ -28,7 +28,6 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from segmint.config._sql import check_expression
 from segmint._typing import (
     CovarianceType,
     DimensionKind,
@@ -37,6 +36,7 @@ from segmint._typing import (
     ScalerName,
     SegmentMethod,
 )
+from segmint.config._sql import check_expression
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
