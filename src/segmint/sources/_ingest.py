@@ -28,17 +28,37 @@ the entity is reloaded.
 Contract rules (reason codes in the ``quarantine`` table), first match wins:
 
 =========================  ===================================================
+``malformed_row``          a CSV line the reader cannot split into the header's
+                           columns (ragged, bad quoting or encoding); the raw
+                           line is kept in ``original_values->>'line'``
 ``missing_required``       a required canonical column is null
-``unparseable_value``      a value does not parse as its canonical type
+``unparseable_value``      a required value does not parse as its canonical type
 ``non_finite``             a number is NaN or infinite
+``out_of_range``           an amount, balance, revenue or cost beyond
+                           ``contracts.max_amount`` in absolute value
 ``currency_mismatch``      currency differs from ``contracts.currency``
 ``before_min_date``        a date is before ``contracts.min_date``
 ``future_timestamp``       a date is after ``contracts.max_date`` (default: today)
 ``closed_before_opened``   a holding closed before it opened
 ``duplicate_conflict``     rows share a key with different values (all of them)
 ``duplicate_key``          the same, for ``clients``
+``held_client``            the client is itself quarantined: the row waits, and
+                           loads when the client arrives valid
 ``unknown_client``         the client is not in ``clients`` (policy ``quarantine``)
 =========================  ===================================================
+
+An *optional* value that does not parse (``unparseable_value``), or a birth year
+outside ``contracts.min_birth_year`` .. ``max_birth_year`` (``out_of_range``), does not
+cost the row: the value is loaded as null and a *note* is written to ``quarantine``
+(``note = true``, the original value kept). Conflicting duplicate clients are all
+quarantined (``duplicate_key``: which one is right is the source's call), and their
+transactions, holdings... are ``held_client``, not lost.
+
+A reload that would empty an entity, or remove more than ``contracts.max_shrink`` of its
+rows (a header-only or truncated export), is refused (``ShrinkError``, exit code 3)
+unless ``allow_shrink``. User SQL (``{sql:}``, ``where:``) is checked as one expression
+on load and runs on a connection that can reach only the source files
+(``Warehouse.restrict_access``). Timestamps with an offset are converted to UTC.
 
 Rows that share a key and are identical are *collapsed*: one is loaded and the
 others are counted in ``duplicates_collapsed`` (in ``appended`` mode, a new row
