@@ -392,6 +392,12 @@ def test_permissions_are_named_not_reported_as_missing(tmp_path):
         assert result.code == 2 and "permission denied on folder" in result.err
     finally:
         (tmp_path / "data").chmod(0o755)
+    tmp_path.chmod(0o555)  # a read-only project folder: no warehouse can be created
+    try:
+        result = run_cli("ingest", "-p", str(path))
+        assert result.code == 2 and "cannot create the warehouse folder" in result.err
+    finally:
+        tmp_path.chmod(0o755)
     (tmp_path / "segmint.yaml").chmod(0)
     result = run_cli("ingest", "-p", str(path))
     assert result.code == 2 and "permission denied" in result.err
