@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,8 +15,10 @@ from typing import Any
 import duckdb
 
 from segmint.errors import WarehouseError
+from segmint.store._lock import acquire, describe, held_here, holder, lock_wait, release
 
 LEDGER = "_runs"
+_READER_WAIT = 5.0  # seconds a reader waits for a writer of another process
 
 _LEDGER_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LEDGER} (
@@ -58,36 +62,88 @@ class Warehouse:
         read_only: bool = False,
     ) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
+        self._locked = False
         if self.path is not None and not read_only:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise WarehouseError(
-                    f"{self.path}: cannot create the warehouse folder: {_why(exc)}"
+                    f"{self.path.parent}: cannot create the warehouse folder: {_why(exc)}"
                 ) from None
         if read_only and self.path is not None and not self.path.exists():
             raise WarehouseError(f"{self.path}: no warehouse yet (run `segmint ingest` first)")
+        first = False
+        if self.path is not None and not read_only:
+            first = not held_here(self.path)
+            acquire(self.path)
+            self._locked = True
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise WarehouseError(f"{path}: cannot open the warehouse: {first}") from None
-        try:
+            self.con = self._connect(str(path), read_only=read_only)
             if threads:
                 self.con.execute(f"SET threads = {int(threads)}")
             if memory_limit:
                 self.con.execute("SET memory_limit = ?", [memory_limit])
             if not read_only:
                 self.con.execute(_LEDGER_DDL)
-                self._mark_interrupted()
-        except duckdb.Error as exc:
-            self.con.close()
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise WarehouseError(f"{path}: cannot use the warehouse: {first}") from None
+                if first:
+                    self._mark_interrupted()
+        except duckdb.Error as exc:  # a setting or the ledger on a file DuckDB opened
+            self._unlock()
+            if hasattr(self, "con"):
+                self.con.close()
+            raise WarehouseError(f"{path}: cannot use the warehouse: {_first_line(exc)}") from None
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _connect(self, path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        # DuckDB refuses at once when another process has the file open in a conflicting
+        # mode (a writer, or for a writer a reader): wait briefly (a reader) or as long as
+        # for the project lock (a writer), then say who is in the way
+        wait = _READER_WAIT if read_only else lock_wait()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return duckdb.connect(path, read_only=read_only)
+            except duckdb.IOException as exc:
+                busy = "lock" in str(exc).lower()
+                if busy and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                if busy and self.path is not None:
+                    if read_only:
+                        who = f"being written by {describe(holder(self.path))}"
+                    else:
+                        pid = re.search(r"PID (\d+)", str(exc))
+                        who = "open in another process" + (f" (pid {pid.group(1)})" if pid else "")
+                    raise WarehouseError(
+                        f"{path}: the warehouse is {who}; waited {wait:g} s, try again when it "
+                        "finishes (readers of a running service use the serving store)"
+                    ) from None
+                raise WarehouseError(f"{path}: cannot open the warehouse: {_first_line(exc)}") from None
+            except duckdb.Error as exc:
+                raise WarehouseError(f"{path}: cannot open the warehouse: {_first_line(exc)}") from None
+
+    def _mark_interrupted(self) -> None:
+        """Runs left ``running`` by a killed command: no writer holds the lock but us."""
+        self.con.execute(
+            f"UPDATE {LEDGER} SET status = 'interrupted', finished_at = coalesce(finished_at, ?), "
+            "detail = coalesce(detail, 'the command was interrupted before it finished') "
+            "WHERE status = 'running'",
+            [_now()],
+        )
+
+    def _unlock(self) -> None:
+        if self._locked and self.path is not None:
+            self._locked = False
+            release(self.path)
 
     # -- basics ---------------------------------------------------------------
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        finally:
+            self._unlock()
 
     def __enter__(self) -> Warehouse:
         return self
@@ -152,26 +208,10 @@ class Warehouse:
             self.con.execute("COMMIT")
 
     # -- run ledger -------------------------------------------------------------
-    def _mark_interrupted(self) -> None:
-        """Mark ``running`` ledger rows of runs that are not running any more.
-
-        DuckDB lets one process at a time open the file for writing, so a ``running``
-        row that this process did not start belongs to a run that was killed.
-        """
-        active = sorted(_ACTIVE_RUNS)
-        keep = f" AND run_id NOT IN ({', '.join('?' * len(active))})" if active else ""
-        self.con.execute(
-            f"UPDATE {LEDGER} SET status = 'interrupted', finished_at = ?, "
-            "detail = coalesce(detail, 'the process stopped before the run finished') "
-            f"WHERE status = 'running'{keep}",
-            [_now(), *active],
-        )
-
     def start_run(self, command: str, inputs: list[dict[str, Any]] | None = None) -> str:
-        from segmint import __version__
+        from segmint._version import __version__
 
         run_id = uuid.uuid4().hex[:12]
-        _ACTIVE_RUNS.add(run_id)
         self.con.execute(
             f"INSERT INTO {LEDGER} (run_id, command, started_at, status, segmint_version, inputs) "
             "VALUES (?, ?, ?, 'running', ?, ?)",
@@ -193,16 +233,11 @@ class Warehouse:
             "WHERE run_id = ?",
             [_now(), status, json.dumps(counts or {}), json.dumps(timings or {}), detail, run_id],
         )
-        _ACTIVE_RUNS.discard(run_id)
 
     def runs(self) -> list[dict[str, Any]]:
         cur = self.con.execute(f"SELECT * FROM {LEDGER} ORDER BY started_at")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-_ACTIVE_RUNS: set[str] = set()
-"""Ledger runs this process started and has not finished."""
 
 
 def _why(exc: OSError) -> str:
@@ -211,6 +246,10 @@ def _why(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied (read-only folder?)"
     return exc.strerror or str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _now() -> dt.datetime:
