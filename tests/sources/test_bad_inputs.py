@@ -229,7 +229,8 @@ def test_bad_input(tmp_path, case):
     files_after = sorted(p for p in tmp_path.rglob("*") if ".segmint" not in p.parts)
     new = set(files_after) - set(files_before)
     assert {p.name for p in new} <= {"segmint.yaml", "clients.csv", "tx.csv", "tx2.csv", "btx.parquet",
-                                     "tx.parquet", "wh.duckdb", "wh.duckdb.wal", "report.html"}
+                                     "tx.parquet", "wh.duckdb", "wh.duckdb.wal", "wh.duckdb.lock",
+                                     "report.html"}
 
 
 # -- cases with more than one step, or a closer look -----------------------------------
@@ -467,4 +468,4 @@ def test_the_ingest_connection_cannot_reach_outside_even_past_the_parser(tmp_pat
         ):
             with pytest.raises(duckdb.Error):
                 wh.con.execute(sql)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "wh.duckdb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "wh.duckdb", "wh.duckdb.lock"]
