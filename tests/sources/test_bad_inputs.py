@@ -180,6 +180,12 @@ CASES = [
     Case("empty-extra-file-in-glob", write("data/tx2.csv", ""), 2, "data/tx2.csv (source 'tx')"),
     Case("empty-extra-file-skipped", both(write("data/tx2.csv", ""), yaml_edit('tx: {path: "data/tx*.csv"}', 'tx: {path: "data/tx*.csv", on_bad_file: skip}')),
          0, "skipped data/tx2.csv", CLEAN, {}),
+    Case("unclosed-quote-file-in-glob", write("data/tx2.csv", TX_HEADER + 't9,"c1,2024-03-01,100,EUR,food,web,false\n'),
+         2, "data/tx2.csv (source 'tx'): cannot be read as CSV with delimiter ',' and quote '\"': its CSV dialect"),
+    Case("unclosed-quote-file-skipped", both(
+        write("data/tx2.csv", TX_HEADER + 't9,"c1,2024-03-01,100,EUR,food,web,false\n'),
+        yaml_edit('tx: {path: "data/tx*.csv"}', 'tx: {path: "data/tx*.csv", on_bad_file: skip}')),
+        0, "skipped data/tx2.csv", CLEAN, {}),
     Case("no-file-matches", yaml_edit('tx: {path: "data/tx*.csv"}', 'tx: {path: "data/nothing*.csv"}'), 2, "no file matches"),
     Case("missing-column", yaml_edit("ts: when", "ts: booked"), 2, "column 'booked' not found"),
     # -- the warehouse and the file system ------------------------------------------------

@@ -214,6 +214,9 @@ class SourceReader:
         except duckdb.Error as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             first = first.split(": ", 1)[-1] if first.startswith(("Invalid Input Error", "IO Error")) else first
+            if first.startswith("Error when sniffing file"):
+                first = ("its CSV dialect cannot be detected (a quote left open, another "
+                         "delimiter or encoding?)")
             what = "CSV" if self.format == "csv" else "Parquet"
             opts = (f" with delimiter {self.config.delimiter!r} and quote {self.config.quote!r}"
                     if self.format == "csv" else "")
