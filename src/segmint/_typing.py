@@ -7,6 +7,8 @@ from typing import Literal
 EntityName = Literal["clients", "transactions", "holdings", "engagement", "profitability", "labels"]
 SourceFormat = Literal["csv", "parquet", "table"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
+CsvEncoding = Literal["utf-8", "utf-16", "latin-1"]
+BadFilePolicy = Literal["error", "skip"]
 LoadMode = Literal["unchanged", "appended", "reloaded"]
 EngineName = Literal["duckdb", "spark"]
 TimeUnit = Literal["days", "weeks", "months"]
