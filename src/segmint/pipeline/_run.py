@@ -34,7 +34,9 @@ class PipelineRun:
     scores: Any = None  # targeting.ScoreResult
 
 
-def run_pipeline(ws: Workspace, *, as_of=None, report=None, progress=None) -> PipelineRun:
+def run_pipeline(
+    ws: Workspace, *, as_of=None, report=None, progress=None, allow_shrink: bool = False
+) -> PipelineRun:
     """Run every stage in order under the project lock (see :meth:`segmint.Project.run`)."""
     timings: dict[str, float] = {}
 
@@ -47,7 +49,7 @@ def run_pipeline(ws: Workspace, *, as_of=None, report=None, progress=None) -> Pi
         return out
 
     with project_lock(ws.warehouse_path):
-        ingested = step("ingest", lambda: steps.ingest(ws))
+        ingested = step("ingest", lambda: steps.ingest(ws, allow_shrink=allow_shrink))
         date = steps.as_date(as_of) or steps.default_as_of(ws)
         features = step("features", lambda: steps.snapshot_features(ws, date))
         scores = step("score", lambda: steps.score_propensity(ws, as_of=date))
