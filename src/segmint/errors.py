@@ -74,3 +74,7 @@ class MissingDependencyError(SegmintError, ImportError):
 
 class ParameterError(SegmintError, ValueError):
     """A function argument or command-line option has an invalid value."""
+
+
+class ServingError(SegmintError, RuntimeError):
+    """The serving store cannot be written or read (not published yet, unreachable)."""

@@ -285,7 +285,9 @@ class Project:
         """
         from segmint.monitoring import run_cycle
 
-        return run_cycle(self, as_of, refit=refit, ingest=ingest, notify=notify)
+        result = run_cycle(self, as_of, refit=refit, ingest=ingest, notify=notify)
+        self.publish(kind="cycle")
+        return result
 
     def history(self, client_id: str) -> pd.DataFrame:
         """One client's segment path in every dimension (``segment_history``), oldest first.
@@ -323,7 +325,7 @@ class Project:
         if isinstance(as_of, str):
             as_of = dt.date.fromisoformat(as_of)
         with self.warehouse() as wh:
-            return ingest_events(
+            result = ingest_events(
                 wh,
                 self.resolve(str(path)),
                 rules=self.config.events,
@@ -331,6 +333,9 @@ class Project:
                 currency=self.config.contracts.currency,
                 as_of=as_of,
             )
+        if result.rescore is not None:
+            self.publish(kind="event")
+        return result
 
     def rescore(self, client_ids, *, as_of: dt.date | str | None = None):
         """Recompute these clients' features and segments now (default: latest data day).
@@ -345,13 +350,35 @@ class Project:
             as_of = dt.date.fromisoformat(as_of)
         as_of = as_of or self.default_as_of()
         with self.warehouse() as wh:
-            return rescore(
+            result = rescore(
                 wh,
                 list(client_ids),
                 as_of,
                 features=self.config.features,
                 currency=self.config.contracts.currency,
             )
+        self.publish(kind="event")
+        return result
+
+    # -- serving ------------------------------------------------------------------------
+    def publish(self, *, kind: str = "manual", force: bool = False):
+        """Publish segments, scores, values, history, catalog, audiences and alerts to the
+        serving store the HTTP service reads (see ``docs/service.md``).
+
+        Called at the end of :meth:`run`, :meth:`update` and event re-scoring unless
+        ``serving.publish`` is false (``force`` publishes anyway).
+
+        Returns
+        -------
+        segmint.api.Publication or None
+            None when publishing is off or there is nothing to publish yet.
+        """
+        if not (self.config.serving.publish or force):
+            return None
+        from segmint.api import publish
+
+        with self.warehouse() as wh:
+            return publish(wh, self.config, root=self.root, kind=kind)
 
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:
@@ -400,6 +427,7 @@ class Project:
         seg = step("segment", lambda: self.segment(date, load=False))
         catalog = step("catalog", lambda: self.catalog(as_of=date))
         path = step("report", lambda: self.report(report, as_of=date))
+        self.publish(kind="run")
         return PipelineRun(
             as_of=date,
             ingest=ingest,
