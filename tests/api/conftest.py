@@ -31,6 +31,18 @@ def served_template(tmp_path_factory) -> Path:
     project = Project.from_yaml(data.config)
     project.run()
     project.update(ingest=False)
+    with project.warehouse() as wh:
+        # an alert to acknowledge, and an audience (with a detail column) to export
+        wh.con.execute(
+            "INSERT INTO alerts VALUES ('2025-12-31', DATE '2025-12-31', 'min_share', 'warning', "
+            "'value', NULL, 'value-1', 0.001, 0.01, 'segment value-1 holds 0.1% of clients')")
+        wh.con.execute(
+            "CREATE TABLE audience_members AS SELECT 'upsell' AS audience_id, client_id, "
+            "CASE WHEN hash(client_id) % 10 = 0 THEN 'holdout' ELSE 'treatment' END AS \"group\" "
+            "FROM clients WHERE hash(client_id) % 3 = 0")
+        wh.con.execute("CREATE TABLE audiences AS SELECT 'upsell' AS audience_id, "
+                       "'Upsell candidates' AS name, 'a third of the book' AS definition")
+    project.publish()
     return root / "bank"
 
 
@@ -75,11 +87,21 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def book_of(project: Project) -> dict[str, str]:
+    """client id -> book (its region), from the warehouse."""
+    with project.warehouse(read_only=True) as wh:
+        return dict(wh.con.execute("SELECT client_id, region FROM clients").fetchall())
+
+
+def queued_only(frame):
+    raise AssertionError("the worker is off in this test: nothing may be re-scored")
+
+
 @pytest.fixture
 def app(served: Project, state: ServiceState):
     store = open_store(served.config, served.root)
     yield create_app(store=store, state=state, settings=served.config.serving,
-                     auth_cache_seconds=0)
+                     auth_cache_seconds=0, rescore=queued_only, worker=False)
     store.close()
 
 
