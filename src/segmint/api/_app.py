@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from segmint.api import _problems
 from segmint.api._jobs import EventWorker, Rescore
@@ -13,7 +13,7 @@ from segmint.api._limits import BodyLimit, RateLimiter
 from segmint.api._metrics import AccessLog, Metrics
 from segmint.api._reader import Store, open_store
 from segmint.api._state import ServiceState
-from segmint.api.deps import Service
+from segmint.api.deps import Service, reject_unknown_query
 from segmint.config import ProjectConfig, ServingConfig
 
 
@@ -74,6 +74,7 @@ def create_app(
         version="1",
         summary="Client segments, definitions, scores and audiences from the segmint serving store.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.service = service
     app.state.worker = None
@@ -83,6 +84,7 @@ def create_app(
 
     for module in (clients, segments, audiences, events, cycles, alerts, health, dashboard):
         app.include_router(module.router)
+    _publish_limits(app, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(AccessLog, metrics=app.state.metrics)
     return app
@@ -99,3 +101,26 @@ def app_for_project(config: ProjectConfig, root: str | Path, *, rescore: Rescore
         rescore=rescore,
         title=config.project,
     )
+
+
+def _publish_limits(app: FastAPI, settings: ServingConfig) -> None:
+    """Put the configured page size and events-per-request limits into the OpenAPI document,
+    so that what the schema allows is what the service accepts."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                              routes=app.routes)
+            for item in doc.get("paths", {}).values():
+                for op in item.values():
+                    for param in op.get("parameters", []):
+                        if param.get("name") == "limit" and param.get("in") == "query" \
+                                and "maximum" not in param["schema"]:
+                            param["schema"]["maximum"] = settings.max_page_size
+            events = doc["components"]["schemas"]["EventsIn"]["properties"]["events"]
+            events["maxItems"] = settings.max_events
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

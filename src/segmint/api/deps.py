@@ -111,3 +111,30 @@ def require(permission: str):
 def Allowed(permission: str):  # noqa: N802 - reads as a type in signatures
     """``who: Allowed("clients:read")``: the permitted caller."""
     return Annotated[Principal, Depends(require(permission))]
+
+
+_declared: dict[int, frozenset[str]] = {}
+
+
+def reject_unknown_query(request: Request) -> None:
+    """Unknown query parameters are refused (a typo such as ``limt`` fails loudly)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    names = _declared.get(id(route))
+    if names is None:
+        names = _declared[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params) - names)
+    if unknown:
+        raise ProblemError(422, "unknown query parameter(s)", errors=[
+            {"loc": ["query", n[:64]], "msg": "not a parameter of this operation",
+             "type": "extra_forbidden"} for n in unknown[:10]])
+
+
+def _query_names(dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names

@@ -8,9 +8,34 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+#: a UTC time, written with its offset (RFC 3339 date-time); stored naive in UTC
+UtcDateTime = Annotated[dt.datetime, PlainSerializer(
+    lambda d: (d if d.tzinfo else d.replace(tzinfo=dt.UTC)).isoformat(), return_type=str)]
+
+
+def _text_only(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("expected a date-time string")
+    return value
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+#: an event's time: a string (no numbers read as epoch seconds), stored as naive UTC
+EventTime = Annotated[dt.datetime, BeforeValidator(_text_only), AfterValidator(_naive_utc)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
@@ -136,9 +161,9 @@ class EventIn(_In):
     """One event; the same columns as `segmint events ingest` files."""
 
     client_id: ClientId
-    ts: dt.datetime
+    ts: EventTime = Field(description="ISO 8601 / RFC 3339 date-time; an offset is converted to UTC.")
     event_type: Token
-    balance: float | None = Field(default=None, allow_inf_nan=False, ge=-1e15, le=1e15)
+    balance: float | None = Field(default=None, allow_inf_nan=False, ge=-1e15, le=1e15, strict=True)
     product_type: Token | None = None
 
 
@@ -174,8 +199,8 @@ class CycleOut(_Out):
     clients: int | None
     changes: int | None
     alerts: int | None
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
 
 
 class CyclesOut(_Out):
@@ -212,5 +237,5 @@ class AckIn(_In):
 class HealthOut(_Out):
     status: Literal["ok", "no_publication"]
     publication_id: str | None
-    published_at: dt.datetime | None
+    published_at: UtcDateTime | None
     as_of: dt.date | None

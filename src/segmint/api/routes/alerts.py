@@ -27,7 +27,7 @@ def list_alerts(
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut,
-             responses=problem_responses(401, 403, 404, 422, 429, 503),
+             responses=problem_responses(400, 401, 403, 404, 413, 422, 429, 503),
              summary="Acknowledge an alert (the first acknowledgement stays)")
 def acknowledge(
     alert_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")],

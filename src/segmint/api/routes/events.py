@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
 @router.post("", status_code=202, response_model=JobAccepted,
-             responses=problem_responses(401, 403, 413, 422, 429, 503),
+             responses=problem_responses(400, 401, 403, 413, 422, 429, 503),
              summary="Queue events for re-scoring the clients the project's rules mark")
 def post_events(body: EventsIn, request: Request, who: Allowed("events:write"),
                 service: ServiceDep) -> JobAccepted:
