@@ -202,16 +202,16 @@ class _Open:
 
         self.target = target
         self.con = duckdb.connect(target, read_only=True, config={"threads": 1})
-        self.local = threading.local()
+        self.idle: list = []  # cursors not in use (a request takes one for its whole length)
         self.refs = 0
         self.retired = False
         self.cache = _load_cache(lambda q, p: self.con.execute(q, p).fetchall(), "")
 
-    def cursor(self):
-        cur = getattr(self.local, "cur", None)
-        if cur is None:
-            cur = self.local.cur = self.con.cursor()
-        return cur
+    def take(self):
+        try:
+            return self.idle.pop()
+        except IndexError:
+            return self.con.cursor()
 
 
 class DuckDBStore:
@@ -250,11 +250,12 @@ class DuckDBStore:
                         cur.con.close()
                 self._open = cur = fresh
             cur.refs += 1
+            c = cur.take()
         try:
-            c = cur.cursor()
             yield Snapshot(lambda q, p: c.execute(q, p).fetchall(), "", cur.cache)
         finally:
             with self._lock:
+                cur.idle.append(c)
                 cur.refs -= 1
                 if cur.retired and cur.refs == 0:
                     cur.con.close()

@@ -612,9 +612,9 @@ def _write_postgres(wh: Warehouse, dsn: str, prefix: str, pub_id: str, *, keep: 
             with conn.cursor() as cur:
                 cur.execute(f'CREATE SCHEMA "{schema}"')
                 for name, (order, index) in TABLES.items():
-                    reader = wh.con.execute(
+                    reader = wh.con.sql(
                         f"SELECT * FROM _pub_{name} ORDER BY {order}"
-                    ).fetch_record_batch(200_000)
+                    ).to_arrow_reader(200_000)
                     cur.adbc_ingest(name, reader, mode="create", db_schema_name=schema)
                     if index:
                         cur.execute(f'CREATE UNIQUE INDEX ON "{schema}".{name} ({index})')
