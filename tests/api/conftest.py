@@ -109,3 +109,26 @@ def app(served: Project, state: ServiceState):
 def client(app) -> TestClient:
     with TestClient(app) as c:
         yield c
+
+
+def serve_in_thread(app):
+    """Run ``app`` on a free port of 127.0.0.1 with uvicorn; returns (server, thread, url)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(400):
+        if server.started:
+            break
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"

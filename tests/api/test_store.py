@@ -4,21 +4,19 @@ batch that never waits for readers; on the embedded store and on PostgreSQL."""
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
 
 import httpx
 import pytest
-import uvicorn
 
 from segmint import Project
 from segmint.api import DuckDBStore, ServiceState, create_app, open_store, publish
 from segmint.api._store import publications_dir, resolve
 from segmint.store import Warehouse
 
-from .conftest import auth, book_of
+from .conftest import auth, book_of, serve_in_thread
 
 PG_DSN = os.environ.get("SEGMINT_TEST_PG_DSN")
 
@@ -147,22 +145,6 @@ def test_a_reader_holding_a_publication_never_blocks_the_batch(served):
     store.close()
 
 
-def _serve(app):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def test_publishing_during_lookups_never_mixes_publications(backend_project, tmp_path):
     """Each publication sets every client's CLV to its own number k; a lookup (and a segment
     listing) must show the k of the publication it names, never another's."""
@@ -171,7 +153,7 @@ def test_publishing_during_lookups_never_mixes_publications(backend_project, tmp
     key = state.create_key(role="admin", name="bench")[1]
     store = open_store(project.config, project.root)
     app = create_app(store=store, state=state, settings=project.config.serving, worker=False)
-    server, thread, url = _serve(app)
+    server, thread, url = serve_in_thread(app)
     ids = sorted(book_of(project))
     marks: dict[str, int] = {}
     seen: list[tuple[str, float | None]] = []

@@ -84,6 +84,7 @@ def create_app(
 
     for module in (clients, segments, audiences, events, cycles, alerts, health, dashboard):
         app.include_router(module.router)
+    app.include_router(dashboard.favicon)
     _publish_limits(app, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(AccessLog, metrics=app.state.metrics)
