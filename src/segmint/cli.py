@@ -627,9 +627,14 @@ def serve(
     """
     import logging
 
-    import uvicorn
-
     from segmint.api import app_for_project
+
+    try:
+        import uvicorn
+    except ImportError:
+        from segmint.errors import MissingDependencyError
+
+        raise MissingDependencyError("uvicorn", "serve") from None
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     proj = _project(project)
@@ -688,7 +693,7 @@ def api_key_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
     Example: segmint api-key list
     """
     table = Table("key id", "name", "role", "book", "created", "revoked")
-    for k in _state(_project(project)).keys():
+    for k in _state(_project(project)).list_keys():
         table.add_row(k.key_id, k.name, k.role, k.book or "", k.created_at, k.revoked_at or "")
     console.print(table)
 

@@ -8,9 +8,10 @@ import io
 import logging
 
 import pytest
-from .conftest import auth, book_of
 
 from segmint.api import PERMISSIONS, ServiceState, create_app, open_store
+
+from .conftest import auth, book_of
 
 ROLES = ("admin", "analyst", "rm", "campaign")
 

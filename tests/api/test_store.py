@@ -82,9 +82,8 @@ def test_nothing_to_publish_before_segments(tmp_path, served):
     store = DuckDBStore(tmp_path / "nothing.duckdb")
     from segmint.api import NotPublishedError
 
-    with pytest.raises(NotPublishedError):
-        with store.snapshot():
-            pass
+    with pytest.raises(NotPublishedError), store.snapshot():
+        pass
 
 
 def test_scores_and_audiences_of_either_shape(served):

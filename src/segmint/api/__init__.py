@@ -9,8 +9,9 @@ Examples
 >>> app = app_for_project(project.config, project.root)  # doctest: +SKIP
 """
 
+from typing import Any
+
 from segmint.api._access import PERMISSIONS, allowed
-from segmint.api._app import app_for_project, create_app
 from segmint.api._jobs import EventWorker
 from segmint.api._reader import DuckDBStore, NotPublishedError, PostgresStore, Snapshot, open_store
 from segmint.api._state import ROLES, KeyInfo, Principal, ServiceState
@@ -35,3 +36,16 @@ __all__ = [
     "open_store",
     "publish",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the app needs FastAPI (the `serve` extra); publishing does not
+    if name in ("create_app", "app_for_project"):
+        try:
+            from segmint.api import _app
+        except ImportError as exc:
+            from segmint.errors import MissingDependencyError
+
+            raise MissingDependencyError(exc.name or "fastapi", "serve") from None
+        return getattr(_app, name)
+    raise AttributeError(f"module 'segmint.api' has no attribute {name!r}")

@@ -80,7 +80,16 @@ def create_app(
     app.state.worker = None
     app.state.metrics = Metrics()
     _problems.install(app)
-    from segmint.api.routes import alerts, audiences, clients, cycles, dashboard, events, health, segments
+    from segmint.api.routes import (
+        alerts,
+        audiences,
+        clients,
+        cycles,
+        dashboard,
+        events,
+        health,
+        segments,
+    )
 
     for module in (clients, segments, audiences, events, cycles, alerts, health, dashboard):
         app.include_router(module.router)

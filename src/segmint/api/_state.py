@@ -124,7 +124,7 @@ class ServiceState:
             (_now(), key_id),
         ) > 0
 
-    def keys(self) -> list[KeyInfo]:
+    def list_keys(self) -> list[KeyInfo]:
         return [KeyInfo(*r) for r in self._all(
             "SELECT key_id, name, role, book, created_at, revoked_at FROM api_keys ORDER BY created_at")]
 
