@@ -59,6 +59,8 @@ log = logging.getLogger("segmint.api")
 #: published table -> (sort order, index columns or None)
 TABLES: dict[str, tuple[str, str | None]] = {
     "publication": ("publication_id", None),
+    # sorted on the key (zone maps), and an ART index: a point lookup at 1M clients takes
+    # 0.8 ms with it, 2.0 ms without (index build 1.5 s)
     "client_doc": ("client_id", "client_id"),
     "members": ("dimension, segment_id, client_id", None),
     "segments": ("dimension, segment_id", None),
@@ -263,10 +265,8 @@ def _stage(wh: Warehouse, config: ProjectConfig, root: Path, pub_id: str, kind: 
             SELECT client_id, list({{'dimension': dimension, 'segment_id': segment_id,
                                      'segment_name': segment_name, 'valid_from': valid_from,
                                      'valid_to': valid_to, 'source': source}}
-                                   ORDER BY valid_from DESC, dimension) AS changes
-            FROM (SELECT *, row_number() OVER (PARTITION BY client_id
-                                               ORDER BY valid_from DESC, dimension) AS rn
-                  FROM {HISTORY}) WHERE rn <= {int(n)} GROUP BY client_id"""
+                                   ORDER BY valid_from DESC, dimension)[1:{int(n)}] AS changes
+            FROM {HISTORY} GROUP BY client_id"""
         )
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _pub_changes AS SELECT NULL::VARCHAR AS client_id, "

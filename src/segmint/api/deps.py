@@ -49,7 +49,10 @@ class Service:
         return who
 
 
-def get_service(request: Request) -> Service:
+# Cheap, non-blocking dependencies are ``async def`` so FastAPI runs them on the event
+# loop instead of a thread-pool hop each (authentication hits the state database at most
+# once per key per ``auth_cache_seconds``).
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
@@ -68,6 +71,7 @@ def get_snapshot(service: ServiceDep) -> Iterator[Snapshot]:
 
 SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 
+
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer sgm_...`")
 
 
@@ -85,7 +89,7 @@ def authorise(request: Request, service: Service, token: str | None) -> Principa
     return who
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     service: ServiceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -99,7 +103,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def require(permission: str):
     """A dependency: the caller, when their role holds ``permission`` (else 403)."""
 
-    def check(who: PrincipalDep) -> Principal:
+    async def check(who: PrincipalDep) -> Principal:
         if not allowed(who.role, permission):
             raise ProblemError(403, f"role {who.role!r} may not do this ({permission})")
         return who
@@ -116,7 +120,7 @@ def Allowed(permission: str):  # noqa: N802 - reads as a type in signatures
 _declared: dict[int, frozenset[str]] = {}
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """Unknown query parameters are refused (a typo such as ``limt`` fails loudly)."""
     if not request.query_params:
         return
