@@ -66,7 +66,8 @@ class EventWorker:
             result = self.rescore(frame)
         except WarehouseError as exc:
             attempts = (self.state.job(job_id) or {}).get("attempts", self.max_attempts)
-            if "cannot open" in str(exc) and attempts < self.max_attempts:
+            busy = "cannot open" in str(exc) or "being written" in str(exc)  # a cycle holds it
+            if busy and attempts < self.max_attempts:
                 log.info("job %s: warehouse busy; retried in %.0f s", job_id, self.retry_seconds)
                 self.state.requeue_job(job_id)
                 self._stop.wait(self.retry_seconds)

@@ -303,7 +303,7 @@ def _stage(wh: Warehouse, config: ProjectConfig, root: Path, pub_id: str, kind: 
     _stage_monitoring(wh)
     clients = con.execute("SELECT count(*) FROM _pub_client_doc").fetchone()[0]
     catalog_version = con.execute("SELECT max(version) FROM _pub_catalog").fetchone()[0]
-    from segmint import __version__
+    from segmint._version import __version__
 
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _pub_publication AS SELECT ?::VARCHAR AS publication_id, "
