@@ -246,3 +246,53 @@ def test_postgres_lookup_equals_embedded(served):
             for (name,) in pg.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)",
                                       [prefix]).fetchall():
                 pg.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def test_pseudonymised_ids_when_governance_turns_them_on(served, monkeypatch):
+    """Through the seam governance fills (``pseudonym_key``, ``pseudonym_sql``): every
+    published id is the pseudonym; the real id is not found."""
+    import sys
+    import types
+    from types import SimpleNamespace
+
+    fake = types.ModuleType("segmint.governance")
+    fake.pseudonym_key = lambda settings, root: b"k" * 16
+    fake.pseudonym_sql = lambda column, key: f"'p-' || md5({column} || '{key.decode()}')"
+    monkeypatch.setitem(sys.modules, "segmint.governance", fake)
+
+    class WithGovernance:
+        governance = SimpleNamespace(pseudonymise=SimpleNamespace(enabled=True))
+
+        def __getattr__(self, name):
+            return getattr(served.config, name)
+
+    with served.warehouse() as wh:
+        publish(wh, WithGovernance(), root=served.root, kind="manual")
+    import hashlib
+
+    store = open_store(served.config, served.root)
+    real = sorted(book_of(served))[0]
+    pseudo = "p-" + hashlib.md5((real + "k" * 16).encode()).hexdigest()
+    with store.snapshot() as snap:
+        assert snap.client(real) is None
+        book, doc = snap.client(pseudo)
+        assert book == book_of(served)[real] and doc["segments"]
+        seg = snap.segments()[0]
+        members = snap.members(seg.dimension, seg.segment_id, book=None, scoped=False, after=None,
+                               limit=100_000)
+        assert members and all(m.startswith("p-") for m in members)
+        audience = snap.audience_members("upsell", book=None, scoped=False, after=None, limit=100_000)
+        assert audience and all(c.startswith("p-") for c, _ in audience)
+    store.close()
+    monkeypatch.delitem(sys.modules, "segmint.governance")
+    monkeypatch.setattr("builtins.__import__", _refuse_governance(__import__))
+    with served.warehouse() as wh, pytest.raises(Exception, match="refusing to publish real client ids"):
+        publish(wh, WithGovernance(), root=served.root, kind="manual")
+
+
+def _refuse_governance(real_import):
+    def fake(name, *args, **kwargs):
+        if name == "segmint.governance":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    return fake

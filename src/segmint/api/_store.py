@@ -185,33 +185,35 @@ def _columns(wh: Warehouse, table: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in wh.con.execute(f"DESCRIBE {_q(table)}").fetchall()]
 
 
-def _pseudonym_sql(wh: Warehouse, config: ProjectConfig, column: str) -> str:
-    """SQL giving the published id of ``column`` (a client id).
+def _pseudonymiser(config: ProjectConfig, root: Path):
+    """``column -> SQL`` giving the published id of a client-id column.
 
-    PSEUDONYMISATION SEAM: when governance turns pseudonymisation on, every published
-    client id is the pseudonym, and lookups are by pseudonym. The governance stage
-    (``segmint.governance``) owns the mapping; until it exposes it this is the identity.
+    When governance pseudonymises client ids (``governance.pseudonymise.enabled``), every
+    published client id is the keyed pseudonym (``segmint.governance.pseudonym_sql``,
+    HMAC-SHA256 computed in DuckDB) and lookups, memberships and exports use it. This reads
+    the governance stage's configuration and functions by name: it works unchanged once
+    that stage is on main, and a project that turns pseudonymisation on without it is
+    refused rather than served real ids.
     """
-    governance = getattr(config, "governance", None)
-    if governance is not None and getattr(governance, "pseudonymise", None):
-        try:
-            from segmint.governance import pseudonym_sql  # type: ignore[attr-defined]
-        except ImportError:
-            raise ServingError(
-                "governance.pseudonymise is on but segmint.governance has no pseudonym_sql: "
-                "refusing to publish real client ids"
-            ) from None
-        return pseudonym_sql(wh, config, column)
-    return column
+    settings = getattr(getattr(config, "governance", None), "pseudonymise", None)
+    if settings is None or not getattr(settings, "enabled", False):
+        return lambda column: column
+    try:
+        from segmint.governance import pseudonym_key, pseudonym_sql  # type: ignore[attr-defined]
+    except ImportError:
+        raise ServingError(
+            "governance.pseudonymise is on but segmint.governance cannot pseudonymise: "
+            "refusing to publish real client ids"
+        ) from None
+    key = pseudonym_key(settings, root)
+    return lambda column: pseudonym_sql(column, key)
 
 
 def _stage(wh: Warehouse, config: ProjectConfig, root: Path, pub_id: str, kind: str):
     con = wh.con
     serving = config.serving
     as_of = con.execute(f"SELECT max(as_of) FROM {ASSIGNMENTS}").fetchone()[0]
-
-    def pid(column: str) -> str:
-        return _pseudonym_sql(wh, config, column)
+    pid = _pseudonymiser(config, root)
 
     # current segment per client and dimension: the batch assignment, or a later spell
     # event re-scoring opened in the history
