@@ -165,12 +165,24 @@ async def _get(reader, writer, path: str, host: str, key: str) -> tuple[int, byt
     return status, await reader.readexactly(length)
 
 
-async def _load(url: str, key: str, n: int, seconds: float, concurrency: int):
+async def _load(url: str, key: str, n: int, seconds: float, concurrency: int,
+                marks: Path | None = None, min_publications: int = 0, cap: float = 900.0):
+    """Lookups for ``seconds``, and on until ``min_publications`` publications have been
+    written during the run (read from the publisher's ``marks`` file; at most ``cap`` s)."""
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
     seen: list[tuple[str, float]] = []
     errors: dict[str, int] = {}
-    deadline = time.perf_counter() + seconds
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def extend() -> None:
+        nonlocal deadline
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(1.0)
+            done = len(json.loads(marks.read_text())) if marks and marks.exists() else 0
+            if done < min_publications and time.perf_counter() - start < cap:
+                deadline = max(deadline, time.perf_counter() + 2.0)
 
     async def worker(i: int) -> None:
         rng = random.Random(i)
@@ -195,7 +207,7 @@ async def _load(url: str, key: str, n: int, seconds: float, concurrency: int):
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    await asyncio.gather(extend(), *(worker(i) for i in range(concurrency)))
     return latencies, seen, errors
 
 
@@ -237,8 +249,10 @@ def run_backend(args, base: Path, backend: str) -> dict:
              "--prefix", prefix, "--publish-threads", str(args.publish_threads)], env=env) \
             if args.publish_during else None
         t0 = time.perf_counter()
-        latencies, seen, errors = asyncio.run(_load(url, key, args.clients, args.seconds,
-                                                    args.concurrency))
+        latencies, seen, errors = asyncio.run(_load(
+            url, key, args.clients, args.seconds, args.concurrency,
+            marks=root / "marks.json" if publisher is not None else None,
+            min_publications=args.min_publications))
         wall = time.perf_counter() - t0
         load = os.getloadavg()
         (root / "stop").touch()
@@ -289,6 +303,8 @@ def main() -> None:
     ap.add_argument("--server-workers", type=int, default=1)
     ap.add_argument("--publish-during", action=argparse.BooleanOptionalAction, default=True,
                     help="Publish again and again while the lookups run (default).")
+    ap.add_argument("--min-publications", type=int, default=2,
+                    help="Keep the lookups running until this many publications were written.")
     ap.add_argument("--publish-threads", type=int, default=0,
                     help="DuckDB threads of the publishing batch (warehouse.threads); 0: DuckDB's default.")
     ap.add_argument("--port", type=int, default=18700)

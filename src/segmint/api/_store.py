@@ -154,11 +154,24 @@ def publish(
         else:
             location = str(_write_duckdb(wh, resolve(root, serving.path), pub_id, keep=serving.keep))
     finally:
-        for name in TABLES:
-            wh.con.execute(f"DROP TABLE IF EXISTS _pub_{name}")
+        _drop_staging(wh)
     pub = Publication(pub_id, kind, as_of, clients, location, time.perf_counter() - t0)
     log.info("serving: published %s (%s, %d clients) in %.2f s", pub_id, kind, clients, pub.seconds)
     return pub
+
+
+#: staging relations: the published tables, and what they are built from (the biggest,
+#: read once, are views: computed while being written out, never materialised twice)
+_VIEWS = ("client_doc", "members", "changes")
+_STAGING = ("current", "book", "values", "scores", "segments_frame")
+
+
+def _drop_staging(wh: Warehouse) -> None:
+    for name in _VIEWS:
+        wh.con.execute(f"DROP VIEW IF EXISTS _pub_{name}")
+    for name in [*TABLES, *_STAGING]:
+        if name not in _VIEWS:
+            wh.con.execute(f"DROP TABLE IF EXISTS _pub_{name}")
 
 
 def resolve(root: str | Path, relative: str) -> Path:
@@ -263,26 +276,28 @@ def _stage(wh: Warehouse, config: ProjectConfig, root: Path, pub_id: str, kind: 
     n = serving.history_changes
     if has_history:
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _pub_changes AS
-            SELECT client_id, list({{'dimension': dimension, 'segment_id': segment_id,
-                                     'segment_name': segment_name, 'valid_from': valid_from,
-                                     'valid_to': valid_to, 'source': source}}
-                                   ORDER BY valid_from DESC, dimension)[1:{int(n)}] AS changes
+            # list_reverse_sort on structs led by valid_from: newest first, without an
+            # ordered aggregate (several times slower at 1M clients)
+            f"""CREATE OR REPLACE TEMP VIEW _pub_changes AS
+            SELECT client_id, list_reverse_sort(list({{'valid_from': valid_from,
+                       'dimension': dimension, 'segment_id': segment_id,
+                       'segment_name': segment_name, 'valid_to': valid_to,
+                       'source': source}}))[1:{int(n)}] AS changes
             FROM {HISTORY} GROUP BY client_id"""
         )
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE _pub_changes AS SELECT NULL::VARCHAR AS client_id, "
+        con.execute("CREATE OR REPLACE TEMP VIEW _pub_changes AS SELECT NULL::VARCHAR AS client_id, "
                     "NULL::VARCHAR AS changes WHERE false")
 
     _stage_segments(wh, config, as_of, value_cols)
 
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pub_client_doc AS
+        f"""CREATE OR REPLACE TEMP VIEW _pub_client_doc AS
         WITH seg AS (
             SELECT c.client_id,
-                   list({{'dimension': c.dimension, 'segment_id': c.segment_id,
-                          'segment_name': coalesce(s.name, c.segment_name), 'since': c.since}}
-                        ORDER BY c.dimension) AS segments
+                   list_sort(list({{'dimension': c.dimension, 'segment_id': c.segment_id,
+                          'segment_name': coalesce(s.name, c.segment_name), 'since': c.since}}))
+                       AS segments
             FROM _pub_current AS c LEFT JOIN _pub_segments AS s
               ON s.dimension = c.dimension AND s.segment_id = c.segment_id
             GROUP BY c.client_id)
@@ -296,14 +311,14 @@ def _stage(wh: Warehouse, config: ProjectConfig, root: Path, pub_id: str, kind: 
         LEFT JOIN _pub_changes AS ch ON ch.client_id = seg.client_id"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _pub_members AS
+        f"""CREATE OR REPLACE TEMP VIEW _pub_members AS
         SELECT c.dimension, c.segment_id, {pid("c.client_id")} AS client_id,
                b.book::VARCHAR AS book
         FROM _pub_current AS c LEFT JOIN _pub_book AS b ON b.client_id = c.client_id"""
     )
     _stage_audiences(wh, pid)
     _stage_monitoring(wh)
-    clients = con.execute("SELECT count(*) FROM _pub_client_doc").fetchone()[0]
+    clients = con.execute("SELECT count(DISTINCT client_id) FROM _pub_current").fetchone()[0]
     catalog_version = con.execute("SELECT max(version) FROM _pub_catalog").fetchone()[0]
     from segmint._version import __version__
 
@@ -314,8 +329,6 @@ def _stage(wh: Warehouse, config: ProjectConfig, root: Path, pub_id: str, kind: 
         [pub_id, kind, dt.datetime.now(dt.UTC).replace(tzinfo=None), as_of, clients,
          catalog_version, config.project, __version__],
     )
-    for name in ("current", "book", "values", "scores", "changes"):
-        con.execute(f"DROP TABLE IF EXISTS _pub_{name}")
     return as_of, int(clients)
 
 
