@@ -166,16 +166,16 @@ class ServiceState:
         return job_id
 
     def claim_job(self) -> tuple[str, list[dict[str, Any]]] | None:
-        """The oldest queued job, marked running (None when the queue is empty)."""
+        """The oldest queued job, marked running (None when the queue is empty); one
+        statement, so two processes never claim the same job."""
         with self._lock:
             row = self._con.execute(
-                "SELECT job_id, payload FROM event_jobs WHERE status = 'queued' "
-                "ORDER BY submitted_at LIMIT 1").fetchone()
-            if row is None:
-                return None
-            self._con.execute(
                 "UPDATE event_jobs SET status = 'running', started_at = ?, attempts = attempts + 1 "
-                "WHERE job_id = ?", (_now(), row[0]))
+                "WHERE job_id = (SELECT job_id FROM event_jobs WHERE status = 'queued' "
+                "ORDER BY submitted_at LIMIT 1) AND status = 'queued' RETURNING job_id, payload",
+                (_now(),)).fetchone()
+        if row is None:
+            return None
         return row[0], json.loads(row[1])
 
     def requeue_job(self, job_id: str) -> None:
