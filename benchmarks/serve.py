@@ -177,12 +177,18 @@ async def _load(url: str, key: str, n: int, seconds: float, concurrency: int,
     deadline = start + seconds
 
     async def extend() -> None:
+        # on until the publisher has written min_publications, then 10 s more: lookups
+        # must be seen crossing onto the new publication
         nonlocal deadline
+        reached = False
         while time.perf_counter() < deadline:
             await asyncio.sleep(1.0)
             done = len(json.loads(marks.read_text())) if marks and marks.exists() else 0
             if done < min_publications and time.perf_counter() - start < cap:
                 deadline = max(deadline, time.perf_counter() + 2.0)
+            elif min_publications and not reached:
+                reached = True
+                deadline = max(deadline, time.perf_counter() + 10.0)
 
     async def worker(i: int) -> None:
         rng = random.Random(i)

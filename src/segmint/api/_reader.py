@@ -220,6 +220,7 @@ class DuckDBStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._opening = threading.Lock()
         self._open: _Open | None = None
 
     def _target(self) -> str:
@@ -231,24 +232,24 @@ class DuckDBStore:
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
         target = self._target()
+        current = self._open
+        if current is None or current.target != target:
+            # one request opens the new publication while the others go on reading the one
+            # they have: no reader waits for a swap (the old file stays readable even once
+            # the batch deleted it)
+            if current is None:
+                with self._opening:
+                    self._swap(target)
+            elif self._opening.acquire(blocking=False):
+                try:
+                    self._swap(target)
+                except NotPublishedError:
+                    pass  # superseded or deleted meanwhile: keep reading the current one
+                finally:
+                    self._opening.release()
         with self._lock:
             cur = self._open
-            if cur is None or cur.target != target:
-                try:
-                    fresh = _Open(target)
-                except OSError as exc:  # pragma: no cover - deleted between realpath and open
-                    raise NotPublishedError(f"{self.path}: publication moved: {exc}") from None
-                except Exception as exc:
-                    import duckdb
-
-                    if isinstance(exc, duckdb.Error):
-                        raise NotPublishedError(f"{self.path}: cannot read the publication") from None
-                    raise
-                if cur is not None:
-                    cur.retired = True
-                    if cur.refs == 0:
-                        cur.con.close()
-                self._open = cur = fresh
+            assert cur is not None
             cur.refs += 1
             c = cur.take()
         try:
@@ -259,6 +260,27 @@ class DuckDBStore:
                 cur.refs -= 1
                 if cur.retired and cur.refs == 0:
                     cur.con.close()
+
+    def _swap(self, target: str) -> None:
+        """Open ``target`` (outside the readers' lock) and make it the current publication."""
+        if self._open is not None and self._open.target == target:
+            return
+        try:
+            fresh = _Open(target)
+        except OSError as exc:  # pragma: no cover - deleted between realpath and open
+            raise NotPublishedError(f"{self.path}: publication moved: {exc}") from None
+        except Exception as exc:
+            import duckdb
+
+            if isinstance(exc, duckdb.Error):
+                raise NotPublishedError(f"{self.path}: cannot read the publication") from None
+            raise
+        with self._lock:
+            old, self._open = self._open, fresh
+            if old is not None:
+                old.retired = True
+                if old.refs == 0:
+                    old.con.close()
 
     def close(self) -> None:
         with self._lock:
