@@ -78,3 +78,12 @@ class ParameterError(SegmintError, ValueError):
 
 class ServingError(SegmintError, RuntimeError):
     """The serving store cannot be written or read (not published yet, unreachable)."""
+
+
+class ShrinkError(SegmintError, ValueError):
+    """A reload would empty an entity or shrink it past ``contracts.max_shrink``.
+
+    Nothing is written; ``--allow-shrink`` (``allow_shrink=True``) accepts the load.
+    """
+
+    exit_code = 3
