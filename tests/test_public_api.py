@@ -16,6 +16,7 @@ PACKAGES = [
     "segmint.report",
     "segmint.monitoring",
     "segmint.datasets",
+    "segmint.api",
 ]
 
 

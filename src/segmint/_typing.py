@@ -27,3 +27,5 @@ FeatureGroupName = Literal[
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]
+ServingBackend = Literal["duckdb", "postgres"]
+Role = Literal["admin", "analyst", "rm", "campaign"]

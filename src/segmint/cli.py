@@ -653,5 +653,134 @@ def events_ingest(
             "change(s) recorded in `segment_history`"
         )
 
+
+@app.command()
+def publish(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """Publish the current segments, scores, history, catalog and alerts to the serving store.
+
+    Runs at the end of `segmint run`, `segmint update` and event re-scoring anyway; use it
+    after changing `serving:` or to publish by hand.
+
+    Example: segmint publish -p my-project/segmint.yaml
+    """
+    pub = _project(project).publish(kind="manual", force=True)
+    if pub is None:
+        console.print("nothing to publish yet (run `segmint run` first)")
+        return
+    console.print(
+        f"published {pub.publication_id}: {pub.clients:,} clients as of {pub.as_of} "
+        f"to {pub.location} ({pub.seconds:.1f} s)",
+        highlight=False,
+    )
+
+
+def _rescorer(proj):
+    """The event re-scoring the service runs for POST /v1/events: store the events, re-score
+    the clients the project's rules mark, publish."""
+
+    def rescore(frame):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "events.parquet"
+            frame.to_parquet(path, index=False)
+            result = proj.ingest_events(path)
+        return {
+            "events_stored": int(result.n_events),
+            "clients_triggered": len(result.clients),
+            "clients_rescored": 0 if result.rescore is None else len(result.rescore.features),
+            "segment_changes": 0 if result.rescore is None else len(result.rescore.changes),
+            "as_of": result.as_of.isoformat(),
+        }
+
+    return rescore
+
+
+@app.command()
+def serve(
+    project: ProjectOpt = Path("segmint.yaml"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API and the dashboard from the serving store (FastAPI on uvicorn).
+
+    The OpenAPI document is at /openapi.json and /docs; the dashboard at /dashboard.
+    Create keys first with `segmint api-key create`.
+
+    Example: segmint serve -p my-project/segmint.yaml --port 8000
+    """
+    import logging
+
+    from segmint.api import app_for_project
+
+    try:
+        import uvicorn
+    except ImportError:
+        from segmint.errors import MissingDependencyError
+
+        raise MissingDependencyError("uvicorn", "serve") from None
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    proj = _project(project)
+    app_ = app_for_project(proj.config, proj.root, rescore=_rescorer(proj))
+    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="info")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the HTTP service (stored hashed).")
+app.add_typer(keys_app, name="api-key")
+
+
+def _state(proj):
+    from segmint.api import ServiceState
+    from segmint.api._store import resolve
+
+    return ServiceState(resolve(proj.root, proj.config.serving.state))
+
+
+@keys_app.command("create")
+def api_key_create(
+    role: Annotated[str, typer.Option("--role", help="admin, analyst, rm (relationship manager) or campaign.")],
+    name: Annotated[str, typer.Option("--name", help="Who or what holds the key.")],
+    book: Annotated[str | None, typer.Option("--book", help="The book (RM or branch) an rm key may see.")] = None,
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Create an API key and print it once (only its hash is stored).
+
+    Example: segmint api-key create --role rm --book North --name alice
+    """
+    key_id, key = _state(_project(project)).create_key(role=role, name=name, book=book)
+    err_console.print(f"key {key_id} ({role}{', book ' + book if book else ''}) created; "
+                      "it is shown once:", highlight=False)
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("revoke")
+def api_key_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (see `segmint api-key list`).")],
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Revoke an API key (it stops working within seconds).
+
+    Example: segmint api-key revoke 3f9c2a1b7e
+    """
+    from segmint.errors import ParameterError
+
+    if not _state(_project(project)).revoke_key(key_id):
+        raise ParameterError(f"api-key revoke: no active key {key_id!r}")
+    console.print(f"key {key_id} revoked", highlight=False)
+
+
+@keys_app.command("list")
+def api_key_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """List API keys (ids, names, roles, books; never the keys).
+
+    Example: segmint api-key list
+    """
+    table = Table("key id", "name", "role", "book", "created", "revoked")
+    for k in _state(_project(project)).list_keys():
+        table.add_row(k.key_id, k.name, k.role, k.book or "", k.created_at, k.revoked_at or "")
+    console.print(table)
+
+
 if __name__ == "__main__":
     main()

@@ -253,6 +253,24 @@ class Project(Workspace):
         """
         return pipeline.rescore(self, client_ids, as_of=as_of)
 
+    # -- serving ------------------------------------------------------------------------
+    def publish(self, *, kind: str = "manual", force: bool = False):
+        """Publish segments, scores, values, history, catalog, audiences and alerts to the
+        serving store the HTTP service reads (see ``docs/service.md``).
+
+        :meth:`run`, :meth:`update` and event re-scoring end with one unless
+        ``serving.publish`` is false (``force`` publishes anyway).
+
+        Returns
+        -------
+        segmint.api.Publication or None
+            None when publishing is off or there is nothing to publish yet.
+        """
+        from segmint.store import project_lock
+
+        with project_lock(self.warehouse_path):
+            return pipeline.publish(self, kind=kind, force=force)
+
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:
         """The date of the latest loaded transaction (the natural 'now' of the data)."""

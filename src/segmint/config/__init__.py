@@ -20,6 +20,7 @@ from segmint.config._events import EventsConfig
 from segmint.config._features import FeaturesConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
+from segmint.config._serving import BookMapping, ServingConfig
 from segmint.config._sources import (
     ContractsConfig,
     EntityMapping,
@@ -31,6 +32,7 @@ from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
 __all__ = [
+    "BookMapping",
     "CatalogConfig",
     "ContractsConfig",
     "EntityMapping",
@@ -38,6 +40,7 @@ __all__ = [
     "FeaturesConfig",
     "MonitoringConfig",
     "SegmentationConfig",
+    "ServingConfig",
     "ProjectConfig",
     "SourceConfig",
     "SqlExpr",
@@ -63,6 +66,7 @@ class ProjectConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:

@@ -51,6 +51,7 @@ def run_cycle(
     with project_lock(ws.warehouse_path):
         result = _locked_cycle(ws, as_of, refit=refit, ingest=ingest, notify=notify,
                                force_as_of=force_as_of, allow_shrink=allow_shrink)
+        steps.publish(ws, kind="cycle")
     if notify and ws.config.monitoring.webhook is not None:
         t0 = time.perf_counter()
         deliveries = deliver_queued(ws)
