@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-EntityName = Literal["clients", "transactions", "holdings", "engagement", "profitability", "labels"]
+EntityName = Literal[
+    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "campaigns"
+]
 SourceFormat = Literal["csv", "parquet", "table"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
 LoadMode = Literal["unchanged", "appended", "reloaded"]
@@ -24,3 +26,7 @@ FeatureGroupName = Literal[
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]
+OutcomeMetric = Literal["purchase", "revenue", "visits", "product_opened", "label"]
+Arm = Literal["treatment", "control"]
+UpliftMethod = Literal["two_model", "x_learner"]
+UpliftClass = Literal["persuadable", "sure_thing", "lost_cause", "do_not_disturb"]

@@ -1,0 +1,63 @@
+"""Targeting: randomised holdouts, campaign lift per segment, power planning, uplift
+models and budget allocation.
+
+Experiments (``experiments:`` in segmint.yaml) assign clients to arms by a salted hash
+in SQL (:func:`assign_holdout`, :func:`draw_campaign`), check balance
+(:func:`balance_check`), and measure campaigns from the ``campaigns`` exposures
+(:func:`analyze_campaign`); :func:`plan_segments` says which segments an experiment
+can measure. See ``docs/experiments.md``.
+"""
+
+from segmint.targeting._analysis import (
+    ALL,
+    CampaignAnalysis,
+    analyze_campaign,
+    exposure_outcomes_sql,
+    lift_table,
+)
+from segmint.targeting._experiments import (
+    ASSIGNMENTS_TABLE,
+    BalanceReport,
+    DrawResult,
+    assign_holdout,
+    balance_check,
+    draw_campaign,
+    holdout_clients_sql,
+    uniform_sql,
+)
+from segmint.targeting._power import (
+    PowerPlan,
+    control_size,
+    minimum_detectable_effect,
+    plan_segments,
+)
+from segmint.targeting._stats import (
+    benjamini_hochberg,
+    newcombe_interval,
+    welch_interval,
+    wilson_interval,
+)
+
+__all__ = [
+    "ALL",
+    "ASSIGNMENTS_TABLE",
+    "BalanceReport",
+    "CampaignAnalysis",
+    "DrawResult",
+    "PowerPlan",
+    "analyze_campaign",
+    "assign_holdout",
+    "balance_check",
+    "benjamini_hochberg",
+    "control_size",
+    "draw_campaign",
+    "exposure_outcomes_sql",
+    "holdout_clients_sql",
+    "lift_table",
+    "minimum_detectable_effect",
+    "newcombe_interval",
+    "plan_segments",
+    "uniform_sql",
+    "welch_interval",
+    "wilson_interval",
+]
