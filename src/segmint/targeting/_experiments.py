@@ -76,7 +76,7 @@ def uniform_sql(client_expr: str, experiment: str, salt: str) -> str:
     Examples
     --------
     >>> import duckdb
-    >>> u = duckdb.sql("SELECT " + uniform_sql("'C1'", "holdout", "s")).fetchone()[0]
+    >>> u = duckdb.execute("SELECT " + uniform_sql("'C1'", "holdout", "s")).fetchone()[0]
     >>> 0 <= u < 1
     True
     """
