@@ -569,5 +569,9 @@ def events_ingest(
             "change(s) recorded in `segment_history`"
         )
 
+from segmint._cli_experiment import experiment_app  # noqa: E402
+
+app.add_typer(experiment_app, name="experiment")
+
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@ from segmint.targeting._analysis import (
     analyze_campaign,
     exposure_outcomes_sql,
     lift_table,
+    segment_sizes,
 )
 from segmint.targeting._experiments import (
     ASSIGNMENTS_TABLE,
@@ -57,6 +58,7 @@ __all__ = [
     "minimum_detectable_effect",
     "newcombe_interval",
     "plan_segments",
+    "segment_sizes",
     "uniform_sql",
     "welch_interval",
     "wilson_interval",

@@ -48,6 +48,7 @@ __all__ = [
     "campaign_config",
     "exposure_outcomes_sql",
     "lift_table",
+    "segment_sizes",
 ]
 
 ALL = "(all)"
@@ -472,3 +473,46 @@ def analyze_campaign(
     for seg in small["segment"]:
         notes.append(f"segment {seg!r}: fewer than 30 clients in an arm; its interval is rough")
     return CampaignAnalysis(campaign, by, c.outcome.metric, binary, lifts, names, notes)
+
+
+def segment_sizes(
+    wh: Warehouse,
+    config: ExperimentsConfig,
+    *,
+    by: str | None = None,
+    campaign: str | None = None,
+) -> pd.DataFrame:
+    """``segment, clients`` (and ``baseline`` from a past campaign's control arm) for planning.
+
+    Parameters
+    ----------
+    by : str, optional
+        Dimension whose latest segments are counted; None: all clients as one segment.
+    campaign : str, optional
+        A past campaign with a conversion outcome: each segment's control conversion
+        becomes its baseline.
+    """
+    if by is None:
+        wh.require("clients", hint="run `segmint ingest` first")
+        n = wh.con.execute("SELECT count(*) FROM clients").fetchone()[0]
+        sizes = pd.DataFrame({"segment": [ALL], "clients": [int(n)]})
+    else:
+        wh.require("segment_assignments", hint="run `segmint segment` first")
+        sizes = wh.con.execute(
+            "SELECT segment_name AS segment, count(*) AS clients FROM segment_assignments "
+            "WHERE dimension = ? AND as_of = (SELECT max(as_of) FROM segment_assignments "
+            "WHERE dimension = ?) GROUP BY 1 ORDER BY 1",
+            [by, by],
+        ).df()
+        if sizes.empty:
+            raise WarehouseError(f"segment_assignments: no segments of dimension {by!r}")
+    if campaign is not None:
+        res = analyze_campaign(wh, config, campaign, by=by)
+        if not res.binary:
+            raise ConfigError(
+                f"--campaign {campaign!r}: its outcome {res.metric!r} is not a conversion; "
+                "give --sd for mean outcomes"
+            )
+        base = res.lifts.set_index("segment")["control"]
+        sizes["baseline"] = sizes["segment"].map(base).astype(float)
+    return sizes
