@@ -55,7 +55,7 @@ def test_plan_segments_and_smallest_measurable():
     assert plan.smallest_measurable == pytest.approx(need / 0.2)
     seg = plan.segments.set_index("segment")
     assert seg.loc["big", "measurable"] and not seg.loc["tiny", "measurable"]
-    assert seg.loc["small", "measurable"] == (30_000 * 0.2 >= need)
+    assert seg.loc["small", "measurable"] == (need <= 30_000 * 0.2)
     assert seg.loc["big", "control_needed"] == math.ceil(need)
     assert seg.loc["big", "mde_achievable"] < 0.01 < seg.loc["tiny", "mde_achievable"]
 
