@@ -38,8 +38,26 @@ from segmint.targeting._stats import (
     welch_interval,
     wilson_interval,
 )
+from segmint.targeting._uplift import (
+    UPLIFT_TABLE,
+    TwoModelUplift,
+    UpliftResult,
+    XLearnerUplift,
+    classify_uplift,
+    fit_uplift,
+    qini_coefficient,
+    qini_curve,
+)
 
 __all__ = [
+    "UPLIFT_TABLE",
+    "TwoModelUplift",
+    "UpliftResult",
+    "XLearnerUplift",
+    "classify_uplift",
+    "fit_uplift",
+    "qini_coefficient",
+    "qini_curve",
     "ALL",
     "ASSIGNMENTS_TABLE",
     "BalanceReport",
