@@ -16,6 +16,7 @@ from segmint.targeting._analysis import (
     lift_table,
     segment_sizes,
 )
+from segmint.targeting._budget import AllocationResult, allocate_budget, response_by_channel
 from segmint.targeting._experiments import (
     ASSIGNMENTS_TABLE,
     BalanceReport,
@@ -50,6 +51,9 @@ from segmint.targeting._uplift import (
 )
 
 __all__ = [
+    "AllocationResult",
+    "allocate_budget",
+    "response_by_channel",
     "UPLIFT_TABLE",
     "TwoModelUplift",
     "UpliftResult",
