@@ -206,3 +206,30 @@ def plan(
     console.print(table)
     if result.smallest_measurable == result.smallest_measurable:
         console.print(f"smallest measurable segment: {result.smallest_measurable:,.0f} clients")
+
+
+@experiment_app.command("report")
+def report(
+    name: Annotated[list[str], typer.Argument(help="Campaigns to show.")],
+    by: Annotated[str | None, typer.Option("--by", help="Segmentation dimension or clients column.")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Also allocate this budget over segments x channels.")] = None,
+    no_uplift: Annotated[bool, typer.Option("--no-uplift", help="Skip the uplift model.")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("experiments.html"),
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Write the experiment report: lift by segment (forest plot), Qini curve, budget
+    allocation and the lift cycle by cycle, one section per campaign.
+
+    Example: segmint experiment report cmp01 --by value --budget 5000 -o experiments.html
+    """
+    from segmint.report import build_section, render_experiment_report, write_report
+
+    proj = _project(project)
+    with proj.warehouse(read_only=True) as wh:
+        sections = [
+            build_section(wh, proj.config.experiments, n, by=by, uplift=not no_uplift, budget=budget)
+            for n in name
+        ]
+    path = write_report(proj.resolve(str(out)) if not out.is_absolute() else out,
+                        render_experiment_report(proj.config.project, sections))
+    console.print(f"wrote {path}", highlight=False)

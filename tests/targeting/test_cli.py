@@ -74,3 +74,12 @@ def test_assign_and_balance(project):
     res = run("experiment", "balance", "cmp01", "-p", str(project.config))
     assert res.exit_code == 0, res.output
     assert "sample-ratio" in res.output
+
+
+def test_report_writes_html(project, tmp_path):
+    out = tmp_path / "exp.html"
+    res = run("experiment", "report", "cmp01", "--by", "region", "--budget", "50", "--no-uplift",
+              "-o", str(out), "-p", str(project.config))
+    assert res.exit_code == 0, res.output
+    page = out.read_text()
+    assert "Experiment: cmp01" in page and "Budget allocation" in page and "cycle by cycle" in page

@@ -4,7 +4,7 @@ stability, drift and alerts (see docs/monitoring.md).
 The entry point is :func:`run_cycle` (``Project.update``, ``segmint update``).
 """
 
-from segmint.monitoring._alerts import Alert, Delivery, evaluate_alerts, send_webhook
+from segmint.monitoring._alerts import Alert, Delivery, alerts_from_frame, evaluate_alerts, send_webhook
 from segmint.monitoring._cycle import CycleResult, cycles, run_cycle
 from segmint.monitoring._drift import centroid_shifts, feature_drift, share_psi
 from segmint.monitoring._events import EventsResult, RescoreResult, ingest_events, rescore
@@ -45,6 +45,7 @@ __all__ = [
     "centroid_shifts",
     "client_history",
     "cycles",
+    "alerts_from_frame",
     "evaluate_alerts",
     "feature_drift",
     "ingest_events",

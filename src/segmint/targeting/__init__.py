@@ -33,6 +33,7 @@ from segmint.targeting._power import (
     minimum_detectable_effect,
     plan_segments,
 )
+from segmint.targeting._response import lift_history, promo_response, response_alerts
 from segmint.targeting._stats import (
     benjamini_hochberg,
     newcombe_interval,
@@ -51,6 +52,9 @@ from segmint.targeting._uplift import (
 )
 
 __all__ = [
+    "lift_history",
+    "promo_response",
+    "response_alerts",
     "AllocationResult",
     "allocate_budget",
     "response_by_channel",

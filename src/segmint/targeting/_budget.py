@@ -192,6 +192,7 @@ def response_by_channel(
     campaigns: list[str],
     *,
     by: str,
+    min_arm: int = 30,
 ) -> pd.DataFrame:
     """Per segment x channel response measured by past campaigns: the cells of
     :func:`allocate_budget`.
@@ -199,6 +200,8 @@ def response_by_channel(
     The response is the lift per treated client (pooled over the campaigns of a
     channel, weighted by treated clients); ``clients`` the segment's exposed clients
     of the latest campaign; ``cost_per_contact`` from the campaigns' configuration.
+    Segments with fewer than ``min_arm`` clients in an arm are left out (their lift is
+    too noisy to spend on).
     """
     rows = []
     for name in campaigns:
@@ -211,7 +214,7 @@ def response_by_channel(
             channel = got[0] if got and got[0] else name
         lifts = analyze_campaign(wh, config, name, by=by).lifts
         for r in lifts[lifts["segment"] != "(all)"].itertuples(index=False):
-            if r.lift != r.lift:
+            if r.lift != r.lift or min(r.n_control, r.n_treatment) < min_arm:
                 continue
             rows.append((r.segment, channel, name, r.n_control + r.n_treatment, r.lift, r.n_treatment, c.cost_per_contact))
     if not rows:
