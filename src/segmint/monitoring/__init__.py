@@ -4,7 +4,13 @@ stability, drift and alerts (see docs/monitoring.md).
 The entry point is :func:`run_cycle` (``Project.update``, ``segmint update``).
 """
 
-from segmint.monitoring._alerts import Alert, Delivery, alerts_from_frame, evaluate_alerts, send_webhook
+from segmint.monitoring._alerts import (
+    Alert,
+    Delivery,
+    alerts_from_frame,
+    evaluate_alerts,
+    send_webhook,
+)
 from segmint.monitoring._cycle import CycleResult, cycles, run_cycle
 from segmint.monitoring._drift import centroid_shifts, feature_drift, share_psi
 from segmint.monitoring._events import EventsResult, RescoreResult, ingest_events, rescore

@@ -15,9 +15,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from segmint.report._html import CSS, _fig_html
 from segmint.config import ExperimentsConfig
 from segmint.errors import WarehouseError
+from segmint.report._html import CSS, _fig_html
 from segmint.store import Warehouse
 from segmint.targeting import (
     ALL,
