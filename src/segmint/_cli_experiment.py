@@ -233,3 +233,47 @@ def report(
     path = write_report(proj.resolve(str(out)) if not out.is_absolute() else out,
                         render_experiment_report(proj.config.project, sections))
     console.print(f"wrote {path}", highlight=False)
+
+
+@experiment_app.command("uplift")
+def uplift(
+    name: Annotated[str, typer.Argument(help="A past randomised campaign.")],
+    by: Annotated[str | None, typer.Option("--by", help="Dimension whose segments to classify.")] = None,
+    method: Annotated[str, typer.Option("--method", help="x_learner or two_model.")] = "x_learner",
+    save: Annotated[bool, typer.Option("--save", help="Write the scores to the table uplift_scores.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Fit an uplift model on a past campaign; show the held-out Qini coefficients
+    (model, propensity, random), the classes per segment and incrementality-adjusted targeting.
+
+    Example: segmint experiment uplift cmp01 --by value --save
+    """
+    from segmint.targeting import fit_uplift
+
+    proj = _project(project)
+    with proj.warehouse(read_only=not save) as wh:
+        res = fit_uplift(wh, proj.config.experiments, name, by=by, method=method, save=save)
+    if as_json:
+        typer.echo(json.dumps({
+            "campaign": name, "method": method, "as_of": str(res.as_of),
+            "qini_coefficient": res.qini_coefficient, "targeting": res.targeting,
+            "segments": res.segments.to_dict("records"),
+        }, indent=2, default=str))
+        return
+    q = res.qini_coefficient
+    console.print(
+        f"{name} ({method}, features as of {res.as_of}): Qini uplift {q['uplift']:+.5f}, "
+        f"propensity {q['propensity']:+.5f}, random 0", highlight=False,
+    )
+    table = Table("segment", "clients", "mean uplift", "class")
+    for r in res.segments.to_dict("records"):
+        table.add_row(str(r["segment"]), f"{r['clients']:,}", f"{r['uplift']:+.4f}", str(r["class"]))
+    console.print(table)
+    t = res.targeting
+    console.print(
+        f"incrementality-adjusted targeting: {t['clients_selected']:,} clients, expected "
+        f"{t['expected_incremental_adjusted']:,.1f} incremental conversions vs "
+        f"{t['expected_incremental_propensity']:,.1f} by propensity",
+        highlight=False,
+    )

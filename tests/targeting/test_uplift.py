@@ -130,3 +130,22 @@ def test_qini_beats_random_and_propensity_on_the_bank(bank, method):
     by_propensity = scores.nlargest(k, "propensity")["effect"].sum()
     print("true incremental conversions: adjusted", adjusted, "propensity", by_propensity)
     assert adjusted > by_propensity
+
+
+def test_uplift_cli(bank):
+    import json
+
+    from typer.testing import CliRunner
+
+    from segmint.cli import app
+
+    project, _ = bank
+    res = CliRunner().invoke(
+        app, ["experiment", "uplift", "cmp01", "--by", "persona", "--method", "two_model", "--json",
+              "-p", str(project.root / "segmint.yaml")],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["qini_coefficient"]["uplift"] > 0
+    assert {s["segment"] for s in out["segments"]} >= {"digital_first", "branch_steady"}

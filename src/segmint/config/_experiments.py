@@ -79,9 +79,6 @@ class CampaignConfig(_Model):
     control_share: float = Field(
         default=0.2, gt=0, lt=1, description="Share of the eligible audience kept as control."
     )
-    audience: str | None = Field(
-        default=None, description="Audience the campaign targets (when audiences are defined)."
-    )
     dimension: str | None = Field(
         default=None,
         description="Segmentation dimension the control is stratified by (and `segments` "

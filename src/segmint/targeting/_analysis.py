@@ -33,6 +33,7 @@ from segmint.config import CampaignConfig, ExperimentsConfig
 from segmint.config._experiments import OutcomeConfig
 from segmint.errors import ColumnNotFoundError, ConfigError, WarehouseError
 from segmint.store import Warehouse
+from segmint.targeting._experiments import balance_check
 from segmint.targeting._stats import (
     benjamini_hochberg,
     log_ratio_interval,
@@ -469,6 +470,8 @@ def analyze_campaign(
         fixed_cost=c.fixed_cost,
         value_per_conversion=c.value_per_conversion,
     )
+    if campaign in config.campaigns:  # randomisation check: counts and pre-period features
+        notes.extend(balance_check(wh, config, campaign).warnings)
     small = lifts[(lifts["segment"] != ALL) & ((lifts["n_control"] < 30) | (lifts["n_treatment"] < 30))]
     for seg in small["segment"]:
         notes.append(f"segment {seg!r}: fewer than 30 clients in an arm; its interval is rough")
