@@ -5,6 +5,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
@@ -173,3 +175,42 @@ def test_coverage_of_cuped_interval_over_seeds():
             row = analyze_campaign(wh, REV, "r1").lifts.iloc[0]
         hits += row.cuped_low <= 5.0 <= row.cuped_high
     assert hits >= 36  # 95% nominal; P(fewer than 36 of 40) < 5% at 95%
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C"]), st.booleans(), st.booleans()),
+        min_size=12,
+        max_size=80,
+    )
+)
+def test_sql_aggregation_matches_per_client_counts(rows):
+    """Any data: per segment, the counts and the Newcombe interval of the SQL path equal
+    those computed per client in pandas with statsmodels."""
+    ids = [f"C{i:03d}" for i in range(len(rows))]
+    exposures = pd.DataFrame(
+        {"client_id": ids, "campaign": "c1", "arm": ["treatment" if t else "control" for _, t, _ in rows],
+         "sent_at": SENT}
+    )
+    tx = pd.DataFrame(
+        {"transaction_id": [f"T{i}" for i, r in enumerate(rows) if r[2]],
+         "client_id": [ids[i] for i, r in enumerate(rows) if r[2]],
+         "ts": [dt.datetime(2025, 6, 10)] * sum(r[2] for r in rows),
+         "amount": [10.0] * sum(r[2] for r in rows)}
+    )
+    if tx.empty:
+        tx = pd.DataFrame({"transaction_id": ["T"], "client_id": ["nobody"], "ts": [dt.datetime(2025, 6, 10)], "amount": [1.0]})
+    segs = pd.DataFrame({"client_id": ids, "seg": [r[0] for r in rows]})
+    with _warehouse(exposures, tx, segs) as wh:
+        lifts = analyze_campaign(wh, CFG, "c1", by="value").lifts.set_index("segment")
+    frame = pd.DataFrame(rows, columns=["seg", "treated", "converted"])
+    for seg, grp in frame.groupby("seg"):
+        nt, nc = int(grp.treated.sum()), int((~grp.treated).sum())
+        assert (lifts.loc[seg, "n_treatment"], lifts.loc[seg, "n_control"]) == (nt, nc)
+        if nt and nc:
+            xt = int((grp.treated & grp.converted).sum())
+            xc = int((~grp.treated & grp.converted).sum())
+            lo, hi = confint_proportions_2indep(xt, nt, xc, nc, method="newcomb", compare="diff")
+            assert lifts.loc[seg, "lift"] == pytest.approx(xt / nt - xc / nc, abs=1e-12)
+            assert (lifts.loc[seg, "lift_low"], lifts.loc[seg, "lift_high"]) == pytest.approx((lo, hi), abs=1e-9)

@@ -373,8 +373,13 @@ def lift_table(
         se_raw2 = c_t[0, 0] / n_t + c_c[0, 0] / n_c
         a_t, a_c = _adjusted_var(c_t, theta, xi) / n_t, _adjusted_var(c_c, theta, xi) / n_c
         se_cuped = math.sqrt(a_t + a_c)
-        df = (a_t + a_c) ** 2 / (a_t**2 / (n_t - 1) + a_c**2 / (n_c - 1)) if a_t + a_c > 0 else n_t + n_c - 2
-        t_crit = stats.t.ppf(1 - alpha / 2, df) if df == df and df > 0 else z
+        if min(n_t, n_c) < 2:  # no variance from a single client: no interval
+            t_crit = float("nan")
+        elif a_t + a_c > 0:
+            df = (a_t + a_c) ** 2 / (a_t**2 / (n_t - 1) + a_c**2 / (n_c - 1))
+            t_crit = float(stats.t.ppf(1 - alpha / 2, df))
+        else:
+            t_crit = float(z)
         d_cuped = adj_t - adj_c
         reduction = 1 - (a_t + a_c) / se_raw2 if se_raw2 > 0 else 0.0
         # revenue (Welch)
