@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-EntityName = Literal["clients", "transactions", "holdings", "engagement", "profitability", "labels"]
+EntityName = Literal[
+    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "campaigns"
+]
 SourceFormat = Literal["csv", "parquet", "table"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
 CsvEncoding = Literal["utf-8", "utf-16", "latin-1"]
@@ -29,3 +31,7 @@ FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]
 ServingBackend = Literal["duckdb", "postgres"]
 Role = Literal["admin", "analyst", "rm", "campaign"]
+OutcomeMetric = Literal["purchase", "revenue", "visits", "product_opened", "label"]
+Arm = Literal["treatment", "control"]
+UpliftMethod = Literal["two_model", "x_learner"]
+UpliftClass = Literal["persuadable", "sure_thing", "lost_cause", "do_not_disturb"]

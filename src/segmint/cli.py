@@ -302,6 +302,9 @@ def generate(
     chunk_size: int = typer.Option(
         50_000, "--chunk-size", help="Clients per part file (a multiple of 1,000)."
     ),
+    campaigns: int = typer.Option(
+        0, "--campaigns", help="Randomised campaigns to run (planted effect per persona; docs/experiments.md)."
+    ),
 ) -> None:
     """Write a synthetic bank (CRM, transactions, holdings, engagement, profitability).
 
@@ -332,12 +335,15 @@ def generate(
             migration_rate=migration_rate,
             chunk_size=chunk_size,
             progress=lambda done, total: bar.update(task, completed=done),
+            campaigns=campaigns,
         )
     console.print(
         f"wrote {data.n_clients:,} clients, {data.n_transactions:,} transactions, "
         f"{data.n_holdings:,} holdings, {data.n_engagement:,} engagement events, "
         f"{data.n_profitability:,} profitability rows, {data.n_faults:,} faults, "
-        f"{data.n_migrants:,} migrants to {data.out_dir}",
+        f"{data.n_migrants:,} migrants"
+        + (f", {data.n_exposures:,} campaign exposures" if data.n_exposures else "")
+        + f" to {data.out_dir}",
         highlight=False,
     )
     console.print(f"project file: {data.config}", highlight=False)
@@ -781,6 +787,9 @@ def api_key_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
         table.add_row(k.key_id, k.name, k.role, k.book or "", k.created_at, k.revoked_at or "")
     console.print(table)
 
+from segmint._cli_experiment import experiment_app  # noqa: E402
+
+app.add_typer(experiment_app, name="experiment")
 
 if __name__ == "__main__":
     main()

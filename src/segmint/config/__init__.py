@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from segmint.config._catalog import CatalogConfig
 from segmint.config._events import EventsConfig
+from segmint.config._experiments import CampaignConfig, ExperimentsConfig
 from segmint.config._features import FeaturesConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
@@ -37,6 +38,8 @@ __all__ = [
     "ContractsConfig",
     "EntityMapping",
     "EventsConfig",
+    "CampaignConfig",
+    "ExperimentsConfig",
     "FeaturesConfig",
     "MonitoringConfig",
     "SegmentationConfig",
@@ -67,6 +70,7 @@ class ProjectConfig(BaseModel):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
