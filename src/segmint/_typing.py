@@ -24,3 +24,6 @@ FeatureGroupName = Literal[
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]
+AudienceMatch = Literal["all", "any"]
+AudienceRank = Literal["score", "value", "expected_value", "stability_weighted"]
+LookalikeMethod = Literal["cosine", "centroid", "classifier"]

@@ -26,16 +26,20 @@ from segmint.config._sources import (
     SqlExpr,
     WarehouseConfig,
 )
+from segmint.config._targeting import AudienceConfig, NboConfig, OfferConfig, check_audience_names
 from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
 __all__ = [
+    "AudienceConfig",
     "CatalogConfig",
     "ContractsConfig",
     "EntityMapping",
     "EventsConfig",
     "FeaturesConfig",
     "MonitoringConfig",
+    "NboConfig",
+    "OfferConfig",
     "SegmentationConfig",
     "ProjectConfig",
     "SourceConfig",
@@ -62,6 +66,10 @@ class ProjectConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    audiences: dict[str, AudienceConfig] = Field(
+        default_factory=dict, description="Named audiences (see `segmint audience build`)."
+    )
+    nbo: NboConfig = Field(default_factory=NboConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
@@ -103,6 +111,7 @@ class ProjectConfig(BaseModel):
                     f"monitoring.alerts.dimensions.{name}: not a segmentation dimension "
                     f"(dimensions: {', '.join(dimensions) or 'none'})"
                 )
+        check_audience_names(self.audiences)
         return self
 
     def mappings(self, entity: str) -> list[EntityMapping]:

@@ -1,0 +1,40 @@
+"""Stage 6: targeting — audiences, lookalikes, cross-sell affinity, next-best-offer and
+segment profitability, computed in the engine from features, segments and scores.
+
+See ``docs/targeting.md``.
+"""
+
+from segmint.targeting._audiences import (
+    BUILDS,
+    CONTACTS,
+    MEMBERS,
+    AudienceBuild,
+    audience_changes,
+    audience_overlap,
+    build_audience,
+    export_audience,
+    list_audiences,
+    record_contacts,
+    segment_names,
+    show_audience,
+    stay_probabilities,
+)
+from segmint.targeting._sql import build_base, compile_expression
+
+__all__ = [
+    "BUILDS",
+    "CONTACTS",
+    "MEMBERS",
+    "AudienceBuild",
+    "audience_changes",
+    "audience_overlap",
+    "build_audience",
+    "build_base",
+    "compile_expression",
+    "export_audience",
+    "list_audiences",
+    "record_contacts",
+    "segment_names",
+    "show_audience",
+    "stay_probabilities",
+]
