@@ -4,6 +4,7 @@ segment profitability, computed in the engine from features, segments and scores
 See ``docs/targeting.md``.
 """
 
+from segmint.targeting._affinity import affinity_statements, association_rules, upgrade_paths
 from segmint.targeting._audiences import (
     BUILDS,
     CONTACTS,
@@ -26,6 +27,8 @@ __all__ = [
     "CONTACTS",
     "MEMBERS",
     "AudienceBuild",
+    "affinity_statements",
+    "association_rules",
     "audience_changes",
     "audience_overlap",
     "build_audience",
@@ -37,4 +40,5 @@ __all__ = [
     "segment_names",
     "show_audience",
     "stay_probabilities",
+    "upgrade_paths",
 ]
