@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-EntityName = Literal["clients", "transactions", "holdings", "engagement", "profitability", "labels"]
+EntityName = Literal[
+    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "costs"
+]
 SourceFormat = Literal["csv", "parquet", "table"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
 LoadMode = Literal["unchanged", "appended", "reloaded"]

@@ -20,6 +20,11 @@ from segmint.targeting._audiences import (
     show_audience,
     stay_probabilities,
 )
+from segmint.targeting._profitability import (
+    client_profitability,
+    cost_components,
+    segment_profitability,
+)
 from segmint.targeting._sql import build_base, compile_expression
 
 __all__ = [
@@ -33,11 +38,14 @@ __all__ = [
     "audience_overlap",
     "build_audience",
     "build_base",
+    "client_profitability",
     "compile_expression",
+    "cost_components",
     "export_audience",
     "list_audiences",
     "record_contacts",
     "segment_names",
+    "segment_profitability",
     "show_audience",
     "stay_probabilities",
     "upgrade_paths",
