@@ -1,6 +1,7 @@
 """Data sets: shipped public reference data and the synthetic bank generator."""
 
 from segmint.datasets._bank import DEFAULT_END, GeneratedData, generate_bank
+from segmint.datasets._bank_lookalike import planted_lookalike
 from segmint.datasets._cdnow import data_path, load_cdnow, load_cdnow_summary, load_donations
 from segmint.datasets._cdnow_project import write_cdnow_project
 
@@ -12,5 +13,6 @@ __all__ = [
     "load_cdnow",
     "load_cdnow_summary",
     "load_donations",
+    "planted_lookalike",
     "write_cdnow_project",
 ]
