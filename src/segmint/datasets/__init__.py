@@ -1,7 +1,7 @@
 """Data sets: shipped public reference data and the synthetic bank generator."""
 
 from segmint.datasets._bank import DEFAULT_END, GeneratedData, generate_bank
-from segmint.datasets._bank_lookalike import planted_lookalike
+from segmint.datasets._bank_plants import planted_lookalike, planted_uptake
 from segmint.datasets._cdnow import data_path, load_cdnow, load_cdnow_summary, load_donations
 from segmint.datasets._cdnow_project import write_cdnow_project
 
@@ -14,5 +14,6 @@ __all__ = [
     "load_cdnow_summary",
     "load_donations",
     "planted_lookalike",
+    "planted_uptake",
     "write_cdnow_project",
 ]

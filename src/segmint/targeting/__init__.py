@@ -30,6 +30,7 @@ from segmint.targeting._lookalike import (
     similarity_scores,
     typicality,
 )
+from segmint.targeting._nbo import OFFERS, NboResult, affinity_rates, next_best_offers
 from segmint.targeting._profitability import (
     client_profitability,
     cost_components,
@@ -41,8 +42,11 @@ __all__ = [
     "BUILDS",
     "CONTACTS",
     "MEMBERS",
+    "OFFERS",
     "AudienceBuild",
     "LookalikeResult",
+    "NboResult",
+    "affinity_rates",
     "affinity_statements",
     "association_rules",
     "audience_changes",
@@ -57,6 +61,7 @@ __all__ = [
     "list_audiences",
     "lookalike",
     "lookalike_audience_scores",
+    "next_best_offers",
     "reach_curve",
     "record_contacts",
     "seed_clients",

@@ -1,4 +1,6 @@
-"""The lookalike structure planted in the synthetic bank: a persona split into a seed and the rest.
+"""Structures planted in the synthetic bank that targeting is tested against.
+
+**Lookalikes**: a persona split into a seed and the rest.
 
 Every client of the generated bank behaves like one planted persona (``truth/segments.parquet``).
 Taking a random share of one persona's clients as a seed, a lookalike model that finds
@@ -15,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segmint.datasets._bank import FILES, GeneratedData
-from segmint.datasets._bank_story import SEGMENT_NAMES
+from segmint.datasets._bank_story import PRODUCT_TYPES, SEGMENT_NAMES, SEGMENTS
 from segmint.errors import ParameterError
 
 
@@ -47,3 +49,23 @@ def planted_lookalike(
     pick = np.zeros(len(ids), dtype=bool)
     pick[rng.choice(len(ids), int(round(seed_share * len(ids))), replace=False)] = True
     return ids[pick].tolist(), ids[~pick].tolist()
+
+
+def planted_uptake(persona: str, *, window_days: int = 365) -> dict[str, float]:
+    """Expected share of ``persona``'s clients without each product type ``window_days``
+    before the end date who opened it since (closures ignored; the current account,
+    which every client holds from day one, left out).
+
+    For tenure t (uniform over the persona's range) and holding probability p, a holder
+    opened the product within the window with probability m(t) = min(w, t) / t, so the
+    uptake is E[p m] / E[1 - p + p m].
+    """
+    if persona not in SEGMENTS:
+        raise ParameterError(f"persona: expected one of {', '.join(SEGMENT_NAMES)}, got {persona!r}")
+    s = SEGMENTS[persona]
+    tenure = np.linspace(s.tenure_years[0], s.tenure_years[1], 4001) * 365.25
+    m = np.minimum(window_days, tenure) / tenure
+    return {
+        t: float((p * m).mean() / (1 - p + p * m).mean())
+        for t, p in zip(PRODUCT_TYPES[1:], s.products, strict=True)
+    }
