@@ -21,7 +21,7 @@ from segmint.segmentation._kmeans import KMeansSelector
 from segmint.segmentation._lca import LatentClassAnalysis
 from segmint.segmentation._mixture import GaussianMixtureSelector
 from segmint.segmentation._preprocess import PreprocessSpec, build_pipeline, fit_preprocessing
-from segmint.segmentation._registry import ModelVersion, list_versions, load_version
+from segmint.segmentation._registry import MODELS, ModelVersion, list_versions, load_version
 from segmint.segmentation._rules import fit_rules, parse_rules
 from segmint.segmentation._run import (
     ASSIGNMENTS,
@@ -36,6 +36,7 @@ __all__ = [
     "ASSIGNMENTS",
     "BEHAVIOUR_INPUTS",
     "FEATURES",
+    "MODELS",
     "DensitySegmenter",
     "GaussianMixtureSelector",
     "KMeansSelector",
