@@ -26,7 +26,13 @@ from segmint.config._sources import (
     SqlExpr,
     WarehouseConfig,
 )
-from segmint.config._targeting import AudienceConfig, NboConfig, OfferConfig, check_audience_names
+from segmint.config._targeting import (
+    AudienceConfig,
+    LookalikeSeed,
+    NboConfig,
+    OfferConfig,
+    check_audience_names,
+)
 from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
@@ -37,6 +43,7 @@ __all__ = [
     "EntityMapping",
     "EventsConfig",
     "FeaturesConfig",
+    "LookalikeSeed",
     "MonitoringConfig",
     "NboConfig",
     "OfferConfig",

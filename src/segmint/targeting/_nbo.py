@@ -253,14 +253,18 @@ def next_best_offers(
 
 def _by_segment(con: duckdb.DuckDBPyConnection, as_of: dt.date, config: NboConfig) -> pd.DataFrame:
     """Per segment of each offer's dimension: the offer of highest mean expected value."""
+    from segmint.targeting._audiences import NAMES, segment_names
+
+    segment_names(con, as_of)  # catalog names where a catalog of the as_of is stored
     dims = sorted({o.dimension for o in config.offers})
     return con.execute(
         f"""WITH s AS (
-            SELECT a.dimension, a.segment_id, min(a.segment_name) AS segment, c.offer,
+            SELECT a.dimension, a.segment_id, min(coalesce(n.name, a.segment_name)) AS segment, c.offer,
                    any_value(c.message) AS message, count(*) AS eligible,
                    avg(c.expected_value) AS mean_expected_value,
                    sum(c.expected_value) AS total_expected_value
             FROM _nbo_cand AS c JOIN {ASSIGNMENTS} AS a ON a.client_id = c.client_id
+            LEFT JOIN {NAMES} AS n ON n.dimension = a.dimension AND n.segment_id = a.segment_id
             WHERE a.as_of = {_day(as_of)} AND a.dimension IN ({', '.join(sql_string(d) for d in dims)})
             GROUP BY ALL)
         SELECT * FROM s QUALIFY row_number() OVER (PARTITION BY dimension, segment_id
