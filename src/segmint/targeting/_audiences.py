@@ -344,13 +344,15 @@ def build_audience(
         "to_json(struct_pack(" + ", ".join(f"{quote(c)} := b.{quote(c)}" for c in used_cols) + "))"
         if used_cols else "NULL::JSON"
     )
+    # reasons and used values are built for the kept rows only (at insert)
     seg_reason = " || '; ' || ".join(
-        f"{sql_string(d + '=')} || coalesce(sn{i}.name, s.{quote(d)})" for i, d in enumerate(dims)
+        f"{sql_string(d + '=')} || coalesce(sn{i}.name, r.seg_{i})" for i, d in enumerate(dims)
     ) or "'all clients'"
     name_joins = "".join(
-        f" LEFT JOIN {NAMES} AS sn{i} ON sn{i}.dimension = {sql_string(d)} AND sn{i}.segment_id = s.{quote(d)}"
+        f" LEFT JOIN {NAMES} AS sn{i} ON sn{i}.dimension = {sql_string(d)} AND sn{i}.segment_id = r.seg_{i}"
         for i, d in enumerate(dims)
     )
+    seg_cols = "".join(f", s.{quote(d)} AS seg_{i}" for i, d in enumerate(dims))
     extra_reason = ""
     if cfg.lookalike is not None:
         extra_reason += " || '; lookalike similarity ' || printf('%.3f', b.similarity)"
@@ -369,12 +371,11 @@ def build_audience(
                {other_sql} AS not_other,
                {holdout_sql} AS is_holdout,
                {score_sql} AS score, {value_sql} AS value, ({p_stay_sql}) AS p_stay,
-               {rank_value} AS rank_value, {used_sql} AS used,
-               {seg_reason}{extra_reason} AS reason
+               {rank_value} AS rank_value{seg_cols}
         FROM {BASE} AS b
         LEFT JOIN (SELECT client_id, {pivot} FROM {ASSIGNMENTS} WHERE as_of = {_day(as_of)}
                    GROUP BY client_id) AS s USING (client_id)
-        {name_joins}{stable_join}{contacted_join}{other_join}{p_join}"""
+        {stable_join}{contacted_join}{other_join}{p_join}"""
     )
     counts = _step_counts(con)
     members_cap = cfg.size if cfg.size is not None else None
@@ -404,9 +405,10 @@ def build_audience(
         ensure_tables(tx)
         tx.execute(
             f"""INSERT INTO {MEMBERS} SELECT {sql_string(name)}, {version}, {_day(as_of)},
-                client_id, status, rank, score, value, p_stay, rank_value, used,
-                reason || {rank_label} || rank
-            FROM _audience_ranked WHERE {keep}"""
+                r.client_id, r.status, r.rank, r.score, r.value, r.p_stay, r.rank_value, {used_sql},
+                {seg_reason}{extra_reason} || {rank_label} || r.rank
+            FROM (SELECT * FROM _audience_ranked WHERE {keep}) AS r
+            JOIN {BASE} AS b USING (client_id){name_joins}"""
         )
         n_members, n_holdout = tx.execute(
             f"SELECT count(*) FILTER (WHERE status = 'member'), count(*) FILTER (WHERE status = 'holdout') "
