@@ -86,3 +86,16 @@ def test_lookalike_audience_and_seed_sources(cycled, tmp_path):
     assert members.score.is_monotonic_decreasing
     assert members.client_id.tolist() == res.scores.client_id[:100].tolist()
     assert len(seg_members) == 30 and not seg_members & tops
+
+
+def test_lookalike_audience_keeps_the_better_seed(cycled):
+    auds = {"opt": AudienceConfig.model_validate(
+        {"lookalike": {"seed": {"segment": {"value": "Top"}}, "drop_atypical": 0.2}, "size": 50})}
+    with cycled.warehouse() as wh:
+        build = build_audience(wh, "opt", auds, as_of=D)
+        seed = seed_clients(wh, auds["opt"].lookalike.seed, D)
+        trial = lookalike(wh, seed, as_of=D, drop_atypical=0.2, value=None)
+    assert build.members == 50
+    kept = "optimised" if trial.curve_optimised.fidelity.mean() > trial.curve.fidelity.mean() else "full"
+    assert trial.better_seed == kept
+    assert any(n.startswith(f"lookalike: {kept} seed kept") for n in build.notes)

@@ -125,7 +125,8 @@ class LookalikeConfig(_Model):
         default=0.0,
         ge=0,
         lt=0.5,
-        description="Seed optimisation: drop this share of the least typical seed members.",
+        description="Seed optimisation: try the seed without this share of its least typical "
+        "members and keep the better of the two seeds (larger mean held-out fidelity).",
     )
 
 

@@ -220,6 +220,8 @@ def build_audience(
             from segmint.targeting._lookalike import lookalike_audience_scores
 
             lookalike_scores = lookalike_audience_scores(wh, name, audiences, as_of=as_of, root=root)
+        if lookalike_scores.attrs.get("note"):
+            notes.append(lookalike_scores.attrs["note"])
         frame = lookalike_scores[["client_id", "similarity"]]  # noqa: F841
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {BASE} AS SELECT b.*, l.similarity "

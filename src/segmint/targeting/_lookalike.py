@@ -76,6 +76,14 @@ class LookalikeResult:
     propensity: str | None
     value: str | None
 
+    @property
+    def better_seed(self) -> str:
+        """``optimised`` when the curve without the atypical members has the larger mean
+        fidelity over the reach grid (area under the curve), else ``full``."""
+        if self.curve_optimised is None:
+            return "full"
+        return "optimised" if self.curve_optimised.fidelity.mean() > self.curve.fidelity.mean() else "full"
+
     def recovered_at(self, reach: int, curve: pd.DataFrame | None = None) -> float:
         """Fidelity at ``reach`` (the share of the held-out seed among the top ``reach``)."""
         c = self.curve if curve is None else curve
@@ -364,15 +372,29 @@ def lookalike_audience_scores(
         raise ConfigError(f"segmint.yaml: audiences.{name}: not a lookalike audience")
     as_of = as_of or latest_features_as_of(wh.con)
     seed = seed_clients(wh, cfg.seed, as_of, root=root)
+    note = None
+    drop = 0.0
+    if cfg.drop_atypical:
+        # keep the better seed: compare the held-out curves with and without the atypical members
+        trial = lookalike(wh, seed, as_of=as_of, dimension=cfg.dimension, method=cfg.method,
+                          neighbours=cfg.neighbours, drop_atypical=cfg.drop_atypical, value=None)
+        drop = cfg.drop_atypical if trial.better_seed == "optimised" else 0.0
+        assert trial.curve_optimised is not None
+        note = (f"lookalike: {trial.better_seed} seed kept (mean fidelity without the "
+                f"{int(trial.typicality.atypical.sum())} least typical members "
+                f"{trial.curve_optimised.fidelity.mean():.3f}, with them {trial.curve.fidelity.mean():.3f})")
     dim, ids, Z = client_space(wh, as_of, cfg.dimension)
     in_seed = np.isin(ids, np.asarray(seed, dtype=object))
     if in_seed.sum() < 2:
         raise ParameterError(f"audiences.{name}.lookalike: the seed has {int(in_seed.sum())} client(s)")
     train = in_seed.copy()
-    if cfg.drop_atypical:
+    if drop:
         typ = typicality(Z[in_seed], neighbours=cfg.neighbours)
-        train[np.flatnonzero(in_seed)[typ < np.quantile(typ, cfg.drop_atypical)]] = False
+        train[np.flatnonzero(in_seed)[typ < np.quantile(typ, drop)]] = False
     cand = ~in_seed
     sim = similarity_scores(Z[train], Z[cand], method=cfg.method, neighbours=cfg.neighbours,
                             Z_negative=Z[cand])
-    return pd.DataFrame({"client_id": ids[cand], "similarity": sim})
+    frame = pd.DataFrame({"client_id": ids[cand], "similarity": sim})
+    if note:
+        frame.attrs["note"] = note
+    return frame
