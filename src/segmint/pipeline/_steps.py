@@ -29,12 +29,19 @@ def as_date(value: dt.date | str | None) -> dt.date | None:
     return value
 
 
-def ingest(ws: Workspace, *, progress=None, full: bool = False, build_state: bool = False):
+def ingest(
+    ws: Workspace,
+    *,
+    progress=None,
+    full: bool = False,
+    build_state: bool = False,
+    allow_shrink: bool = False,
+):
     """Load what is new in the sources, and keep the incremental feature state in step."""
     from segmint.sources import appended_table
     from segmint.sources import ingest as load
 
-    report = load(ws, progress=progress, full=full)
+    report = load(ws, progress=progress, full=full, allow_shrink=allow_shrink)
     if ws.config.features.incremental:
         from segmint.features._snapshot import refresh_state
 
