@@ -13,6 +13,7 @@ from segmint.errors import ConfigError, FeatureError, WarehouseError
 from segmint.targeting import (
     audience_overlap,
     build_audience,
+    compile_expression,
     export_audience,
     list_audiences,
     record_contacts,
@@ -167,10 +168,13 @@ def test_user_mistakes_are_clear_errors(cycled):
     with cycled.warehouse() as wh:
         with pytest.raises(ConfigError, match="not a segment of value"):
             build_audience(wh, "a", {"a": _aud(segments={"value": ["Gold"]})}, as_of=D)
-        with pytest.raises(ConfigError, match="must be an expression"):
-            build_audience(wh, "a", {"a": _aud(where="p_alive > (SELECT 1)")}, as_of=D)
-        with pytest.raises(ConfigError, match="must be an expression"):
-            build_audience(wh, "a", {"a": _aud(where="read_csv('x') IS NULL")}, as_of=D)
+        # user SQL is checked when the project file loads, and again when compiled
+        with pytest.raises(ValueError, match=r"a query \(SELECT\) is not allowed"):
+            _aud(where="p_alive > (SELECT 1)")
+        with pytest.raises(ValueError, match="read_csv"):
+            _aud(where="read_csv('x') IS NULL")
+        with pytest.raises(ConfigError, match="audiences.a.where: .*not allowed"):
+            compile_expression("p_alive > (SELECT 1)", {"p_alive"}, where="audiences.a.where")
         with pytest.raises(FeatureError, match="p_alive"):
             build_audience(wh, "a", {"a": _aud(where="p_alve > 0.5")}, as_of=D)
         with pytest.raises(WarehouseError, match="5 cycles asked, 3 recorded"):

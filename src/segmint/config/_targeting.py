@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from segmint._typing import AudienceMatch, AudienceRank, LookalikeMethod
+from segmint.config._sql import check_expression
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -167,6 +168,11 @@ class AudienceConfig(_Model):
     )
     value: str = Field(default="clv_12m", description="Column of expected value.")
 
+    @field_validator("where")
+    @classmethod
+    def _where_is_an_expression(cls, v: str | None) -> str | None:
+        return None if v is None else check_expression(v, what="audience condition")
+
     @model_validator(mode="after")
     def _check(self) -> AudienceConfig:
         for dim, segs in self.segments.items():
@@ -201,6 +207,11 @@ class OfferConfig(_Model):
     dimension: str = Field(
         default="behaviour", description="Dimension whose segments give the affinity rate."
     )
+
+    @field_validator("eligible")
+    @classmethod
+    def _eligible_is_an_expression(cls, v: str | None) -> str | None:
+        return None if v is None else check_expression(v, what="eligibility condition")
 
     @model_validator(mode="after")
     def _check(self) -> OfferConfig:

@@ -17,6 +17,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from segmint.config._sql import check_expression
 from segmint.errors import ConfigError, FeatureError, WarehouseError
 from segmint.segmentation import FEATURES
 from segmint.segmentation._preprocess import quote
@@ -24,16 +25,6 @@ from segmint.sources._schema import protected_columns
 
 SCORES = "scores"
 BASE = "_targeting_base"
-
-_REFUSED = (
-    exp.Query, exp.Subquery, exp.Exists, exp.Table, exp.From, exp.Join, exp.Star,
-    exp.Placeholder, exp.Parameter, exp.Command, exp.DDL, exp.DML, exp.Copy, exp.Set,
-    exp.Pragma, exp.Use, exp.Describe, exp.Transaction,
-)
-_REFUSED_FUNCTIONS = {"getenv", "query", "query_table", "glob", "read_csv", "read_csv_auto",
-                      "read_parquet", "read_json", "read_json_auto", "read_text", "read_blob",
-                      "parquet_scan", "sniff_csv"}
-
 
 def compile_expression(text: str, columns: set[str], *, where: str) -> str:
     """Check ``text`` is one boolean/numeric expression over ``columns``; its DuckDB SQL.
@@ -46,22 +37,10 @@ def compile_expression(text: str, columns: set[str], *, where: str) -> str:
         A column that is not in ``columns`` (with close matches).
     """
     try:
-        trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
-    except sqlglot.errors.SqlglotError as exc:
-        raise ConfigError(f"{where}: cannot parse {text!r}: {str(exc).splitlines()[0]}") from None
-    if len(trees) != 1:
-        raise ConfigError(f"{where}: {text!r} must be one expression")
-    tree = trees[0]
-    for node in tree.walk():
-        if isinstance(node, _REFUSED) or (
-            isinstance(node, exp.Func) and _fname(node) in _REFUSED_FUNCTIONS
-        ):
-            raise ConfigError(
-                f"{where}: {text!r} must be an expression over features and scores, "
-                f"not {type(node).__name__.lower()}"
-            )
-    if not isinstance(tree, exp.Condition):
-        raise ConfigError(f"{where}: {text!r} is not an expression")
+        check_expression(text, what="expression")
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    tree = sqlglot.parse_one(text, read="duckdb")
     for col in tree.find_all(exp.Column):
         if col.table or col.name not in columns:
             close = difflib.get_close_matches(col.name, sorted(columns), n=3)
@@ -71,10 +50,6 @@ def compile_expression(text: str, columns: set[str], *, where: str) -> str:
                 + hint
             )
     return tree.sql(dialect="duckdb")
-
-
-def _fname(node: exp.Func) -> str:
-    return str(node.name).lower() if isinstance(node, exp.Anonymous) else node.sql_name().lower()
 
 
 def latest_features_as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
