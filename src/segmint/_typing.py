@@ -6,6 +6,7 @@ from typing import Literal
 
 EntityName = Literal[
     "clients", "transactions", "holdings", "engagement", "profitability", "labels", "campaigns"
+    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "costs"
 ]
 SourceFormat = Literal["csv", "parquet", "table"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
@@ -35,3 +36,7 @@ OutcomeMetric = Literal["purchase", "revenue", "visits", "product_opened", "labe
 Arm = Literal["treatment", "control"]
 UpliftMethod = Literal["two_model", "x_learner"]
 UpliftClass = Literal["persuadable", "sure_thing", "lost_cause", "do_not_disturb"]
+AudienceMatch = Literal["all", "any"]
+AudienceRank = Literal["score", "value", "expected_value", "stability_weighted"]
+LookalikeMethod = Literal["cosine", "centroid", "classifier"]
+AffinityItems = Literal["products", "categories"]

@@ -29,11 +29,19 @@ from segmint.config._sources import (
     SqlExpr,
     WarehouseConfig,
 )
+from segmint.config._targeting import (
+    AudienceConfig,
+    LookalikeSeed,
+    NboConfig,
+    OfferConfig,
+    check_audience_names,
+)
 from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
 __all__ = [
     "BookMapping",
+    "AudienceConfig",
     "CatalogConfig",
     "ContractsConfig",
     "EntityMapping",
@@ -41,7 +49,10 @@ __all__ = [
     "CampaignConfig",
     "ExperimentsConfig",
     "FeaturesConfig",
+    "LookalikeSeed",
     "MonitoringConfig",
+    "NboConfig",
+    "OfferConfig",
     "SegmentationConfig",
     "ServingConfig",
     "ProjectConfig",
@@ -71,6 +82,10 @@ class ProjectConfig(BaseModel):
     events: EventsConfig = Field(default_factory=EventsConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
+    audiences: dict[str, AudienceConfig] = Field(
+        default_factory=dict, description="Named audiences (see `segmint audience build`)."
+    )
+    nbo: NboConfig = Field(default_factory=NboConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
@@ -112,6 +127,7 @@ class ProjectConfig(BaseModel):
                     f"monitoring.alerts.dimensions.{name}: not a segmentation dimension "
                     f"(dimensions: {', '.join(dimensions) or 'none'})"
                 )
+        check_audience_names(self.audiences)
         return self
 
     def mappings(self, entity: str) -> list[EntityMapping]:

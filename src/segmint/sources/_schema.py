@@ -239,9 +239,26 @@ CAMPAIGNS = Entity(
     ),
 )
 
+COSTS = Entity(
+    name="costs",
+    description="Cost components of the client per period, beside `profitability`'s revenue and "
+    "cost: acquisition, servicing, returns, payment processing, funding/risk or any named "
+    "component (a wide finance table maps as one mapping per component, with "
+    "`component: {sql: \"'servicing'\"}`). Segment profitability loads every component.",
+    key=("client_id", "period", "component"),
+    time_column="period",
+    columns=(
+        Column("client_id", VARCHAR, "Client.", required=True),
+        Column("period", DATE, "First day of the period (month).", "date", required=True),
+        Column("component", VARCHAR, "Cost component name, e.g. acquisition.", required=True),
+        Column("amount", DOUBLE, "Cost of the component in the period.", "currency", required=True),
+    ),
+    constraints=("(client_id, period, component) is unique; amount is finite.",),
+)
+
 ENTITIES: dict[str, Entity] = {
     e.name: e
-    for e in (CLIENTS, TRANSACTIONS, HOLDINGS, ENGAGEMENT, PROFITABILITY, LABELS, CAMPAIGNS)
+    for e in (CLIENTS, TRANSACTIONS, HOLDINGS, ENGAGEMENT, PROFITABILITY, LABELS, CAMPAIGNS, COSTS)
 }
 
 # Order in which entities load: clients first, so that references can be checked.
