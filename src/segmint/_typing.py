@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-EntityName = Literal["clients", "transactions", "holdings", "engagement", "profitability", "labels"]
+EntityName = Literal[
+    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "campaigns"
+    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "costs"
+]
 SourceFormat = Literal["csv", "parquet", "table"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
 CsvEncoding = Literal["utf-8", "utf-16", "latin-1"]
@@ -17,6 +20,7 @@ SegmentMethod = Literal["kmeans", "gmm", "hdbscan", "lca"]
 ScalerName = Literal["standard", "robust"]
 RuleOrder = Literal["first_match", "exclusive"]
 CovarianceType = Literal["diag", "full", "spherical"]
+ValueMeasure = Literal["auto", "clv", "margin", "revenue", "spend"]
 ImputeStrategy = Literal["median", "zero", "min", "max"]
 SummaryFreq = Literal["W", "D"]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
@@ -26,3 +30,13 @@ FeatureGroupName = Literal[
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]
+ServingBackend = Literal["duckdb", "postgres"]
+Role = Literal["admin", "analyst", "rm", "campaign"]
+OutcomeMetric = Literal["purchase", "revenue", "visits", "product_opened", "label"]
+Arm = Literal["treatment", "control"]
+UpliftMethod = Literal["two_model", "x_learner"]
+UpliftClass = Literal["persuadable", "sure_thing", "lost_cause", "do_not_disturb"]
+AudienceMatch = Literal["all", "any"]
+AudienceRank = Literal["score", "value", "expected_value", "stability_weighted"]
+LookalikeMethod = Literal["cosine", "centroid", "classifier"]
+AffinityItems = Literal["products", "categories"]

@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from segmint.config._catalog import CatalogConfig
 from segmint.config._events import EventsConfig
+from segmint.config._experiments import CampaignConfig, ExperimentsConfig
 from segmint.config._features import FeaturesConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
+from segmint.config._serving import BookMapping, ServingConfig
 from segmint.config._sources import (
     ContractsConfig,
     EntityMapping,
@@ -27,17 +29,32 @@ from segmint.config._sources import (
     SqlExpr,
     WarehouseConfig,
 )
+from segmint.config._targeting import (
+    AudienceConfig,
+    LookalikeSeed,
+    NboConfig,
+    OfferConfig,
+    check_audience_names,
+)
 from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
 __all__ = [
+    "BookMapping",
+    "AudienceConfig",
     "CatalogConfig",
     "ContractsConfig",
     "EntityMapping",
     "EventsConfig",
+    "CampaignConfig",
+    "ExperimentsConfig",
     "FeaturesConfig",
+    "LookalikeSeed",
     "MonitoringConfig",
+    "NboConfig",
+    "OfferConfig",
     "SegmentationConfig",
+    "ServingConfig",
     "ProjectConfig",
     "SourceConfig",
     "SqlExpr",
@@ -63,6 +80,12 @@ class ProjectConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
+    audiences: dict[str, AudienceConfig] = Field(
+        default_factory=dict, description="Named audiences (see `segmint audience build`)."
+    )
+    nbo: NboConfig = Field(default_factory=NboConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
@@ -104,6 +127,7 @@ class ProjectConfig(BaseModel):
                     f"monitoring.alerts.dimensions.{name}: not a segmentation dimension "
                     f"(dimensions: {', '.join(dimensions) or 'none'})"
                 )
+        check_audience_names(self.audiences)
         return self
 
     def mappings(self, entity: str) -> list[EntityMapping]:

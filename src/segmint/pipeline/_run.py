@@ -50,6 +50,7 @@ def run_pipeline(
         seg = step("segment", lambda: steps.segment(ws, date, load=False))
         catalog = step("catalog", lambda: steps.catalog(ws, as_of=date))
         path = step("report", lambda: steps.report(ws, report, as_of=date))
+        steps.publish(ws, kind="run")
     return PipelineRun(
         as_of=date,
         ingest=ingested,

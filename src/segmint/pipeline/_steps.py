@@ -201,3 +201,14 @@ def check_as_of(ws: Workspace, as_of: dt.date, *, force: bool = False) -> None:
             f"--as-of {as_of}: after the newest loaded data ({newest}); features would see "
             "days with no data yet (pass --force-as-of if you mean it)"
         )
+
+
+def publish(ws: Workspace, *, kind: str = "manual", force: bool = False):
+    """Publish to the serving store the service reads (``segmint.api.publish``), unless
+    ``serving.publish`` is off (``force``: anyway). Callers hold the project lock."""
+    if not (ws.config.serving.publish or force):
+        return None
+    from segmint.api import publish as _publish
+
+    with ws.warehouse() as wh:
+        return _publish(wh, ws.config, root=ws.root, kind=kind)

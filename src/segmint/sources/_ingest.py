@@ -45,6 +45,9 @@ Contract rules (reason codes in the ``quarantine`` table), first match wins:
 ``held_client``            the client is itself quarantined: the row waits, and
                            loads when the client arrives valid
 ``unknown_client``         the client is not in ``clients`` (policy ``quarantine``)
+``unknown_arm``            a campaign exposure's arm is not treatment / control
+``unknown_campaign``       a campaign not declared in ``experiments.campaigns``
+``client_in_two_arms``     ``duplicate_conflict`` for ``campaigns`` (client, campaign)
 =========================  ===================================================
 
 An *optional* value that does not parse (``unparseable_value``), or a birth year
@@ -98,7 +101,15 @@ from segmint.sources._loadstate import (
     save_hashes,
 )
 from segmint.sources._readers import FILE_COL, ROW_COL, FileHashes, SourceReader, literal, quote
-from segmint.sources._schema import DATE, DOUBLE, ENTITIES, LOAD_ORDER, TIMESTAMP, Entity
+from segmint.sources._schema import (
+    DATE,
+    DOUBLE,
+    ENTITIES,
+    LOAD_ORDER,
+    TIMESTAMP,
+    Entity,
+    with_known_campaigns,
+)
 from segmint.store import Warehouse, crash_point
 
 QUARANTINE = "quarantine"
@@ -330,6 +341,7 @@ class _EntityLoader:
                 typed_checks.append(
                     ("future_timestamp", col.name, f"{q} >= DATE {literal((self.max_date + dt.timedelta(days=1)).isoformat())}")
                 )
+        typed_checks.extend(c for c in entity.checks if c[1] in mapping.columns)
         if entity.name == "holdings" and "closed_at" in mapping.columns:
             typed_checks.append(
                 ("closed_before_opened", "closed_at", f"{quote('closed_at')} < {quote('opened_at')}")
@@ -767,7 +779,8 @@ def ingest(
         # from here on, user SQL runs: only the source files are reachable
         wh.restrict_access([p for r in readers.values() for p in r.files])
         inputs = [c for cs in checksums.values() for c in cs]
-        fingerprints = {e: entity_inputs(ENTITIES[e], plans[e], checksums, contracts) for e in entities}
+        defs = {e: with_known_campaigns(ENTITIES[e], cfg.experiments.campaigns) for e in entities}
+        fingerprints = {e: entity_inputs(defs[e], plans[e], checksums, contracts) for e in entities}
         if progress:
             progress("resolve", 1, total_steps)
 
@@ -797,7 +810,7 @@ def ingest(
                 prev_clients: str | None = None
                 for step, name in enumerate(entities, start=2):
                     t0 = time.perf_counter()
-                    entity = ENTITIES[name]
+                    entity = defs[name]
                     plan = plan_load(con, entity, fingerprints[name], max_date=max_date, full=full)
                     if _refers_to_clients(entity) and clients_mode != "unchanged" and plan.mode != "reloaded":
                         why = clients_check(con, name, prev_clients)

@@ -199,6 +199,7 @@ def entity_inputs(
         "segmint": __version__,
         "entity": [[c.name, c.type, c.required] for c in entity.columns],
         "key": list(entity.key),
+        "checks": [list(c) for c in entity.checks],
         "contracts": {
             "currency": contracts.currency,
             "min_date": contracts.min_date.isoformat(),
