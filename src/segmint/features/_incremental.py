@@ -1056,7 +1056,8 @@ def _score_features(
     """The rfm_scores features from the n-tile thresholds of the buyers (exact, no sort).
 
     With the catalog's score 1 + floor(bins * (rank - 1) / n) and rank = 1 + #{u < v}, the
-    score of v is 1 + #{s in 1..bins-1 : t_s < v} where t_s is the k_s-th smallest value,
+    score of v is 1 + #{s in 1..bins-1 : t_s < v} where t_s is the k_s-th smallest value
+    (and bins for the best value, as in the catalog),
     k_s = ceil(s * n / bins): ``quantile_disc`` at (k_s - 1/2) / n picks it exactly. n is
     guessed from the state (every client with purchase days, the usual case) and checked
     in the same query; when some are not clients as of the date, it runs again.
@@ -1068,19 +1069,28 @@ def _score_features(
     by: dict[str, Any] = {}
     while guess:
         qs = ", ".join(repr((-(-s * guess // bins) - 0.5) / guess) for s in range(1, bins))
-        aggs = ", ".join(f"quantile_disc({sign} * {col}, [{qs}])" for col, sign in _SCORES.values())
+        aggs = ", ".join(
+            f"quantile_disc({sign} * {col}, [{qs}]), max({sign} * {col})"
+            for col, sign in _SCORES.values()
+        )
         n, *values = _run(con, f"{with_clause}\nSELECT count(*), {aggs} FROM rfm_buyers")[0]
         if n == guess:
-            by = dict(zip(_SCORES, values, strict=True))
+            by = {k: (values[2 * i], values[2 * i + 1]) for i, k in enumerate(_SCORES)}
             break
         guess = n
     exprs = {}
     for score, (col, sign) in _SCORES.items():
+        thresholds, best = by.get(score, ([], None))
         terms = " + ".join(
             f"CASE WHEN {sign} * {col} > {_braces(_literal(t))} THEN 1 ELSE 0 END"
-            for t in by.get(score, [])
+            for t in thresholds
         )
         exprs[score] = f"(1 + {terms or '0'})"
+        if best is not None:  # the best value scores bins however many share it
+            exprs[score] = (
+                f"(CASE WHEN {sign} * {col} = {_braces(_literal(best))} THEN {bins} "
+                f"ELSE {exprs[score]} END)"
+            )
     exprs["rfm_cell"] = " || '{cell_sep}' || ".join(
         f"CAST({exprs[s]} AS VARCHAR)" for s in _SCORES
     )
