@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-EntityName = Literal["clients", "transactions", "holdings", "engagement", "profitability", "labels"]
+EntityName = Literal[
+    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "attributes"
+]
+AttributeType = Literal["categorical", "numeric", "boolean", "date"]
+AttributeRole = Literal["input", "profile", "protected"]
 SourceFormat = Literal["csv", "parquet", "table"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
 LoadMode = Literal["unchanged", "appended", "reloaded"]
@@ -20,7 +24,8 @@ SummaryFreq = Literal["W", "D"]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 
 FeatureGroupName = Literal[
-    "rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value", "clv"
+    "rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value", "attributes", "custom",
+    "clv",
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]

@@ -355,15 +355,18 @@ class Project:
 
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:
-        """The date of the latest loaded transaction (the natural 'now' of the data)."""
+        """The date of the latest loaded transaction (the natural 'now' of the data); without
+        transactions, the latest date the other entities hold."""
+        from segmint.sources import data_end_date
+
         with self.warehouse(read_only=True) as wh:
-            wh.require("transactions", hint="run `segmint ingest` first")
-            row = wh.con.execute("SELECT max(ts)::DATE FROM transactions").fetchone()
-        if not row or row[0] is None:
+            wh.require("clients", hint="run `segmint ingest` first")
+            day = data_end_date(wh)
+        if day is None:
             from segmint.errors import WarehouseError
 
-            raise WarehouseError(f"{self.warehouse_path}: no transactions loaded")
-        return row[0]
+            raise WarehouseError(f"{self.warehouse_path}: no dated rows loaded")
+        return day
 
     def run(self, *, as_of=None, report=None, progress=None) -> PipelineRun:
         """Run every stage: ingest -> features -> segment -> catalog -> report.

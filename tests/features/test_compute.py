@@ -21,6 +21,7 @@ from segmint.features import (
     compute_features,
     store_snapshot,
 )
+from segmint.features._compute import skipped_groups
 from segmint.store import Warehouse
 
 from .conftest import clients_frame, load_tables, tx_frame
@@ -179,8 +180,17 @@ def test_groups_follow_the_tables(warehouse):
 
 
 def test_missing_base_tables_is_a_clear_error(warehouse):
-    with pytest.raises(WarehouseError, match="clients, transactions"):
+    with pytest.raises(WarehouseError, match="table.s. clients,"):
         compute_features(DuckDBEngine(warehouse.con), AS_OF)
+
+
+def test_without_transactions_their_groups_are_skipped(warehouse):
+    load_tables(warehouse, clients=clients_frame(["a", "b"]), transactions=tx_frame([]))
+    engine = DuckDBEngine(warehouse.con)
+    skipped = skipped_groups(engine, FeaturesConfig())
+    assert skipped["rfm"] == "no transactions data" and "clv" in skipped
+    f = compute_features(engine, AS_OF)
+    assert list(f.columns) == ["client_id"] and list(f["client_id"]) == ["a", "b"]
 
 
 def test_bad_as_of(warehouse):

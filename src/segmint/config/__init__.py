@@ -20,6 +20,7 @@ from segmint.config._features import FeaturesConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
 from segmint.config._sources import (
+    AttributeConfig,
     ContractsConfig,
     EntityMapping,
     SourceConfig,
@@ -29,7 +30,10 @@ from segmint.config._sources import (
 from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
+from segmint.config._attributes import check_attributes  # noqa: E402  (after sources: cycle)
+
 __all__ = [
+    "AttributeConfig",
     "CatalogConfig",
     "ContractsConfig",
     "EntityMapping",
@@ -57,6 +61,11 @@ class ProjectConfig(BaseModel):
         description="Canonical entity -> one mapping or a list of mappings (one per source)."
     )
     contracts: ContractsConfig = Field(default_factory=ContractsConfig)
+    attributes: dict[str, AttributeConfig] = Field(
+        default_factory=dict,
+        description="Client attributes, by name: each becomes the feature `attr_<name>` "
+        "(see docs/attributes.md).",
+    )
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
@@ -79,6 +88,8 @@ class ProjectConfig(BaseModel):
                         f"(declared: {', '.join(self.sources) or 'none'})"
                     )
                 allowed = {c.name for c in canonical.mappable}
+                if entity == "clients":
+                    allowed |= set(self.attributes)
                 for col in m.columns:
                     if col not in allowed:
                         raise ValueError(
@@ -93,9 +104,9 @@ class ProjectConfig(BaseModel):
                         f"{where}.columns: required canonical column(s) not mapped: "
                         f"{', '.join(missing)}"
                     )
-        for entity in ("clients", "transactions"):
-            if entity not in self.entities:
-                raise ValueError(f"entities.{entity}: required entity is not mapped")
+        if "clients" not in self.entities:
+            raise ValueError("entities.clients: required entity is not mapped")
+        check_attributes(self)
         dimensions = self.segmentation.dimension_names()
         for name in self.monitoring.alerts.dimensions:
             if name not in dimensions:

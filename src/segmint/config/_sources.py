@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from segmint._typing import SourceFormat, UnknownClientPolicy
+from segmint._typing import AttributeRole, AttributeType, SourceFormat, UnknownClientPolicy
 
 
 class _Model(BaseModel):
@@ -114,3 +114,35 @@ class WarehouseConfig(_Model):
     )
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all).")
     memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. `8GB`.")
+
+
+class AttributeConfig(_Model):
+    """A client attribute (`attributes:` in segmint.yaml): it becomes the feature `attr_<name>`.
+
+    Its values come from a column of the `clients` mapping with the attribute's name
+    (static), from rows of the `attributes` entity (time-varying: the value valid at
+    as_of), or both (the time-varying value wins where there is one).
+
+    Examples
+    --------
+    .. code-block:: yaml
+
+        attributes:
+          contract: {type: categorical, role: input, description: Contract length}
+          monthly_charges: {type: numeric, unit: EUR}
+          mosaic_group: {type: categorical, role: profile}
+          ethnicity: {type: categorical, role: protected}
+    """
+
+    type: AttributeType = Field(
+        description="categorical (text), numeric, boolean or date (the feature is the number "
+        "of days from the date to as_of)."
+    )
+    role: AttributeRole = Field(
+        default="input",
+        description="input: usable by dimensions and models; profile: shown in profiles and "
+        "cross-tabs only (refused as a dimension input); protected: never a model input, kept "
+        "for fairness audits.",
+    )
+    description: str = Field(default="", description="What the attribute holds.")
+    unit: str = Field(default="", description="Unit of a numeric attribute.")

@@ -20,6 +20,7 @@ Placeholders in ``{braces}`` are filled by :mod:`segmint.features._compute`.
 
 from __future__ import annotations
 
+from segmint.features._attributes import ATTRIBUTE_ROWS, ATTRIBUTES
 from segmint.features._definitions import (
     Feature,
     FeatureGroup,
@@ -420,8 +421,9 @@ VALUE = FeatureGroup(
 
 # Engine groups in dependency order.
 GROUPS: dict[str, FeatureGroup] = {
-    g.name: g for g in (RFM, RFM_SCORES, BEHAVIOUR, ENGAGEMENT, HOLDINGS, VALUE)
+    g.name: g for g in (RFM, RFM_SCORES, BEHAVIOUR, ENGAGEMENT, HOLDINGS, VALUE, ATTRIBUTES)
 }
+SHARED_CTES[ATTRIBUTE_ROWS.name] = ATTRIBUTE_ROWS
 
 # Groups computed in Python after the engine; `_clv` registers the clv group.
 POST_ENGINE_GROUPS: dict[str, PostEngineGroup] = {}

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from segmint.config import FeaturesConfig
 from segmint.errors import FeatureError, WarehouseError
+from segmint.features._attributes import attribute_params
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
 from segmint.features._definitions import (
     Feature,
@@ -81,17 +82,46 @@ def _bindings(key: str, values: Sequence[str]) -> list[dict[str, str]]:
     return out
 
 
+def skipped_groups(engine: Engine, config: FeaturesConfig) -> dict[str, str]:
+    """``{group: why}`` of the default groups left out because their data is missing: an
+    entity with no table, a main (first) entity with no row (a project without
+    transactions), or a prerequisite group left out. Empty when ``features.groups`` lists
+    the groups."""
+    if config.groups is not None:
+        return {}
+    known = {**GROUPS, **POST_ENGINE_GROUPS}
+    empty: dict[str, bool] = {}
+
+    def missing(table: str) -> bool:
+        if table not in empty:
+            empty[table] = not engine.has_table(table) or not engine.has_rows(table)
+        return empty[table]
+
+    out: dict[str, str] = {}
+    for name, g in known.items():
+        if not g.by_default:
+            continue
+        # a table missing is fatal; an empty one only for the group's main (first) entity:
+        # engagement counts events, and reads transactions only for digital_share
+        gone = [t for t in g.entities if not engine.has_table(t)]
+        if g.entities and not gone and missing(g.entities[0]):
+            gone = [g.entities[0]]
+        if gone:
+            out[name] = f"no {', '.join(gone)} data"
+        else:
+            absent = [r for r in g.requires if r not in known or r in out]
+            if absent:
+                out[name] = f"needs group {', '.join(absent)}"
+    return out
+
+
 def resolve_groups(engine: Engine, config: FeaturesConfig) -> list[str]:
-    """The groups to compute: configured ones (checked) or all whose entities exist."""
+    """The groups to compute: configured ones (checked) or every default group whose
+    entities hold data (see :func:`skipped_groups`)."""
     known = {**GROUPS, **POST_ENGINE_GROUPS}
     if config.groups is None:
-        chosen = [
-            name
-            for name, g in known.items()
-            if g.by_default
-            and all(engine.has_table(t) for t in g.entities)
-            and all(r in known for r in g.requires)
-        ]
+        skipped = skipped_groups(engine, config)
+        chosen = [name for name, g in known.items() if g.by_default and name not in skipped]
     else:
         chosen = list(config.groups)
         for name in chosen:
@@ -171,6 +201,8 @@ def feature_params(
             "holdings", "holdings_opened", "product_type", "COUNT(*)", config.top_product_types,
         ),
     }
+    if "attributes" in groups:
+        params.update(attribute_params(engine, as_of, params["as_of"]))
     for key, (group, relation, column, order, limit) in lookups.items():
         values: list[str] = []
         if group in groups and limit > 0:
@@ -196,7 +228,7 @@ def build_query(
     Rows are sorted by ``client_id`` unless ``order`` is False."""
     config = config or FeaturesConfig()
     day = _date(as_of)
-    missing = [t for t in ("clients", "transactions") if not engine.has_table(t)]
+    missing = [t for t in ("clients",) if not engine.has_table(t)]
     if missing:
         raise WarehouseError(
             f"features need table(s) {', '.join(missing)}, which the {engine.name} engine "

@@ -75,7 +75,16 @@ from segmint.sources._loadstate import (
     save_hashes,
 )
 from segmint.sources._readers import FILE_COL, ROW_COL, FileHashes, SourceReader, literal, quote
-from segmint.sources._schema import DATE, DOUBLE, ENTITIES, LOAD_ORDER, TIMESTAMP, Entity
+from segmint.sources._attributes import write_attribute_catalog
+from segmint.sources._schema import (
+    DATE,
+    DOUBLE,
+    ENTITIES,
+    LOAD_ORDER,
+    TIMESTAMP,
+    Entity,
+    project_entities,
+)
 from segmint.store import Warehouse, crash_point
 
 QUARANTINE = "quarantine"
@@ -264,8 +273,9 @@ class _EntityLoader:
             typed_checks.append(
                 ("currency_mismatch", "currency", f"{quote('currency')} <> {literal(self.currency)}")
             )
+        typed_checks += list(entity.checks)
         for col in entity.mappable:
-            if col.name in mapping.columns and col.type in (DATE, TIMESTAMP):
+            if col.name in mapping.columns and col.type in (DATE, TIMESTAMP) and not col.attribute:
                 q = quote(col.name)
                 typed_checks.append(("before_min_date", col.name, f"{q} < DATE {literal(self.min_date.isoformat())}"))
                 typed_checks.append(
@@ -596,6 +606,7 @@ def ingest(
     max_date = contracts.max_date or dt.date.today()
     started = time.perf_counter()
     entities = [e for e in LOAD_ORDER if cfg.mappings(e)]
+    schema = project_entities(cfg)
     total_steps = len(entities) + 1
 
     with project.warehouse() as wh:
@@ -617,7 +628,7 @@ def ingest(
         hashes = FileHashes() if full else load_hashes(con)
         checksums = {name: r.checksums(hashes) for name, r in readers.items()}
         inputs = [c for cs in checksums.values() for c in cs]
-        fingerprints = {e: entity_inputs(ENTITIES[e], plans[e], checksums, contracts) for e in entities}
+        fingerprints = {e: entity_inputs(schema[e], plans[e], checksums, contracts) for e in entities}
         if progress:
             progress("resolve", 1, total_steps)
 
@@ -640,7 +651,7 @@ def ingest(
                 prev_clients: str | None = None
                 for step, name in enumerate(entities, start=2):
                     t0 = time.perf_counter()
-                    entity = ENTITIES[name]
+                    entity = schema[name]
                     plan = plan_load(con, entity, fingerprints[name], max_date=max_date, full=full)
                     if _refers_to_clients(entity) and clients_mode != "unchanged" and plan.mode != "reloaded":
                         why = clients_check(con, name, prev_clients)
@@ -668,9 +679,10 @@ def ingest(
                 save_hashes(con, hashes)
                 # optional entities not mapped: keep an empty canonical table so later
                 # stages can rely on every table existing.
-                for name, entity in ENTITIES.items():
+                for name, entity in schema.items():
                     if name not in reports and not wh.has_table(name):
                         con.execute(_empty_table_sql(entity))
+                write_attribute_catalog(con, cfg)
                 crash_point("before_commit")
         except SegmintError as exc:
             wh.finish_run(run_id, status="failed", detail=str(exc))

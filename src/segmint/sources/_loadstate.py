@@ -206,6 +206,8 @@ def entity_inputs(
         },
         "mappings": mappings,
     }
+    if entity.checks:  # the declared attribute types decide what is quarantined
+        settings["checks"] = [list(c) for c in entity.checks]
     return EntityInputs(json.dumps(settings, sort_keys=True), files, why)
 
 
