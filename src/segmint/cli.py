@@ -314,6 +314,12 @@ def _run_with_progress(proj, *, as_of=None, report=None):
         return proj.run(as_of=as_of, report=report, progress=tick)
 
 
+def print_notes(notes) -> None:
+    """One line per note: what was left out or is short (never silent)."""
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
 def print_run_summary(run) -> None:
     print_ingest_report(run.ingest)
     table = Table(title=f"Segments as of {run.as_of} ({run.n_clients:,} clients, {run.n_features} features)")
@@ -332,6 +338,7 @@ def print_run_summary(run) -> None:
     console.print(table)
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
     console.print(f"stages: {timings}")
+    print_notes(run.notes)
     console.print(f"report: {run.report}", highlight=False)
 
 
@@ -503,13 +510,15 @@ def features(
         raise typer.BadParameter("give --as-of DATE, or a subcommand (list)", param_hint="--as-of")
     from segmint.project import Project
 
-    frame = Project.from_yaml(project).features(as_of)
+    proj = Project.from_yaml(project)
+    result = proj.snapshot_features(as_of)
     if out is not None:
-        frame.to_parquet(out, index=False)
+        proj.features_frame(as_of).to_parquet(out, index=False)
     console.print(
-        f"{len(frame)} clients x {frame.shape[1] - 1} features as of {as_of} "
+        f"{result.rows} clients x {len(result.columns) - 1} features as of {as_of} "
         "stored in the warehouse table `features`" + (f" and written to {out}" if out else "")
     )
+    print_notes(result.notes)
 
 
 @features_app.command("list")

@@ -203,7 +203,6 @@ class Project:
         >>> project.features("2024-06-30").head()  # doctest: +SKIP
         """
         from segmint.features import DuckDBEngine, compute_features
-        from segmint.features._compute import SNAPSHOT_TABLE, _date
 
         if not store:
             with self.warehouse() as wh:
@@ -212,8 +211,19 @@ class Project:
                     currency=self.config.contracts.currency,
                 )
         result = self.snapshot_features(as_of)
-        cols = ", ".join(f'"{c}"' for c in result.columns)
+        return self.features_frame(as_of, result.columns)
+
+    def features_frame(self, as_of: dt.date | str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The stored features snapshot of ``as_of`` (``columns``: default all), by client."""
+        from segmint.features._compute import SNAPSHOT_TABLE, _date
+
         with self.warehouse() as wh:
+            if columns is None:
+                columns = [
+                    r[0] for r in wh.con.execute(f"DESCRIBE {SNAPSHOT_TABLE}").fetchall()
+                    if r[0] != "as_of"
+                ]
+            cols = ", ".join(f'"{c}"' for c in columns)
             return wh.con.execute(
                 f"SELECT {cols} FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY client_id",
                 [_date(as_of)],
@@ -246,7 +256,7 @@ class Project:
             wh.finish_run(
                 run_id,
                 counts={"clients": result.rows, "features": len(result.columns) - 1,
-                        "mode": result.mode},
+                        "mode": result.mode, "notes": result.notes},
                 timings=result.timings,
             )
         return result
@@ -412,6 +422,8 @@ class Project:
             catalog=catalog,
             report=path,
             timings=timings,
+            notes=features.notes
+            + [f"skipped dimension {d}: {why}" for d, why in seg.skipped.items()],
         )
 
 
@@ -427,3 +439,5 @@ class PipelineRun:
     catalog: Any
     report: Path
     timings: dict[str, float] = field(default_factory=dict)
+    #: one line each: what was skipped or left out, and readiness warnings
+    notes: list[str] = field(default_factory=list)

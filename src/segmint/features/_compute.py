@@ -6,6 +6,7 @@ the CLI call it with the project's warehouse and ``features:`` section.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
@@ -192,27 +193,79 @@ def feature_params(
             for w in config.engagement_windows_days
         ],
     }
-    lookups = {
-        # key: (group, relation, column, order, limit)
-        "category": ("behaviour", "purchases", "category", "SUM(amount)", config.top_categories),
-        "channel": ("behaviour", "purchases", "channel", "COUNT(*)", config.top_channels),
-        "event_channel": ("engagement", "event_history", "channel", "COUNT(*)", config.top_channels),
-        "product_type": (
-            "holdings", "holdings_opened", "product_type", "COUNT(*)", config.top_product_types,
-        ),
-    }
     if "attributes" in groups:
         params.update(attribute_params(engine, as_of, params["as_of"]))
-    for key, (group, relation, column, order, limit) in lookups.items():
+    params["caps"] = []
+    for key, (group, relation, column, order, setting) in LOOKUPS.items():
         values: list[str] = []
+        limit = getattr(config, setting)
         if group in groups and limit > 0:
-            sql = compose_ctes(SHARED_CTES, params, [relation]) + (
-                f"\nSELECT {column} FROM {relation} WHERE {column} IS NOT NULL "
-                f"GROUP BY {column} ORDER BY {order} DESC, {column} LIMIT {limit}"
+            counts = compose_ctes(SHARED_CTES, params, [relation]) + (
+                f"\nSELECT {column} AS value, {order} AS total FROM {relation} "
+                f"WHERE {column} IS NOT NULL GROUP BY {column}"
             )
-            values = [str(v) for v in engine.execute(sql).column(0).to_pylist()]
+            values = top_values(engine, counts, key, setting, limit, params["caps"])
         params[key] = _bindings(key, values)
     return params
+
+
+#: the top-N lists: key -> (group, relation, column, order, features option)
+LOOKUPS: dict[str, tuple[str, str, str, str, str]] = {
+    "category": ("behaviour", "purchases", "category", "SUM(amount)", "top_categories"),
+    "channel": ("behaviour", "purchases", "channel", "COUNT(*)", "top_channels"),
+    "event_channel": ("engagement", "event_history", "channel", "COUNT(*)", "top_channels"),
+    "product_type": ("holdings", "holdings_opened", "product_type", "COUNT(*)", "top_product_types"),
+}
+_CAPPED = {
+    "category": ("categories", "purchase spend"),
+    "channel": ("purchase channels", "purchases"),
+    "event_channel": ("event channels", "events"),
+    "product_type": ("product types", "holdings opened"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CapNote:
+    """A top-N option that left values without a feature column (data not in features)."""
+
+    setting: str
+    what: str
+    kept: int
+    total: int
+    dropped: tuple[str, ...]
+    dropped_share: float | None
+    measure: str
+
+    def __str__(self) -> str:
+        share = "" if self.dropped_share is None else f" ({self.dropped_share:.1%} of {self.measure})"
+        more = ", ..." if self.total - self.kept > len(self.dropped) else ""
+        return (
+            f"features.{self.setting} = {self.kept}: {self.total - self.kept} of {self.total} "
+            f"{self.what} have no column{share}: {', '.join(self.dropped)}{more}; raise "
+            f"{self.setting} to keep them"
+        )
+
+
+def top_values(
+    engine: Engine, counts: str, key: str, setting: str, limit: int, caps: list[CapNote]
+) -> list[str]:
+    """The ``limit`` values of ``counts`` (a query of ``value, total``) with the largest
+    totals (ties by value); a :class:`CapNote` is appended to ``caps`` when more exist."""
+    sample = 5
+    rows = engine.execute(
+        f"SELECT value, total, count(*) OVER () AS n, sum(total) OVER () AS grand "
+        f"FROM ({counts}) AS c ORDER BY total DESC, value LIMIT {limit + sample}"
+    ).to_pylist()
+    values = [str(r["value"]) for r in rows[:limit]]
+    if rows and rows[0]["n"] > limit:
+        grand = float(rows[0]["grand"] or 0)
+        kept = sum(float(r["total"] or 0) for r in rows[:limit])
+        what, measure = _CAPPED[key]
+        caps.append(CapNote(
+            setting, what, limit, int(rows[0]["n"]), tuple(str(r["value"]) for r in rows[limit:]),
+            1 - kept / grand if grand > 0 else None, measure,
+        ))
+    return values
 
 
 def build_query(

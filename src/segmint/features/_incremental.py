@@ -78,6 +78,7 @@ from segmint.features._compute import (
     _lit_str,
     feature_params,
     resolve_groups,
+    top_values,
 )
 from segmint.features._definitions import (
     Feature,
@@ -1146,9 +1147,22 @@ def incremental_query(
     )
     params["category"] = _bindings("category", layout.categories)
     params["channel"] = _bindings("channel", layout.channels)
+    # what the top-N options leave out, from the state's totals (as the lists themselves)
+    for key, setting, total in (("category", "top_categories", "spend"),
+                                ("channel", "top_channels", "n_purch")):
+        limit = getattr(config, setting)
+        if "behaviour" in groups and limit > 0:
+            top_values(engine, f"SELECT value, {total} AS total FROM {TOTALS_TABLE} "
+                       f"WHERE kind = '{key}' AND n_purch > 0", key, setting, limit,
+                       params["caps"])
     if "engagement" in groups:
         top = _top_events(con, config.top_channels, later and params["as_of_end"])
         params["event_channel"] = _bindings("event_channel", top)
+        if config.top_channels > 0:
+            counts = _as_of_counts(EVENT_TOTALS_TABLE, "channel", later and params["as_of_end"])
+            top_values(engine, f"SELECT channel AS value, n_events AS total FROM ({counts}) "
+                       "WHERE channel IS NOT NULL AND n_events > 0", "event_channel",
+                       "top_channels", config.top_channels, params["caps"])
     merged, features = _merged(groups, params)
     ctes = _state_ctes(merged, _braces(stored.aliases(layout)), later)
     source = merged.name

@@ -17,6 +17,7 @@ from segmint.config import CatalogConfig
 from segmint.errors import ConfigError, WarehouseError
 from segmint.profiles._models import Catalog, Dimension, Evidence, Segment
 from segmint.profiles._names import persona, unique_names
+from segmint.profiles._outcomes import label_stats
 from segmint.profiles._profile import (
     crosstabs,
     latest_as_of,
@@ -25,6 +26,7 @@ from segmint.profiles._profile import (
     profile_segments,
 )
 from segmint.profiles._rules import fit_rules
+from segmint.sources import attribute_catalog
 from segmint.store import Warehouse
 
 CATALOG_TABLE = "segment_catalog"
@@ -71,15 +73,21 @@ def build_catalog(
                 f"(dimensions: {', '.join(dims)})"
             )
     features = numeric_features(wh.con)
+    # observable rules are a model of membership: only attributes with role input
+    barred = {a["feature"] for a in attribute_catalog(wh) if a["role"] != "input"}
+    rule_features = [f for f in features if f not in barred]
     dimensions = []
     for info in infos:
         profiles = profile_segments(wh.con, info.dimension, features, top=config.top_features)
+        for seg, stats in label_stats(wh.con, info.dimension).items():
+            if seg in profiles:
+                profiles[seg] = profiles[seg].model_copy(update={"labels": stats})
         fixed, sources = _fixed_names(wh, info.dimension, info.kind, config, profiles)
         names = unique_names(profiles, fixed)
         for seg in names:
             sources.setdefault(seg, "generated")
         rules, ruleset = fit_rules(
-            wh.con, info.dimension, features, max_conditions=config.max_conditions,
+            wh.con, info.dimension, rule_features, max_conditions=config.max_conditions,
             max_depth=config.max_depth, sample_size=config.sample_size,
         )
         by_segment = {r.segment_id: r for r in rules}
