@@ -7,6 +7,9 @@ from typing import Literal
 EntityName = Literal[
     "clients", "transactions", "holdings", "engagement", "profitability", "labels", "attributes"
 ]
+CustomFeatureEntity = Literal[
+    "transactions", "engagement", "holdings", "profitability", "labels", "attributes"
+]
 AttributeType = Literal["categorical", "numeric", "boolean", "date"]
 AttributeRole = Literal["input", "profile", "protected"]
 SourceFormat = Literal["csv", "parquet", "table"]

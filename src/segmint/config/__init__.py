@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from segmint.config._attributes import check_attributes
 from segmint.config._catalog import CatalogConfig
 from segmint.config._events import EventsConfig
 from segmint.config._features import FeaturesConfig
@@ -29,8 +30,6 @@ from segmint.config._sources import (
 )
 from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
-
-from segmint.config._attributes import check_attributes  # noqa: E402  (after sources: cycle)
 
 __all__ = [
     "AttributeConfig",

@@ -21,6 +21,7 @@ Placeholders in ``{braces}`` are filled by :mod:`segmint.features._compute`.
 from __future__ import annotations
 
 from segmint.features._attributes import ATTRIBUTE_ROWS, ATTRIBUTES
+from segmint.features._custom import CUSTOM, CUSTOM_CTES
 from segmint.features._definitions import (
     Feature,
     FeatureGroup,
@@ -421,9 +422,11 @@ VALUE = FeatureGroup(
 
 # Engine groups in dependency order.
 GROUPS: dict[str, FeatureGroup] = {
-    g.name: g for g in (RFM, RFM_SCORES, BEHAVIOUR, ENGAGEMENT, HOLDINGS, VALUE, ATTRIBUTES)
+    g.name: g
+    for g in (RFM, RFM_SCORES, BEHAVIOUR, ENGAGEMENT, HOLDINGS, VALUE, ATTRIBUTES, CUSTOM)
 }
 SHARED_CTES[ATTRIBUTE_ROWS.name] = ATTRIBUTE_ROWS
+SHARED_CTES.update(CUSTOM_CTES)
 
 # Groups computed in Python after the engine; `_clv` registers the clv group.
 POST_ENGINE_GROUPS: dict[str, PostEngineGroup] = {}

@@ -20,6 +20,7 @@ from segmint.config import FeaturesConfig
 from segmint.errors import FeatureError, WarehouseError
 from segmint.features._attributes import attribute_params
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
+from segmint.features._custom import custom_params
 from segmint.features._definitions import (
     Feature,
     PostEngineContext,
@@ -125,6 +126,8 @@ def resolve_groups(engine: Engine, config: FeaturesConfig) -> list[str]:
         chosen = [name for name, g in known.items() if g.by_default and name not in skipped]
     else:
         chosen = list(config.groups)
+        if config.custom and "custom" not in chosen:  # declared features are always computed
+            chosen.append("custom")
         for name in chosen:
             if name not in known:
                 raise FeatureError(
@@ -195,6 +198,11 @@ def feature_params(
     }
     if "attributes" in groups:
         params.update(attribute_params(engine, as_of, params["as_of"]))
+    if "custom" in groups:
+        taken = {
+            f.name for g in GROUPS.values() for f in g.features if "{" not in f.name
+        } | {f.name for g in POST_ENGINE_GROUPS.values() for f in g.features if "{" not in f.name}
+        params.update(custom_params(config.custom, end, as_of, taken))
     params["caps"] = []
     for key, (group, relation, column, order, setting) in LOOKUPS.items():
         values: list[str] = []

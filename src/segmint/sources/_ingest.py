@@ -61,6 +61,7 @@ import duckdb
 from segmint._typing import LoadMode
 from segmint.config import EntityMapping, SqlExpr
 from segmint.errors import SchemaError, SegmintError
+from segmint.sources._attributes import write_attribute_catalog
 from segmint.sources._loadstate import (
     LoadPlan,
     appended_table,
@@ -75,7 +76,6 @@ from segmint.sources._loadstate import (
     save_hashes,
 )
 from segmint.sources._readers import FILE_COL, ROW_COL, FileHashes, SourceReader, literal, quote
-from segmint.sources._attributes import write_attribute_catalog
 from segmint.sources._schema import (
     DATE,
     DOUBLE,
