@@ -12,7 +12,7 @@ CustomFeatureEntity = Literal[
 ]
 AttributeType = Literal["categorical", "numeric", "boolean", "date"]
 AttributeRole = Literal["input", "profile", "protected"]
-SourceFormat = Literal["csv", "parquet", "table"]
+SourceFormat = Literal["csv", "parquet", "table", "postgres"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
 LoadMode = Literal["unchanged", "appended", "reloaded"]
 EngineName = Literal["duckdb", "spark"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -29,22 +30,50 @@ class SourceConfig(_Model):
         description="DuckDB database file holding `table` (relative to the project file). "
         "Omit to read a table of the warehouse itself.",
     )
+    query: str | None = Field(
+        default=None,
+        description="A SQL query run on the PostgreSQL database of `dsn_env` (instead of "
+        "`table`), e.g. `SELECT * FROM crm.clients WHERE active`.",
+    )
+    dsn_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding the PostgreSQL connection "
+        "string (e.g. `CRM_DSN` holding `postgresql://user:password@host:5432/db`): `table` "
+        "or `query` is read from that database. Credentials never go in the project file.",
+    )
     format: SourceFormat | None = Field(
-        default=None, description="csv, parquet or table; inferred from `path` when omitted."
+        default=None,
+        description="csv, parquet, table or postgres; inferred when omitted (postgres when "
+        "`dsn_env` is set).",
     )
     delimiter: str = Field(default=",", description="CSV field separator.")
     header: bool = Field(default=True, description="CSV has a header row.")
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:
-        if (self.path is None) == (self.table is None):
-            raise ValueError("give exactly one of `path` (a file or glob) or `table`")
+        given = [k for k in ("path", "table", "query") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `path` (a file or glob), `table` or `query`")
+        if self.query is not None and self.dsn_env is None:
+            raise ValueError("`query` reads a PostgreSQL database: give `dsn_env` too")
+        if self.dsn_env is not None:
+            if self.path is not None or self.database is not None:
+                raise ValueError("`dsn_env` (PostgreSQL) goes with `table` or `query`")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.dsn_env):
+                raise ValueError(
+                    f"dsn_env {self.dsn_env!r}: the NAME of an environment variable, not a "
+                    "connection string (credentials never go in the project file)"
+                )
+        if self.format == "postgres" and self.dsn_env is None:
+            raise ValueError("format postgres needs `dsn_env`")
         return self
 
     @property
     def resolved_format(self) -> SourceFormat:
         if self.format is not None:
             return self.format
+        if self.dsn_env is not None:
+            return "postgres"
         if self.table is not None:
             return "table"
         assert self.path is not None
