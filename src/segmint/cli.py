@@ -147,6 +147,7 @@ def ingest(
 
         report = proj.ingest(progress=tick, full=full)
     print_ingest_report(report)
+    print_notes(proj.readiness(strict=False).warnings)
 
 
 def _date(value: str | None):
@@ -304,14 +305,14 @@ def segment(
         console.print(f"{name}: skipped ({why})")
 
 
-def _run_with_progress(proj, *, as_of=None, report=None):
+def _run_with_progress(proj, *, as_of=None, report=None, strict=None):
     with _progress() as bar:
         task = bar.add_task("ingest", total=5)
 
         def tick(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
-        return proj.run(as_of=as_of, report=report, progress=tick)
+        return proj.run(as_of=as_of, report=report, progress=tick, strict=strict)
 
 
 def print_notes(notes) -> None:
@@ -347,13 +348,20 @@ def run(
     project: ProjectOpt = Path("segmint.yaml"),
     as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot date (default: latest transaction).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report file (default: report.html beside the project file).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop after ingestion (non-zero exit) when the data is short of the readiness minimums.")] = False,
 ) -> None:
-    """Run the whole pipeline: ingest, features, segment, catalog, report.
+    """Run the whole pipeline: ingest, readiness check, features, segment, catalog, report.
 
-    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31
+    Data short of the `readiness:` minimums (default 12 months of transactions, 500
+    clients with repeat activity) is a warning, or with --strict an error naming what
+    is short.
+
+    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31 --strict
     """
     proj = _project(project)
-    print_run_summary(_run_with_progress(proj, as_of=_date(as_of), report=out))
+    print_run_summary(
+        _run_with_progress(proj, as_of=_date(as_of), report=out, strict=True if strict else None)
+    )
 
 
 @app.command()

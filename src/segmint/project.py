@@ -106,6 +106,36 @@ class Project:
                 )
         return report
 
+    def readiness(self, *, strict: bool | None = None):
+        """Measure what the loaded data supports and store it (table ``data_readiness``).
+
+        Months of history per entity, clients with repeat activity, engagement coverage,
+        attribute completeness, label counts, against the ``readiness:`` minimums.
+
+        Parameters
+        ----------
+        strict : bool, optional
+            Raise when a minimum is not met (default: ``readiness.strict``).
+
+        Raises
+        ------
+        ReadinessError
+            In strict mode, naming every check that is short.
+        """
+        from segmint.errors import ReadinessError
+        from segmint.sources import measure_readiness, store_readiness
+
+        with self.warehouse() as wh:
+            result = measure_readiness(wh, self.config)
+            store_readiness(wh, result)
+        strict = self.config.readiness.strict if strict is None else strict
+        if strict and result.short:
+            raise ReadinessError(
+                "the data is not ready to segment (strict mode): "
+                + "; ".join(c.message() for c in result.short)
+            )
+        return result
+
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).
 
@@ -378,7 +408,7 @@ class Project:
             raise WarehouseError(f"{self.warehouse_path}: no dated rows loaded")
         return day
 
-    def run(self, *, as_of=None, report=None, progress=None) -> PipelineRun:
+    def run(self, *, as_of=None, report=None, progress=None, strict: bool | None = None) -> PipelineRun:
         """Run every stage: ingest -> features -> segment -> catalog -> report.
 
         Parameters
@@ -389,6 +419,9 @@ class Project:
             Where to write the HTML report (default ``report.html`` beside the project file).
         progress : callable, optional
             ``progress(stage, done, total)`` after each stage.
+        strict : bool, optional
+            Stop after ingestion when the data is short of the ``readiness:`` minimums
+            (default: ``readiness.strict``); otherwise they are warnings in ``notes``.
 
         Returns
         -------
@@ -407,6 +440,7 @@ class Project:
             return out
 
         ingest = step("ingest", self.ingest)
+        ready = self.readiness(strict=strict)
         date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         date = date or self.default_as_of()
         features = step("features", lambda: self.snapshot_features(date))
@@ -422,7 +456,7 @@ class Project:
             catalog=catalog,
             report=path,
             timings=timings,
-            notes=features.notes
+            notes=ready.warnings + features.notes
             + [f"skipped dimension {d}: {why}" for d, why in seg.skipped.items()],
         )
 

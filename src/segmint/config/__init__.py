@@ -24,6 +24,7 @@ from segmint.config._sources import (
     AttributeConfig,
     ContractsConfig,
     EntityMapping,
+    ReadinessConfig,
     SourceConfig,
     SqlExpr,
     WarehouseConfig,
@@ -41,6 +42,7 @@ __all__ = [
     "MonitoringConfig",
     "SegmentationConfig",
     "ProjectConfig",
+    "ReadinessConfig",
     "SourceConfig",
     "SqlExpr",
     "WarehouseConfig",
@@ -65,6 +67,7 @@ class ProjectConfig(BaseModel):
         description="Client attributes, by name: each becomes the feature `attr_<name>` "
         "(see docs/attributes.md).",
     )
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)

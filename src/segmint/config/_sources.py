@@ -175,3 +175,26 @@ class AttributeConfig(_Model):
     )
     description: str = Field(default="", description="What the attribute holds.")
     unit: str = Field(default="", description="Unit of a numeric attribute.")
+
+
+class ReadinessConfig(_Model):
+    """Minimums the loaded data must meet before behaviour segments mean anything
+    (`readiness:` in segmint.yaml). Below them a run warns; in strict mode it stops.
+
+    The defaults are those of practice: about 12 months of transactions and a few hundred
+    clients with repeat activity. They apply when transactions are mapped.
+    """
+
+    min_transaction_months: float = Field(
+        default=12, ge=0, description="Months from the first to the last transaction."
+    )
+    min_repeat_clients: int = Field(
+        default=500, ge=0, description="Clients with at least `repeat_min_transactions` transactions."
+    )
+    repeat_min_transactions: int = Field(
+        default=2, ge=1, description="Transactions that make a client's activity repeat."
+    )
+    strict: bool = Field(
+        default=False,
+        description="Stop the run (non-zero exit) when a minimum is not met, as `--strict` does.",
+    )

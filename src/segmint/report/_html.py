@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 from sklearn.decomposition import PCA
 
 from segmint.profiles import Catalog, Dimension
+from segmint.report._notes import data_notes
 from segmint.store import Warehouse
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04",
@@ -301,6 +302,7 @@ def _data_quality(wh: Warehouse) -> str:
     out.append(f"<p class='lead'>{total:,} source rows were quarantined by the data contracts "
                "(ingestion's <code>quarantine</code> table), by entity and reason.</p>")
     out.append(_last_ingest(wh))
+    out.append(data_notes(wh))
     if rows:
         fig = go.Figure()
         for reason in sorted({r[1] for r in rows}):

@@ -18,7 +18,14 @@ from segmint.sources._ingest import (
     quarantine_summary,
 )
 from segmint.sources._loadstate import LOADED_ENTITIES, LOADED_FILES, appended_table
-from segmint.sources._readiness import data_end_date
+from segmint.sources._readiness import (
+    READINESS_TABLE,
+    Readiness,
+    ReadinessCheck,
+    data_end_date,
+    measure_readiness,
+    store_readiness,
+)
 from segmint.sources._schema import (
     ATTRIBUTE_TYPES,
     ENTITIES,
@@ -38,6 +45,9 @@ __all__ = [
     "LOADED_FILES",
     "LOAD_ORDER",
     "QUARANTINE",
+    "READINESS_TABLE",
+    "Readiness",
+    "ReadinessCheck",
     "Column",
     "Entity",
     "EntityReport",
@@ -46,8 +56,10 @@ __all__ = [
     "attribute_catalog",
     "data_end_date",
     "ingest",
+    "measure_readiness",
     "project_entities",
     "protected_attribute_features",
     "protected_columns",
     "quarantine_summary",
+    "store_readiness",
 ]
