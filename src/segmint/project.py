@@ -327,6 +327,12 @@ class Project:
 
         return run_cycle(self, as_of, refit=refit, ingest=ingest, notify=notify)
 
+    def _open_history(self, as_of: dt.date) -> None:
+        from segmint.monitoring import open_history
+
+        with self.warehouse() as wh:
+            open_history(wh, as_of)
+
     def history(self, client_id: str) -> pd.DataFrame:
         """One client's segment path in every dimension (``segment_history``), oldest first.
 
@@ -338,7 +344,7 @@ class Project:
         from segmint.monitoring import HISTORY, client_history
 
         with self.warehouse(read_only=True) as wh:
-            wh.require(HISTORY, hint="run `segmint update` first")
+            wh.require(HISTORY, hint="run `segmint run` or `segmint update` first")
             return client_history(wh.con, client_id)
 
     # -- events -------------------------------------------------------------------------
@@ -445,6 +451,7 @@ class Project:
         date = date or self.default_as_of()
         features = step("features", lambda: self.snapshot_features(date))
         seg = step("segment", lambda: self.segment(date, load=False))
+        self._open_history(date)
         catalog = step("catalog", lambda: self.catalog(as_of=date))
         path = step("report", lambda: self.report(report, as_of=date))
         return PipelineRun(

@@ -13,6 +13,7 @@ from segmint.monitoring._history import (
     adjusted_rand,
     client_history,
     migration_matrix,
+    open_history,
     stable_core_counts,
 )
 from segmint.monitoring._schedule import parse_interval, run_schedule
@@ -44,6 +45,7 @@ __all__ = [
     "adjusted_rand",
     "centroid_shifts",
     "client_history",
+    "open_history",
     "cycles",
     "evaluate_alerts",
     "feature_drift",

@@ -26,6 +26,7 @@ from segmint.profiles._profile import (
     profile_segments,
 )
 from segmint.profiles._rules import fit_rules
+from segmint.segmentation import generated_names, record_segment_names
 from segmint.sources import attribute_catalog
 from segmint.store import Warehouse
 
@@ -142,7 +143,10 @@ def _fixed_names(wh, dimension, kind, config, profiles) -> tuple[dict[str, str],
         "SELECT segment_id, min(segment_name) FROM _catalog_assign WHERE dimension = ? GROUP BY 1",
         [dimension],
     ).fetchall()
+    generated = generated_names(wh.con, dimension)  # an earlier catalog's: not fixed
     for seg, name in rows:
+        if name in generated:
+            continue
         if name and (kind == "rules" or not (_PLACEHOLDER.match(name.strip()) or name == seg)):
             fixed[seg], sources[seg] = name, "model"
     for seg, name in config.names.get(dimension, {}).items():
@@ -170,12 +174,20 @@ def _next_version(wh: Warehouse) -> int:
 
 
 def store_catalog(wh: Warehouse, catalog: Catalog) -> None:
-    """Append the catalog to the warehouse table ``segment_catalog``."""
+    """Append the catalog to the warehouse table ``segment_catalog``; its segment names
+    become those of the assignments and the history (``segment_names``)."""
     with wh.transaction() as con:
         con.execute(_DDL)
         con.execute(
             f"INSERT INTO {CATALOG_TABLE} VALUES (?, ?, ?, ?)",
             [catalog.version, catalog.created_at, catalog.as_of, catalog.model_dump_json()],
+        )
+        # one name per segment: the catalog's, in the assignments and the history too
+        record_segment_names(
+            con,
+            [(d.dimension, s.segment_id, s.name, s.name_source)
+             for d in catalog.dimensions for s in d.segments],
+            catalog_version=catalog.version, as_of=catalog.as_of,
         )
 
 
