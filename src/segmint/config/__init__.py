@@ -76,6 +76,7 @@ class ProjectConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
+        check_attributes(self)  # names first: a mapping may use them
         for entity, mappings in self.entities.items():
             if entity not in ENTITIES:
                 raise ValueError(
@@ -108,7 +109,6 @@ class ProjectConfig(BaseModel):
                     )
         if "clients" not in self.entities:
             raise ValueError("entities.clients: required entity is not mapped")
-        check_attributes(self)
         dimensions = self.segmentation.dimension_names()
         for name in self.monitoring.alerts.dimensions:
             if name not in dimensions:

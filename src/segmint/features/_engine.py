@@ -151,7 +151,13 @@ def spark_engine_from_warehouse(
     for table in tables if tables is not None else [*ENTITIES, ATTRIBUTE_CATALOG]:
         if source.has_table(table):
             arrow = _arrow(warehouse.con.sql(f"SELECT * FROM {table}"))
-            spark.createDataFrame(arrow.to_pandas()).createOrReplaceTempView(table)
+            if arrow.num_rows:
+                frame = spark.createDataFrame(arrow.to_pandas())
+            else:  # Spark cannot infer a schema from no rows: give it the table's
+                from pyspark.sql.pandas.types import from_arrow_schema
+
+                frame = spark.createDataFrame([], from_arrow_schema(arrow.schema))
+            frame.createOrReplaceTempView(table)
         else:  # the engine mirrors the warehouse: no stale view from an earlier load
             spark.catalog.dropTempView(table)
     return SparkEngine(spark)
