@@ -35,8 +35,9 @@ def _exists(con: Any, table: str) -> bool:
     ).fetchall()[0][0])
 
 
-def apply_segment_names(con: Any, tables: Sequence[str] = _TABLES) -> None:
-    """Write the names of ``segment_names`` over those of ``tables`` (where they differ).
+def apply_segment_names(con: Any, tables: Sequence[str] = _TABLES, *, as_of: Any = None) -> None:
+    """Write the names of ``segment_names`` over those of ``tables`` (where they differ);
+    with ``as_of``, only the rows of that date (the assignments a run just wrote).
 
     Run inside the caller's transaction; a table that does not exist is skipped."""
     if not _exists(con, NAMES_TABLE):
@@ -48,6 +49,8 @@ def apply_segment_names(con: Any, tables: Sequence[str] = _TABLES) -> None:
             f"UPDATE {table} AS t SET segment_name = n.name FROM {NAMES_TABLE} AS n "
             "WHERE t.dimension = n.dimension AND CAST(t.segment_id AS VARCHAR) = n.segment_id "
             "AND t.segment_name IS DISTINCT FROM n.name"
+            + (" AND t.as_of = ?" if as_of is not None else ""),
+            [as_of] if as_of is not None else [],
         ).fetchall()
 
 

@@ -169,7 +169,7 @@ def run_segmentation(
         )
         for mv in models.values():
             tx.execute(f"INSERT INTO {ASSIGNMENTS} {version_sql(mv, source, as_of)}")
-        apply_segment_names(tx, [ASSIGNMENTS])  # the catalog's names, as everywhere
+        apply_segment_names(tx, [ASSIGNMENTS], as_of=as_of)  # the catalog's names, as everywhere
     timings["assign"] = time.perf_counter() - t0
     con.execute(f"DROP TABLE IF EXISTS {source}")
     sizes = con.execute(
