@@ -1,19 +1,18 @@
 """The Python API: a :class:`Project` is a project file plus its warehouse.
 
-Each method is one pipeline stage; the CLI is a thin shell over these.
+Each method is one pipeline stage or one chain of them; the CLI is a thin shell over
+these, and these are thin over :mod:`segmint.pipeline` (which runs what after what).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from segmint.config import ProjectConfig, load_config
-from segmint.store import Warehouse
+from segmint import pipeline
+from segmint.pipeline import PipelineRun, Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,8 +21,10 @@ if TYPE_CHECKING:
     from segmint.monitoring import CycleResult
     from segmint.segmentation import SegmentationRun
 
+__all__ = ["PipelineRun", "Project"]
 
-class Project:
+
+class Project(Workspace):
     """A segmint project: the validated ``segmint.yaml`` and the folder it lives in.
 
     Examples
@@ -31,37 +32,6 @@ class Project:
     >>> project = Project.from_yaml("segmint.yaml")  # doctest: +SKIP
     >>> report = project.ingest()  # doctest: +SKIP
     """
-
-    def __init__(self, config: ProjectConfig, root: str | Path) -> None:
-        self.config = config
-        self.root = Path(root).resolve()
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> Project:
-        """Load and validate a project file (a folder means its ``segmint.yaml``)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / "segmint.yaml"
-        return cls(load_config(path), path.parent)
-
-    def resolve(self, relative: str) -> Path:
-        """A path from the project file, made absolute against the project folder."""
-        p = Path(relative)
-        return p if p.is_absolute() else self.root / p
-
-    @property
-    def warehouse_path(self) -> Path:
-        return self.resolve(self.config.warehouse.path)
-
-    def warehouse(self, *, read_only: bool = False) -> Warehouse:
-        """Open the project's warehouse."""
-        wh = self.config.warehouse
-        return Warehouse(
-            self.warehouse_path,
-            threads=wh.threads,
-            memory_limit=wh.memory_limit,
-            read_only=read_only,
-        )
 
     # -- stages -----------------------------------------------------------------------
     def ingest(self, *, progress=None, full: bool = False, build_state: bool = False):
@@ -87,24 +57,7 @@ class Project:
         -------
         segmint.sources.IngestReport
         """
-        from segmint.sources import appended_table, ingest
-
-        report = ingest(self, progress=progress, full=full)
-        if self.config.features.incremental:
-            from segmint.features._snapshot import refresh_state
-
-            tx = report.entities.get("transactions")
-            ev = report.entities.get("engagement")
-            with self.warehouse() as wh:
-                refresh_state(
-                    wh, self.config.features,
-                    mode=tx.mode if tx is not None else "unchanged",
-                    appended=appended_table("transactions"),
-                    events_mode=ev.mode if ev is not None else "unchanged",
-                    events_appended=appended_table("engagement"),
-                    build=build_state,
-                )
-        return report
+        return pipeline.ingest(self, progress=progress, full=full, build_state=build_state)
 
     def readiness(self, *, strict: bool | None = None):
         """Measure what the loaded data supports and store it (table ``data_readiness``).
@@ -117,24 +70,16 @@ class Project:
         strict : bool, optional
             Raise when a minimum is not met (default: ``readiness.strict``).
 
+        Returns
+        -------
+        segmint.sources.Readiness
+
         Raises
         ------
         ReadinessError
             In strict mode, naming every check that is short.
         """
-        from segmint.errors import ReadinessError
-        from segmint.sources import measure_readiness, store_readiness
-
-        with self.warehouse() as wh:
-            result = measure_readiness(wh, self.config)
-            store_readiness(wh, result)
-        strict = self.config.readiness.strict if strict is None else strict
-        if strict and result.short:
-            raise ReadinessError(
-                "the data is not ready to segment (strict mode): "
-                + "; ".join(c.message() for c in result.short)
-            )
-        return result
+        return pipeline.readiness(self, strict=strict)
 
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).
@@ -146,13 +91,7 @@ class Project:
         -------
         segmint.profiles.Catalog
         """
-        from segmint.profiles import build_catalog, store_catalog
-
-        with self.warehouse() as wh:
-            catalog = build_catalog(wh, config=self.config.catalog, project=self.config.project, as_of=as_of)
-            if store:
-                store_catalog(wh, catalog)
-        return catalog
+        return pipeline.catalog(self, as_of=as_of, store=store)
 
     def report(self, out=None, *, as_of=None) -> Path:
         """Write the HTML segment report (default ``report.html`` in the project folder).
@@ -165,23 +104,7 @@ class Project:
         Path
             The report file.
         """
-        from segmint.profiles import CATALOG_TABLE, build_catalog, load_catalog, store_catalog
-        from segmint.profiles._profile import latest_as_of
-        from segmint.report import render_report, write_report
-
-        out = self.resolve(str(out)) if out is not None else self.root / "report.html"
-        with self.warehouse() as wh:
-            as_of = as_of or latest_as_of(wh)
-            stored = wh.has_table(CATALOG_TABLE) and wh.con.execute(
-                f"SELECT count(*) FROM {CATALOG_TABLE} WHERE as_of = ?", [as_of]
-            ).fetchone()[0]
-            if stored:
-                catalog = load_catalog(wh, as_of=as_of)
-            else:
-                catalog = build_catalog(wh, config=self.config.catalog, project=self.config.project, as_of=as_of)
-                store_catalog(wh, catalog)
-            text = render_report(wh, catalog, sample=self.config.catalog.report_sample)
-        return write_report(out, text)
+        return pipeline.report(self, out, as_of=as_of)
 
     def segment(
         self,
@@ -204,15 +127,7 @@ class Project:
             ``.assignments`` (client_id, dimension, segment_id, segment_name,
             model_version, as_of, score) when ``load``; ``.models``, ``.sizes``.
         """
-        from segmint.segmentation import run_segmentation
-
-        if isinstance(as_of, str):
-            as_of = dt.date.fromisoformat(as_of)
-        out_path = self.resolve(str(out)) if out is not None else None
-        with self.warehouse() as wh:
-            return run_segmentation(
-                wh, self.config.segmentation, as_of=as_of, refit=refit, out=out_path, load=load
-            )
+        return pipeline.segment(self, as_of, refit=refit, out=out, load=load)
 
     def features(self, as_of: dt.date | str, *, store: bool = True) -> pd.DataFrame:
         """Compute every client's features as of a date (stage 2).
@@ -232,32 +147,11 @@ class Project:
         --------
         >>> project.features("2024-06-30").head()  # doctest: +SKIP
         """
-        from segmint.features import DuckDBEngine, compute_features
-
-        if not store:
-            with self.warehouse() as wh:
-                return compute_features(
-                    DuckDBEngine(wh.con), as_of, self.config.features,
-                    currency=self.config.contracts.currency,
-                )
-        result = self.snapshot_features(as_of)
-        return self.features_frame(as_of, result.columns)
+        return pipeline.features_frame(self, as_of, store=store)
 
     def features_frame(self, as_of: dt.date | str, columns: list[str] | None = None) -> pd.DataFrame:
         """The stored features snapshot of ``as_of`` (``columns``: default all), by client."""
-        from segmint.features._compute import SNAPSHOT_TABLE, _date
-
-        with self.warehouse() as wh:
-            if columns is None:
-                columns = [
-                    r[0] for r in wh.con.execute(f"DESCRIBE {SNAPSHOT_TABLE}").fetchall()
-                    if r[0] != "as_of"
-                ]
-            cols = ", ".join(f'"{c}"' for c in columns)
-            return wh.con.execute(
-                f"SELECT {cols} FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY client_id",
-                [_date(as_of)],
-            ).df()
+        return pipeline.stored_features(self, as_of, columns)
 
     def snapshot_features(self, as_of: dt.date | str) -> SnapshotResult:
         """Compute and store the features snapshot of a date, in the engine (stage 2).
@@ -270,26 +164,7 @@ class Project:
         --------
         >>> project.snapshot_features("2024-06-30").rows  # doctest: +SKIP
         """
-        from segmint.features._snapshot import write_snapshot
-
-        with self.warehouse() as wh:
-            run_id = wh.start_run("features", inputs=[{"as_of": str(as_of)}])
-            try:
-                result = write_snapshot(
-                    wh, as_of, self.config.features,
-                    currency=self.config.contracts.currency,
-                    use_state=self.config.features.incremental,
-                )
-            except BaseException as exc:
-                wh.finish_run(run_id, status="failed", detail=str(exc))
-                raise
-            wh.finish_run(
-                run_id,
-                counts={"clients": result.rows, "features": len(result.columns) - 1,
-                        "mode": result.mode, "notes": result.notes},
-                timings=result.timings,
-            )
-        return result
+        return pipeline.snapshot_features(self, as_of)
 
     # -- monitoring ---------------------------------------------------------------------
     def update(
@@ -299,14 +174,17 @@ class Project:
         refit: bool = False,
         ingest: bool = True,
         notify: bool = True,
+        force_as_of: bool = False,
     ) -> CycleResult:
-        """Run one update cycle (stage 6): ingest, features, assign, record what changed.
+        """Run one update cycle: ingest, features, assign, record what changed.
 
         Assigns every client with the current model versions, refitting a dimension only
         when the ``monitoring.refit`` policy says so or with ``refit``; then records, in
         one transaction, the segment history, migration matrices, stability, drift and
         alerts of the cycle (see ``docs/monitoring.md``). Re-running the latest as_of
-        replaces that cycle; an earlier as_of is refused.
+        replaces that cycle; an earlier as_of is refused, and so is one after the newest
+        loaded data or after today unless ``force_as_of`` (see :meth:`undo`). The whole
+        cycle holds the project lock; the webhook is sent after it is released.
 
         Parameters
         ----------
@@ -318,20 +196,30 @@ class Project:
             Refresh the sources first (default); false to use the warehouse as it is.
         notify : bool
             POST the alerts to ``monitoring.webhook`` when one is configured.
+        force_as_of : bool
+            Accept an ``as_of`` after the newest data or after today.
 
         Returns
         -------
         segmint.monitoring.CycleResult
         """
-        from segmint.monitoring import run_cycle
+        return pipeline.run_cycle(
+            self, as_of, refit=refit, ingest=ingest, notify=notify, force_as_of=force_as_of
+        )
 
-        return run_cycle(self, as_of, refit=refit, ingest=ingest, notify=notify)
+    def undo(self, as_of: dt.date | str) -> list[dt.date]:
+        """Roll back the update cycle of ``as_of`` and every later one.
 
-    def _open_history(self, as_of: dt.date) -> None:
-        from segmint.monitoring import open_history
+        Their monitoring rows, history spells, assignments, features snapshots and the
+        model versions they fitted are removed in one transaction, so the warehouse is
+        as it was before the cycle ran (loaded source data is kept).
 
-        with self.warehouse() as wh:
-            open_history(wh, as_of)
+        Returns
+        -------
+        list of date
+            The cycles undone, oldest first.
+        """
+        return pipeline.undo_cycle(self, as_of)
 
     def history(self, client_id: str) -> pd.DataFrame:
         """One client's segment path in every dimension (``segment_history``), oldest first.
@@ -364,19 +252,7 @@ class Project:
         >>> result = project.ingest_events("events/today.csv")  # doctest: +SKIP
         >>> result.clients  # doctest: +SKIP
         """
-        from segmint.monitoring import ingest_events
-
-        if isinstance(as_of, str):
-            as_of = dt.date.fromisoformat(as_of)
-        with self.warehouse() as wh:
-            return ingest_events(
-                wh,
-                self.resolve(str(path)),
-                rules=self.config.events,
-                features=self.config.features,
-                currency=self.config.contracts.currency,
-                as_of=as_of,
-            )
+        return pipeline.ingest_events(self, path, as_of=as_of)
 
     def rescore(self, client_ids, *, as_of: dt.date | str | None = None):
         """Recompute these clients' features and segments now (default: latest data day).
@@ -385,34 +261,13 @@ class Project:
         -------
         segmint.monitoring.RescoreResult
         """
-        from segmint.monitoring import rescore
-
-        if isinstance(as_of, str):
-            as_of = dt.date.fromisoformat(as_of)
-        as_of = as_of or self.default_as_of()
-        with self.warehouse() as wh:
-            return rescore(
-                wh,
-                list(client_ids),
-                as_of,
-                features=self.config.features,
-                currency=self.config.contracts.currency,
-            )
+        return pipeline.rescore(self, client_ids, as_of=as_of)
 
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:
         """The date of the latest loaded transaction (the natural 'now' of the data); without
         transactions, the latest date the other entities hold."""
-        from segmint.sources import data_end_date
-
-        with self.warehouse(read_only=True) as wh:
-            wh.require("clients", hint="run `segmint ingest` first")
-            day = data_end_date(wh)
-        if day is None:
-            from segmint.errors import WarehouseError
-
-            raise WarehouseError(f"{self.warehouse_path}: no dated rows loaded")
-        return day
+        return pipeline.default_as_of(self)
 
     def run(self, *, as_of=None, report=None, progress=None, strict: bool | None = None) -> PipelineRun:
         """Run every stage: ingest -> features -> segment -> catalog -> report.
@@ -433,52 +288,7 @@ class Project:
         -------
         PipelineRun
         """
-
-        stages = ("ingest", "features", "segment", "catalog", "report")
-        timings: dict[str, float] = {}
-
-        def step(name: str, fn):
-            t0 = time.perf_counter()
-            out = fn()
-            timings[name] = time.perf_counter() - t0
-            if progress:
-                progress(name, stages.index(name) + 1, len(stages))
-            return out
-
-        ingest = step("ingest", self.ingest)
-        ready = self.readiness(strict=strict)
-        date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-        date = date or self.default_as_of()
-        features = step("features", lambda: self.snapshot_features(date))
-        seg = step("segment", lambda: self.segment(date, load=False))
-        self._open_history(date)
-        catalog = step("catalog", lambda: self.catalog(as_of=date))
-        path = step("report", lambda: self.report(report, as_of=date))
-        return PipelineRun(
-            as_of=date,
-            ingest=ingest,
-            n_clients=features.rows,
-            n_features=len(features.columns) - 1,
-            segmentation=seg,
-            catalog=catalog,
-            report=path,
-            timings=timings,
-            notes=ready.warnings + features.notes
-            + [f"skipped dimension {d}: {why}" for d, why in seg.skipped.items()],
+        return pipeline.run_pipeline(
+            self, as_of=as_of, report=report, progress=progress, strict=strict
         )
 
-
-@dataclass
-class PipelineRun:
-    """What :meth:`Project.run` did, stage by stage."""
-
-    as_of: dt.date
-    ingest: Any
-    n_clients: int
-    n_features: int
-    segmentation: Any
-    catalog: Any
-    report: Path
-    timings: dict[str, float] = field(default_factory=dict)
-    #: one line each: what was skipped or left out, and readiness warnings
-    notes: list[str] = field(default_factory=list)

@@ -13,7 +13,7 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def attribute_roles(config: Any) -> dict[str, str]:
     """``{feature: role}`` of every attribute feature the project can have (declared
     attributes, and the built-in demographics its clients mapping provides)."""
-    from segmint.sources._attributes import BUILTIN_ATTRIBUTES  # the schema's (import cycle)
+    from segmint.sources._schema import BUILTIN_ATTRIBUTES  # the schema's (import cycle)
 
     mapped = {c for m in config.mappings("clients") for c in m.columns}
     roles = {
@@ -28,8 +28,7 @@ def attribute_roles(config: Any) -> dict[str, str]:
 def check_attributes(config: Any) -> None:
     """Attribute names are valid and free; protected and profile attributes are no
     dimension's input (nor in a rule)."""
-    from segmint.sources._attributes import BUILTIN_ATTRIBUTES
-    from segmint.sources._schema import CLIENTS
+    from segmint.sources._schema import BUILTIN_ATTRIBUTES, CLIENTS
 
     reserved = set(CLIENTS.column_names) | set(BUILTIN_ATTRIBUTES)
     for name in config.attributes:

@@ -27,7 +27,7 @@ from segmint.segmentation._naming import (
     record_segment_names,
 )
 from segmint.segmentation._preprocess import PreprocessSpec, build_pipeline, fit_preprocessing
-from segmint.segmentation._registry import ModelVersion, list_versions, load_version
+from segmint.segmentation._registry import MODELS, ModelVersion, list_versions, load_version
 from segmint.segmentation._rules import fit_rules, parse_rules
 from segmint.segmentation._run import (
     ASSIGNMENTS,
@@ -42,6 +42,7 @@ __all__ = [
     "ASSIGNMENTS",
     "BEHAVIOUR_INPUTS",
     "FEATURES",
+    "MODELS",
     "DensitySegmenter",
     "GaussianMixtureSelector",
     "KMeansSelector",

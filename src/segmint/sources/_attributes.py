@@ -15,6 +15,8 @@ from typing import Any
 
 import duckdb
 
+from segmint.sources._schema import BUILTIN_ATTRIBUTES
+
 ATTRIBUTE_CATALOG = "client_attributes"
 
 _DDL = f"""
@@ -30,25 +32,6 @@ CREATE OR REPLACE TABLE {ATTRIBUTE_CATALOG} (
     builtin BOOLEAN NOT NULL
 )
 """
-
-#: built-in demographics of ``clients`` that become features when mapped:
-#: attribute -> (clients column, type, role, description)
-BUILTIN_ATTRIBUTES: dict[str, tuple[str, str, str, str]] = {
-    "region": ("region", "categorical", "profile", "Region of residence (clients.region)."),
-    "age_band": (
-        "birth_year", "categorical", "protected",
-        "Age band at as_of from clients.birth_year: under_25, 25_34, 35_44, 45_54, 55_64, "
-        "65_plus (age = year of as_of - birth year).",
-    ),
-    "gender": ("gender", "categorical", "protected", "Gender as recorded (clients.gender)."),
-    "occupation": ("occupation", "categorical", "profile", "Occupation (clients.occupation)."),
-    "income_band": ("income_band", "categorical", "profile", "Income band (clients.income_band)."),
-    "is_business": ("is_business", "boolean", "profile", "1 for a business client, else 0."),
-    "home_channel": (
-        "home_channel", "categorical", "profile", "Acquisition channel (clients.home_channel)."
-    ),
-}
-
 
 def attribute_rows(config: Any) -> list[tuple[Any, ...]]:
     """The rows of ``client_attributes`` for a project configuration."""

@@ -248,6 +248,24 @@ ENTITIES: dict[str, Entity] = {
     for e in (CLIENTS, TRANSACTIONS, HOLDINGS, ENGAGEMENT, PROFITABILITY, LABELS, ATTRIBUTES)
 }
 
+#: built-in demographics of ``clients`` that become features when mapped:
+#: attribute -> (clients column, type, role, description)
+BUILTIN_ATTRIBUTES: dict[str, tuple[str, str, str, str]] = {
+    "region": ("region", "categorical", "profile", "Region of residence (clients.region)."),
+    "age_band": (
+        "birth_year", "categorical", "protected",
+        "Age band at as_of from clients.birth_year: under_25, 25_34, 35_44, 45_54, 55_64, "
+        "65_plus (age = year of as_of - birth year).",
+    ),
+    "gender": ("gender", "categorical", "protected", "Gender as recorded (clients.gender)."),
+    "occupation": ("occupation", "categorical", "profile", "Occupation (clients.occupation)."),
+    "income_band": ("income_band", "categorical", "profile", "Income band (clients.income_band)."),
+    "is_business": ("is_business", "boolean", "profile", "1 for a business client, else 0."),
+    "home_channel": (
+        "home_channel", "categorical", "profile", "Acquisition channel (clients.home_channel)."
+    ),
+}
+
 #: warehouse type of each attribute type
 ATTRIBUTE_TYPES: dict[str, str] = {
     "categorical": VARCHAR, "numeric": DOUBLE, "boolean": BOOLEAN, "date": DATE,
