@@ -37,6 +37,7 @@ from segmint._typing import (
     SegmentMethod,
     ValueMeasure,
 )
+from segmint.config._sql import check_expression
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -55,6 +56,11 @@ class Rule(_Model):
         "is that feature's NN-th percentile over the population at the fit's as_of."
     )
     id: str | None = Field(default=None, description="Segment id; defaults to `<dimension>-<n>`.")
+
+    @field_validator("when")
+    @classmethod
+    def _expression(cls, v: str) -> str:
+        return check_expression(v, what="rule condition")
 
 
 class PreprocessingConfig(_Model):

@@ -29,6 +29,7 @@ from segmint.pipeline._notify import deliver_queued
 from segmint.pipeline._workspace import Workspace
 from segmint.segmentation import load_version
 from segmint.store import crash_point, project_lock
+from segmint.targeting import assign_holdout
 
 log = logging.getLogger("segmint.pipeline")
 
@@ -45,11 +46,13 @@ def run_cycle(
     ingest: bool = True,
     notify: bool = True,
     force_as_of: bool = False,
+    allow_shrink: bool = False,
 ) -> CycleResult:
     """Run one update cycle (see :meth:`segmint.Project.update`)."""
     with project_lock(ws.warehouse_path):
         result = _locked_cycle(ws, as_of, refit=refit, ingest=ingest, notify=notify,
-                               force_as_of=force_as_of)
+                               force_as_of=force_as_of, allow_shrink=allow_shrink)
+        steps.publish(ws, kind="cycle")
     if notify and ws.config.monitoring.webhook is not None:
         t0 = time.perf_counter()
         deliveries = deliver_queued(ws)
@@ -58,7 +61,7 @@ def run_cycle(
     return result
 
 
-def _locked_cycle(ws, as_of, *, refit, ingest, notify, force_as_of) -> CycleResult:
+def _locked_cycle(ws, as_of, *, refit, ingest, notify, force_as_of, allow_shrink=False) -> CycleResult:
     started = _now()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -69,7 +72,7 @@ def _locked_cycle(ws, as_of, *, refit, ingest, notify, force_as_of) -> CycleResu
         t0 = time.perf_counter()
 
     if ingest:
-        steps.ingest(ws)
+        steps.ingest(ws, allow_shrink=allow_shrink)
         lap("ingest")
     if ws.config.features.incremental:
         from segmint.features._snapshot import refresh_state
@@ -120,6 +123,9 @@ def _cycle(ws, as_of, previous, applied, refit, notify, started, lap) -> CycleRe
     seg = steps.segment(ws, as_of, refit=todo, load=False)
     lap("segment")
     crash_point("update:after_segment")
+    if cfg.experiments.holdout is not None:  # new clients join the global holdout or not
+        with ws.warehouse() as wh:
+            assign_holdout(wh, cfg.experiments, as_of=as_of)
     with ws.warehouse() as wh:
         result = record_cycle(
             wh, cfg.monitoring, project=cfg.project, as_of=as_of, previous=previous,

@@ -33,7 +33,8 @@ class PipelineRun:
 
 
 def run_pipeline(
-    ws: Workspace, *, as_of=None, report=None, progress=None, strict: bool | None = None
+    ws: Workspace, *, as_of=None, report=None, progress=None, allow_shrink: bool = False,
+    strict: bool | None = None,
 ) -> PipelineRun:
     """Run every stage in order under the project lock (see :meth:`segmint.Project.run`).
 
@@ -49,7 +50,7 @@ def run_pipeline(
         return out
 
     with project_lock(ws.warehouse_path):
-        ingested = step("ingest", lambda: steps.ingest(ws))
+        ingested = step("ingest", lambda: steps.ingest(ws, allow_shrink=allow_shrink))
         ready = steps.readiness(ws, strict=strict)
         date = steps.as_date(as_of) or steps.default_as_of(ws)
         features = step("features", lambda: steps.snapshot_features(ws, date))
@@ -57,6 +58,7 @@ def run_pipeline(
         steps.open_history(ws, date)  # `segmint history` works after the first run
         catalog = step("catalog", lambda: steps.catalog(ws, as_of=date))
         path = step("report", lambda: steps.report(ws, report, as_of=date))
+        steps.publish(ws, kind="run")
     return PipelineRun(
         as_of=date,
         ingest=ingested,

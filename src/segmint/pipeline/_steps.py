@@ -29,12 +29,19 @@ def as_date(value: dt.date | str | None) -> dt.date | None:
     return value
 
 
-def ingest(ws: Workspace, *, progress=None, full: bool = False, build_state: bool = False):
+def ingest(
+    ws: Workspace,
+    *,
+    progress=None,
+    full: bool = False,
+    build_state: bool = False,
+    allow_shrink: bool = False,
+):
     """Load what is new in the sources, and keep the incremental feature state in step."""
     from segmint.sources import appended_table
     from segmint.sources import ingest as load
 
-    report = load(ws, progress=progress, full=full)
+    report = load(ws, progress=progress, full=full, allow_shrink=allow_shrink)
     if ws.config.features.incremental:
         from segmint.features._snapshot import refresh_state
 
@@ -235,3 +242,14 @@ def check_as_of(ws: Workspace, as_of: dt.date, *, force: bool = False) -> None:
             f"--as-of {as_of}: after the newest loaded data ({newest}); features would see "
             "days with no data yet (pass --force-as-of if you mean it)"
         )
+
+
+def publish(ws: Workspace, *, kind: str = "manual", force: bool = False):
+    """Publish to the serving store the service reads (``segmint.api.publish``), unless
+    ``serving.publish`` is off (``force``: anyway). Callers hold the project lock."""
+    if not (ws.config.serving.publish or force):
+        return None
+    from segmint.api import publish as _publish
+
+    with ws.warehouse() as wh:
+        return _publish(wh, ws.config, root=ws.root, kind=kind)

@@ -608,6 +608,10 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
     changed = what_changed(wh, catalog.as_of)
     if changed:
         toc += "<li><a href='#what-changed'>What changed</a></li>"
+    from segmint.report._targeting import targeting_sections
+
+    targeting = targeting_sections(wh, catalog)
+    toc += "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t, _ in targeting)
     parts = []
     for d in catalog.dimensions:
         slug = _slug(d.dimension)
@@ -629,6 +633,8 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
             + (f"<h3 id='{slug}-crosstabs'>Cross-tabulations</h3>{_crosstabs(catalog, d)}" if d.crosstabs else "")
             + "</section>"
         )
+    parts += [f"<section class='dimension' id='{a}'><h2>{_e(t)}</h2>{body}</section>"
+              for a, t, body in targeting]
     title = f"{catalog.project} — segment report"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -6,7 +6,7 @@ produces. ``docs/schema.md`` is generated from it (``python -m segmint.docs``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,7 +71,7 @@ class Entity:
     constraints: tuple[str, ...] = field(default=())
     #: quarantine reason for rows sharing a key with different values
     duplicate_reason: str = "duplicate_conflict"
-    #: project-specific row checks ``(reason, column, SQL condition on typed columns)``
+    #: row rules on typed values: (reason, column, SQL condition that quarantines the row)
     checks: tuple[tuple[str, str, str], ...] = ()
 
     @property
@@ -219,6 +219,47 @@ LABELS = Entity(
     ),
 )
 
+CAMPAIGNS = Entity(
+    name="campaigns",
+    description="Campaign exposures: who was in which arm of a randomised campaign, and when.",
+    key=("client_id", "campaign"),
+    time_column="sent_at",
+    duplicate_reason="client_in_two_arms",
+    columns=(
+        Column("client_id", VARCHAR, "Client.", required=True),
+        Column("campaign", VARCHAR, "Campaign name (`experiments.campaigns`).", required=True),
+        Column("arm", VARCHAR, "treatment (contacted) or control (held out).", required=True),
+        Column("sent_at", DATE, "Send date (the control's would-be send date).", "date", required=True),
+        Column("channel", VARCHAR, "Contact channel: email, sms, push, mail, call, ..."),
+        Column("offer", VARCHAR, "Offer or product promoted."),
+    ),
+    checks=(("unknown_arm", "arm", "arm NOT IN ('treatment', 'control')"),),
+    constraints=(
+        "(client_id, campaign) is unique: a client listed twice in a campaign with other "
+        "values (e.g. in both arms) is quarantined, every row of it (`client_in_two_arms`).",
+        "arm is `treatment` or `control` (`unknown_arm`); when `experiments.campaigns` "
+        "declares campaigns, campaign is one of them (`unknown_campaign`).",
+        "client_id exists in clients.",
+    ),
+)
+
+COSTS = Entity(
+    name="costs",
+    description="Cost components of the client per period, beside `profitability`'s revenue and "
+    "cost: acquisition, servicing, returns, payment processing, funding/risk or any named "
+    "component (a wide finance table maps as one mapping per component, with "
+    "`component: {sql: \"'servicing'\"}`). Segment profitability loads every component.",
+    key=("client_id", "period", "component"),
+    time_column="period",
+    columns=(
+        Column("client_id", VARCHAR, "Client.", required=True),
+        Column("period", DATE, "First day of the period (month).", "date", required=True),
+        Column("component", VARCHAR, "Cost component name, e.g. acquisition.", required=True),
+        Column("amount", DOUBLE, "Cost of the component in the period.", "currency", required=True),
+    ),
+    constraints=("(client_id, period, component) is unique; amount is finite.",),
+)
+
 ATTRIBUTES = Entity(
     name="attributes",
     description="Time-varying client attributes (enrichment overlays such as a yearly "
@@ -245,7 +286,10 @@ ATTRIBUTES = Entity(
 
 ENTITIES: dict[str, Entity] = {
     e.name: e
-    for e in (CLIENTS, TRANSACTIONS, HOLDINGS, ENGAGEMENT, PROFITABILITY, LABELS, ATTRIBUTES)
+    for e in (
+        CLIENTS, TRANSACTIONS, HOLDINGS, ENGAGEMENT, PROFITABILITY, LABELS, CAMPAIGNS, COSTS,
+        ATTRIBUTES,
+    )
 }
 
 #: built-in demographics of ``clients`` that become features when mapped:
@@ -316,6 +360,14 @@ def project_entities(config: Any) -> dict[str, Entity]:
 
 # Order in which entities load: clients first, so that references can be checked.
 LOAD_ORDER: tuple[str, ...] = tuple(ENTITIES)
+
+
+def with_known_campaigns(entity: Entity, campaigns: Collection[str]) -> Entity:
+    """``entity`` with the ``unknown_campaign`` rule when it is ``campaigns`` and some are declared."""
+    if entity.name != "campaigns" or not campaigns:
+        return entity
+    names = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(campaigns))
+    return replace(entity, checks=(*entity.checks, ("unknown_campaign", "campaign", f"campaign NOT IN ({names})")))
 
 
 def protected_columns() -> set[str]:
