@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Literal
 
 EntityName = Literal[
-    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "campaigns"
-    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "costs"
+    "clients", "transactions", "holdings", "engagement", "profitability", "labels", "attributes",
+    "campaigns", "costs",
 ]
-SourceFormat = Literal["csv", "parquet", "table"]
+CustomFeatureEntity = Literal[
+    "transactions", "engagement", "holdings", "profitability", "labels", "attributes"
+]
+AttributeType = Literal["categorical", "numeric", "boolean", "date"]
+AttributeRole = Literal["input", "profile", "protected"]
+SourceFormat = Literal["csv", "parquet", "table", "postgres"]
 UnknownClientPolicy = Literal["quarantine", "stub"]
 CsvEncoding = Literal["utf-8", "utf-16", "latin-1"]
 BadFilePolicy = Literal["error", "skip"]
@@ -26,7 +31,8 @@ SummaryFreq = Literal["W", "D"]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 
 FeatureGroupName = Literal[
-    "rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value", "clv"
+    "rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value", "attributes", "custom",
+    "clv",
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]

@@ -212,6 +212,7 @@ def ingest(
 
         report = proj.ingest(progress=tick, full=full, allow_shrink=allow_shrink)
     print_ingest_report(report)
+    print_notes(proj.readiness(strict=False).warnings)
 
 
 def _date(value: str | None):
@@ -375,14 +376,22 @@ def segment(
         console.print(f"{name}: skipped ({why})")
 
 
-def _run_with_progress(proj, *, as_of=None, report=None, allow_shrink=False):
+def _run_with_progress(proj, *, as_of=None, report=None, allow_shrink=False, strict=None):
     with _progress() as bar:
         task = bar.add_task("ingest", total=5)
 
         def tick(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
-        return proj.run(as_of=as_of, report=report, progress=tick, allow_shrink=allow_shrink)
+        return proj.run(
+            as_of=as_of, report=report, progress=tick, allow_shrink=allow_shrink, strict=strict
+        )
+
+
+def print_notes(notes) -> None:
+    """One line per note: what was left out or is short (never silent)."""
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def print_run_summary(run) -> None:
@@ -403,6 +412,7 @@ def print_run_summary(run) -> None:
     console.print(table)
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
     console.print(f"stages: {timings}")
+    print_notes(run.notes)
     console.print(f"report: {run.report}", highlight=False)
 
 
@@ -412,14 +422,22 @@ def run(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot date (default: latest transaction).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report file (default: report.html beside the project file).")] = None,
     allow_shrink: AllowShrinkOpt = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop after ingestion (non-zero exit) when the data is short of the readiness minimums.")] = False,
 ) -> None:
-    """Run the whole pipeline: ingest, features, segment, catalog, report.
+    """Run the whole pipeline: ingest, readiness check, features, segment, catalog, report.
 
-    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31
+    Data short of the `readiness:` minimums (default 12 months of transactions, 500
+    clients with repeat activity) is a warning, or with --strict an error naming what
+    is short.
+
+    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31 --strict
     """
     proj = _project(project)
     print_run_summary(
-        _run_with_progress(proj, as_of=_date(as_of), report=out, allow_shrink=allow_shrink)
+        _run_with_progress(
+            proj, as_of=_date(as_of), report=out, allow_shrink=allow_shrink,
+            strict=True if strict else None,
+        )
     )
 
 
@@ -593,13 +611,15 @@ def features(
         raise typer.BadParameter("give --as-of DATE, or a subcommand (list)", param_hint="--as-of")
     from segmint.project import Project
 
-    frame = Project.from_yaml(project).features(as_of)
+    proj = Project.from_yaml(project)
+    result = proj.snapshot_features(as_of)
     if out is not None:
-        frame.to_parquet(out, index=False)
+        proj.features_frame(as_of).to_parquet(out, index=False)
     console.print(
-        f"{len(frame)} clients x {frame.shape[1] - 1} features as of {as_of} "
+        f"{result.rows} clients x {len(result.columns) - 1} features as of {as_of} "
         "stored in the warehouse table `features`" + (f" and written to {out}" if out else "")
     )
+    print_notes(result.notes)
 
 
 @features_app.command("list")

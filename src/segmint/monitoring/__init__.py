@@ -36,6 +36,7 @@ from segmint.monitoring._history import (
     adjusted_rand,
     client_history,
     migration_matrix,
+    open_history,
     stable_core_counts,
 )
 from segmint.monitoring._schedule import parse_interval, run_schedule
@@ -69,6 +70,7 @@ __all__ = [
     "centroid_shifts",
     "check_target",
     "client_history",
+    "open_history",
     "cycle_drift",
     "cycles",
     "alerts_from_frame",

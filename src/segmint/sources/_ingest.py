@@ -87,6 +87,7 @@ from sqlglot import exp
 from segmint._typing import LoadMode
 from segmint.config import EntityMapping, SqlExpr
 from segmint.errors import SchemaError, SegmintError, ShrinkError
+from segmint.sources._attributes import write_attribute_catalog
 from segmint.sources._loadstate import (
     LoadPlan,
     appended_table,
@@ -108,6 +109,7 @@ from segmint.sources._schema import (
     LOAD_ORDER,
     TIMESTAMP,
     Entity,
+    project_entities,
     with_known_campaigns,
 )
 from segmint.store import Warehouse, crash_point
@@ -335,7 +337,7 @@ class _EntityLoader:
                 ("currency_mismatch", "currency", f"{quote('currency')} <> {literal(self.currency)}")
             )
         for col in entity.mappable:
-            if col.name in mapping.columns and col.type in (DATE, TIMESTAMP):
+            if col.name in mapping.columns and col.type in (DATE, TIMESTAMP) and not col.attribute:
                 q = quote(col.name)
                 typed_checks.append(("before_min_date", col.name, f"{q} < DATE {literal(self.min_date.isoformat())}"))
                 typed_checks.append(
@@ -739,6 +741,7 @@ def ingest(
     max_date = contracts.max_date or dt.date.today()
     started = time.perf_counter()
     entities = [e for e in LOAD_ORDER if cfg.mappings(e)]
+    schema = project_entities(cfg)
     total_steps = len(entities) + 1
 
     with project.warehouse() as wh:
@@ -779,7 +782,7 @@ def ingest(
         # from here on, user SQL runs: only the source files are reachable
         wh.restrict_access([p for r in readers.values() for p in r.files])
         inputs = [c for cs in checksums.values() for c in cs]
-        defs = {e: with_known_campaigns(ENTITIES[e], cfg.experiments.campaigns) for e in entities}
+        defs = {e: with_known_campaigns(schema[e], cfg.experiments.campaigns) for e in entities}
         fingerprints = {e: entity_inputs(defs[e], plans[e], checksums, contracts) for e in entities}
         if progress:
             progress("resolve", 1, total_steps)
@@ -841,9 +844,10 @@ def ingest(
                 save_hashes(con, hashes)
                 # optional entities not mapped: keep an empty canonical table so later
                 # stages can rely on every table existing.
-                for name, entity in ENTITIES.items():
+                for name, entity in schema.items():
                     if name not in reports and not wh.has_table(name):
                         con.execute(_empty_table_sql(entity))
+                write_attribute_catalog(con, cfg)
                 crash_point("before_commit")
         except SegmintError as exc:
             _record_failure(wh, run_id, str(exc))
