@@ -747,10 +747,11 @@ def ingest(
     with project.warehouse() as wh:
         con = wh.con
         # Resolve every source and check every mapped column before touching data.
+        hashes = FileHashes() if full else load_hashes(con)
         readers: dict[str, SourceReader] = {}
         for name in dict.fromkeys(m.source for e in entities for m in cfg.mappings(e)):
             reader = SourceReader(name, cfg.sources[name], project.root)
-            reader.resolve(con)
+            reader.resolve(con, hashes)
             readers[name] = reader
         plans = {e: [(m, readers[m.source]) for m in cfg.mappings(e)] for e in entities}
         # a file of a source lacking the columns of required values is a bad file
@@ -777,7 +778,6 @@ def ingest(
                             spec, entity=e, canonical=canonical,
                             type_=schema[e].column(canonical).type,
                         )
-        hashes = FileHashes() if full else load_hashes(con)
         checksums = {name: r.checksums(hashes) for name, r in readers.items()}
         # from here on, user SQL runs: only the source files are reachable
         wh.restrict_access([p for r in readers.values() for p in r.files])

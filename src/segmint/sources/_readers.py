@@ -87,6 +87,17 @@ class FileHashes:
     entries: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
     current: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
 
+    def known(self, key: str, path: Path) -> bool:
+        """The file was hashed by the last run and looks unchanged since (quick check)."""
+        e = self.entries.get(key)
+        if e is None:
+            return False
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return e[:2] == (st.st_size, st.st_mtime_ns) and e[1] < e[3] - RACY_NS
+
     def digest(self, key: str, path: Path) -> tuple[int, str]:
         """The file's size and sha256."""
         st = path.stat()
@@ -149,8 +160,12 @@ class SourceReader:
             return str(path)
 
     # -- resolution ---------------------------------------------------------------
-    def resolve(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Find the files or table and read the column types (no data is scanned)."""
+    def resolve(self, con: duckdb.DuckDBPyConnection, known: FileHashes | None = None) -> None:
+        """Find the files or table and read the column types (no data is scanned).
+
+        Each file is probed (permission, encoding, format) unless ``known`` says the last
+        run hashed it and it has not changed since: it was readable then.
+        """
         cfg = self.config
         if self.format == "postgres":
             from segmint.sources._database import load_postgres
@@ -178,6 +193,8 @@ class SourceReader:
                 )
             self.files = matches
             for p in list(self.files):
+                if known is not None and known.known(self.label(p), p):
+                    continue
                 why = self._probe(con, p)
                 if why is not None:
                     self._bad_file(p, why)
