@@ -759,14 +759,14 @@ def ingest(
         for e, pairs in plans.items():
             for m, r in pairs:
                 for canonical, spec in m.columns.items():
-                    if not ENTITIES[e].column(canonical).required:
+                    if not schema[e].column(canonical).required:
                         continue
                     if isinstance(spec, SqlExpr):
                         needed[r.name].update(_columns_of(spec.sql))
                     else:
                         needed[r.name].add(spec)
         for name, reader in readers.items():
-            if reader.format != "table":
+            if not reader.is_table:
                 reader.check_file_columns(con, needed[name])
         for e, pairs in plans.items():
             for m, r in pairs:
@@ -776,7 +776,7 @@ def ingest(
                     else:
                         r.require_column(
                             spec, entity=e, canonical=canonical,
-                            type_=ENTITIES[e].column(canonical).type,
+                            type_=schema[e].column(canonical).type,
                         )
         checksums = {name: r.checksums(hashes) for name, r in readers.items()}
         # from here on, user SQL runs: only the source files are reachable
