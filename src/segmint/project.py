@@ -71,6 +71,28 @@ class Project(Workspace):
             self, progress=progress, full=full, build_state=build_state, allow_shrink=allow_shrink
         )
 
+    def readiness(self, *, strict: bool | None = None):
+        """Measure what the loaded data supports and store it (table ``data_readiness``).
+
+        Months of history per entity, clients with repeat activity, engagement coverage,
+        attribute completeness, label counts, against the ``readiness:`` minimums.
+
+        Parameters
+        ----------
+        strict : bool, optional
+            Raise when a minimum is not met (default: ``readiness.strict``).
+
+        Returns
+        -------
+        segmint.sources.Readiness
+
+        Raises
+        ------
+        ReadinessError
+            In strict mode, naming every check that is short.
+        """
+        return pipeline.readiness(self, strict=strict)
+
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).
 
@@ -138,6 +160,10 @@ class Project(Workspace):
         >>> project.features("2024-06-30").head()  # doctest: +SKIP
         """
         return pipeline.features_frame(self, as_of, store=store)
+
+    def features_frame(self, as_of: dt.date | str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The stored features snapshot of ``as_of`` (``columns``: default all), by client."""
+        return pipeline.stored_features(self, as_of, columns)
 
     def snapshot_features(self, as_of: dt.date | str) -> SnapshotResult:
         """Compute and store the features snapshot of a date, in the engine (stage 2).
@@ -222,7 +248,7 @@ class Project(Workspace):
         from segmint.monitoring import HISTORY, client_history
 
         with self.warehouse(read_only=True) as wh:
-            wh.require(HISTORY, hint="run `segmint update` first")
+            wh.require(HISTORY, hint="run `segmint run` or `segmint update` first")
             return client_history(wh.con, client_id)
 
     # -- targeting (stage 6) --------------------------------------------------------------
@@ -384,12 +410,34 @@ class Project(Workspace):
         """
         return pipeline.rescore(self, client_ids, as_of=as_of)
 
+    # -- serving ------------------------------------------------------------------------
+    def publish(self, *, kind: str = "manual", force: bool = False):
+        """Publish segments, scores, values, history, catalog, audiences and alerts to the
+        serving store the HTTP service reads (see ``docs/service.md``).
+
+        :meth:`run`, :meth:`update` and event re-scoring end with one unless
+        ``serving.publish`` is false (``force`` publishes anyway).
+
+        Returns
+        -------
+        segmint.api.Publication or None
+            None when publishing is off or there is nothing to publish yet.
+        """
+        from segmint.store import project_lock
+
+        with project_lock(self.warehouse_path):
+            return pipeline.publish(self, kind=kind, force=force)
+
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:
-        """The date of the latest loaded transaction (the natural 'now' of the data)."""
+        """The date of the latest loaded transaction (the natural 'now' of the data); without
+        transactions, the latest date the other entities hold."""
         return pipeline.default_as_of(self)
 
-    def run(self, *, as_of=None, report=None, progress=None, allow_shrink: bool = False) -> PipelineRun:
+    def run(
+        self, *, as_of=None, report=None, progress=None, allow_shrink: bool = False,
+        strict: bool | None = None,
+    ) -> PipelineRun:
         """Run every stage: ingest -> features -> segment -> catalog -> report.
 
         Parameters
@@ -402,13 +450,17 @@ class Project(Workspace):
             ``progress(stage, done, total)`` after each stage.
         allow_shrink : bool
             Accept an ingest that shrinks an entity past ``contracts.max_shrink``.
+        strict : bool, optional
+            Stop after ingestion when the data is short of the ``readiness:`` minimums
+            (default: ``readiness.strict``); otherwise they are warnings in ``notes``.
 
         Returns
         -------
         PipelineRun
         """
         return pipeline.run_pipeline(
-            self, as_of=as_of, report=report, progress=progress, allow_shrink=allow_shrink
+            self, as_of=as_of, report=report, progress=progress, allow_shrink=allow_shrink,
+            strict=strict,
         )
 
 

@@ -25,6 +25,7 @@ from sklearn.decomposition import PCA
 
 from segmint.profiles import Catalog, Dimension
 from segmint.profiles._labels import label as _label
+from segmint.report._notes import data_notes
 from segmint.store import Warehouse
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04",
@@ -358,6 +359,7 @@ def _data_quality(wh: Warehouse) -> str:
                "(ingestion's <code>quarantine</code> table), by entity and reason.</p>")
     out.append(_warehouse_quality(wh))
     out.append(_last_ingest(wh))
+    out.append(data_notes(wh))
     if rows:
         fig = go.Figure()
         for reason in sorted({r[1] for r in rows}):
