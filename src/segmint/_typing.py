@@ -24,3 +24,5 @@ FeatureGroupName = Literal[
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]
+ApprovalPolicy = Literal["auto", "required"]
+ConsentFallback = Literal["rules_only", "none"]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from segmint.config._catalog import CatalogConfig
 from segmint.config._events import EventsConfig
 from segmint.config._features import FeaturesConfig
+from segmint.config._governance import GovernanceConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
 from segmint.config._sources import (
@@ -35,6 +36,7 @@ __all__ = [
     "EntityMapping",
     "EventsConfig",
     "FeaturesConfig",
+    "GovernanceConfig",
     "MonitoringConfig",
     "SegmentationConfig",
     "ProjectConfig",
@@ -62,6 +64,7 @@ class ProjectConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
