@@ -181,7 +181,8 @@ class Project:
         out_path = self.resolve(str(out)) if out is not None else None
         with self.warehouse() as wh:
             return run_segmentation(
-                wh, self.config.segmentation, as_of=as_of, refit=refit, out=out_path, load=load
+                wh, self.config.segmentation, as_of=as_of, refit=refit, out=out_path, load=load,
+                approval=self.config.governance.approval == "required",
             )
 
     def features(self, as_of: dt.date | str, *, store: bool = True) -> pd.DataFrame:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from segmint.store import Warehouse
 
@@ -59,3 +62,39 @@ def fairness_warehouse(wh: Warehouse, *, planted: bool, n: int = 2000, seed: int
             "INSERT INTO segment_models VALUES (?, 1, now()::TIMESTAMP, ?, ?, 'x', ?, '{}', 3)",
             [dim, AS_OF, kind, json.dumps({"features": feats, "segments": []})],
         )
+
+
+@pytest.fixture(scope="session")
+def bank_template(tmp_path_factory) -> Path:
+    """A generated, ingested 600-client bank with features at its last day (copied by
+    :func:`bank`, never modified)."""
+    from segmint import Project
+    from segmint.datasets import generate_bank
+
+    out = tmp_path_factory.mktemp("bank")
+    data = generate_bank(out / "bank", n_clients=600, seed=5)
+    project = Project.from_yaml(data.config)
+    project.ingest()
+    project.snapshot_features(project.default_as_of())
+    return out / "bank"
+
+
+@pytest.fixture
+def bank(bank_template: Path, tmp_path: Path):
+    """A private copy of the ingested bank project."""
+    from segmint import Project
+
+    target = tmp_path / "bank"
+    shutil.copytree(bank_template, target)
+    return Project.from_yaml(target / "segmint.yaml")
+
+
+def with_governance(project, **governance):
+    """The same project with a different ``governance:`` section."""
+    from segmint import Project
+    from segmint.config import GovernanceConfig
+
+    config = project.config.model_copy(
+        update={"governance": GovernanceConfig.model_validate(governance)}
+    )
+    return Project(config, project.root)

@@ -4,6 +4,18 @@ differential privacy, erasure, consent and human approval of model changes.
 See ``docs/governance.md``.
 """
 
+from segmint.governance._approval import (
+    acknowledge_alert,
+    acknowledged_alerts,
+    approve,
+    model_versions,
+    pin,
+    proposal_diff,
+    reject,
+    rollback,
+    unpin,
+)
+from segmint.governance._audit_log import AUDIT_LOG, audit_log, log_action
 from segmint.governance._fairness import (
     AUDITS,
     FairnessAudit,
@@ -17,8 +29,20 @@ from segmint.governance._fairness import (
 
 __all__ = [
     "AUDITS",
+    "AUDIT_LOG",
     "FairnessAudit",
+    "acknowledge_alert",
+    "acknowledged_alerts",
+    "approve",
     "audit_fairness",
+    "audit_log",
+    "log_action",
+    "model_versions",
+    "pin",
+    "proposal_diff",
+    "reject",
+    "rollback",
+    "unpin",
     "latest_audit",
     "outcome_metrics",
     "protected_attributes",

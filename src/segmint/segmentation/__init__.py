@@ -21,7 +21,15 @@ from segmint.segmentation._kmeans import KMeansSelector
 from segmint.segmentation._lca import LatentClassAnalysis
 from segmint.segmentation._mixture import GaussianMixtureSelector
 from segmint.segmentation._preprocess import PreprocessSpec, build_pipeline, fit_preprocessing
-from segmint.segmentation._registry import ModelVersion, list_versions, load_version
+from segmint.segmentation._registry import (
+    DECISIONS,
+    ModelVersion,
+    applied_version,
+    list_versions,
+    load_version,
+    record_decision,
+    version_statuses,
+)
 from segmint.segmentation._rules import fit_rules, parse_rules
 from segmint.segmentation._run import (
     ASSIGNMENTS,
@@ -34,6 +42,7 @@ from segmint.segmentation._select import choose_k
 
 __all__ = [
     "ASSIGNMENTS",
+    "DECISIONS",
     "BEHAVIOUR_INPUTS",
     "FEATURES",
     "DensitySegmenter",
@@ -43,6 +52,7 @@ __all__ = [
     "ModelVersion",
     "PreprocessSpec",
     "SegmentationRun",
+    "applied_version",
     "assign_sql",
     "build_pipeline",
     "choose_k",
@@ -60,7 +70,9 @@ __all__ = [
     "predict_params",
     "predict_version",
     "protected_features",
+    "record_decision",
     "resolve_dimensions",
     "run_segmentation",
     "version_sql",
+    "version_statuses",
 ]
