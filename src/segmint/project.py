@@ -89,7 +89,7 @@ class Project:
         """
         from segmint.sources import appended_table, ingest
 
-        report = ingest(self, progress=progress, full=full)
+        report = ingest(self, progress=progress, full=full, after_load=self._drop_erased())
         if self.config.features.incremental:
             from segmint.features._snapshot import refresh_state
 
@@ -105,6 +105,13 @@ class Project:
                     build=build_state,
                 )
         return report
+
+    def _drop_erased(self):
+        """Ingestion's hook dropping erased clients' rows (see :mod:`segmint.governance`)."""
+        from segmint.governance import drop_erased, optional_key
+
+        key = optional_key(self.config.governance.pseudonymise, self.root)
+        return lambda con, run_id: drop_erased(con, key, run_id=run_id)
 
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).

@@ -16,6 +16,15 @@ from segmint.governance._approval import (
     unpin,
 )
 from segmint.governance._audit_log import AUDIT_LOG, audit_log, log_action
+from segmint.governance._erase import (
+    TOMBSTONES,
+    ErasureResult,
+    client_tables,
+    drop_erased,
+    erase_clients,
+    erased_predicate,
+    read_ids,
+)
 from segmint.governance._fairness import (
     AUDITS,
     FairnessAudit,
@@ -28,6 +37,7 @@ from segmint.governance._fairness import (
 )
 from segmint.governance._pseudonym import (
     key_id,
+    optional_key,
     pseudonym_key,
     pseudonym_sql,
     pseudonymise,
@@ -43,6 +53,8 @@ from segmint.governance._suppress import (
 __all__ = [
     "AUDITS",
     "AUDIT_LOG",
+    "TOMBSTONES",
+    "ErasureResult",
     "FairnessAudit",
     "SuppressedTable",
     "acknowledge_alert",
@@ -50,15 +62,21 @@ __all__ = [
     "approve",
     "audit_fairness",
     "audit_log",
+    "client_tables",
+    "drop_erased",
+    "erase_clients",
+    "erased_predicate",
     "determined_cells",
     "key_id",
     "log_action",
     "model_versions",
     "pin",
     "proposal_diff",
+    "optional_key",
     "pseudonym_key",
     "pseudonym_sql",
     "pseudonymise",
+    "read_ids",
     "reject",
     "rollback",
     "rotation_map",

@@ -73,6 +73,16 @@ def pseudonym_key(
     return key
 
 
+def optional_key(
+    config: PseudonymConfig | None = None, root: str | Path | None = None
+) -> bytes | None:
+    """:func:`pseudonym_key`, or None when neither the variable nor the file is set."""
+    config = config or PseudonymConfig()
+    if not os.environ.get(config.key_env) and not config.key_file:
+        return None
+    return pseudonym_key(config, root)
+
+
 def key_id(key: bytes) -> str:
     """A short public name of a key (12 hex digits), to record which key made a file."""
     return hashlib.sha256(b"segmint-pseudonym-key-id:" + key).hexdigest()[:12]

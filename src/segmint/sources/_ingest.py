@@ -561,7 +561,11 @@ def _empty_table_sql(entity: Entity) -> str:
 
 
 def ingest(
-    project: Any, *, progress: ProgressCallback | None = None, full: bool = False
+    project: Any,
+    *,
+    progress: ProgressCallback | None = None,
+    full: bool = False,
+    after_load: Callable[[duckdb.DuckDBPyConnection, str], object] | None = None,
 ) -> IngestReport:
     """Load what is new in the mapped sources into the project's warehouse.
 
@@ -579,6 +583,10 @@ def ingest(
         ``progress(step, done, total)`` after each step, for progress bars.
     full : bool
         Reload every entity from all its files, whatever changed.
+    after_load : callable, optional
+        ``after_load(con, run_id)`` after each entity is loaded, inside the load's
+        transaction and before its row counts are recorded (governance drops erased
+        clients' rows there).
 
     Returns
     -------
@@ -652,6 +660,8 @@ def ingest(
                             f"CREATE OR REPLACE TEMP TABLE {prev_clients} AS SELECT client_id FROM clients"
                         )
                     rep = _load_entity(con, entity, plans[name], plan, settings)
+                    if after_load is not None and rep.mode != "unchanged":
+                        after_load(con, run_id)
                     record_load(con, name, fingerprints[name], plan, run_id=run_id, max_date=max_date)
                     if name == "clients":
                         clients_mode = rep.mode
