@@ -186,11 +186,24 @@ class Project:
         if isinstance(as_of, str):
             as_of = dt.date.fromisoformat(as_of)
         out_path = self.resolve(str(out)) if out is not None else None
+        pseudonyms = self.config.governance.pseudonymise
         with self.warehouse() as wh:
-            return run_segmentation(
-                wh, self.config.segmentation, as_of=as_of, refit=refit, out=out_path, load=load,
+            run = run_segmentation(
+                wh, self.config.segmentation, as_of=as_of, refit=refit,
+                out=None if pseudonyms.enabled else out_path, load=load,
                 approval=self.config.governance.approval == "required",
             )
+            if pseudonyms.enabled and out_path is not None:
+                from segmint.governance import copy_pseudonymised, pseudonym_key
+
+                copy_pseudonymised(
+                    wh.con,
+                    f"SELECT * FROM segment_assignments WHERE as_of = DATE '{run.as_of.isoformat()}' "
+                    "ORDER BY dimension, client_id",
+                    out_path,
+                    pseudonym_key(pseudonyms, self.root),
+                )
+            return run
 
     def features(self, as_of: dt.date | str, *, store: bool = True) -> pd.DataFrame:
         """Compute every client's features as of a date (stage 2).

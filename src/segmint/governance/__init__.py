@@ -44,6 +44,7 @@ from segmint.governance._fairness import (
     selection_metrics,
 )
 from segmint.governance._pseudonym import (
+    copy_pseudonymised,
     key_id,
     optional_key,
     pseudonym_key,
@@ -73,6 +74,7 @@ __all__ = [
     "audit_fairness",
     "audit_log",
     "client_tables",
+    "copy_pseudonymised",
     "drop_erased",
     "erase_clients",
     "erased_predicate",

@@ -133,3 +133,25 @@ def rotation_map(ids: Iterable[object], old_key: bytes, new_key: bytes) -> pd.Da
     return pd.DataFrame(
         {"old_pseudonym": pseudonymise(ids, old_key), "new_pseudonym": pseudonymise(ids, new_key)}
     )
+
+
+def copy_pseudonymised(con, query: str, path: str | Path, key: bytes, *, columns: tuple[str, ...] = ("client_id",)) -> Path:
+    """Write ``query``'s rows to a CSV or Parquet file (by suffix) with its client-id
+    columns replaced by pseudonyms, in the engine (``COPY``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ParameterError(f"--out {path}: expected a .parquet or .csv file")
+    present = [r[0] for r in con.execute(f"DESCRIBE ({query})").fetchall()]
+    swap = [c for c in columns if c in present]
+    replace = ", ".join(f'{pseudonym_sql(_qi(c), key)} AS {_qi(c)}' for c in swap)
+    select = f"SELECT * REPLACE ({replace}) FROM ({query})" if swap else query
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "PARQUET" if suffix == ".parquet" else "CSV, HEADER"
+    target = str(path).replace("'", "''")
+    con.execute(f"COPY ({select}) TO '{target}' (FORMAT {fmt})")
+    return path
+
+
+def _qi(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
