@@ -103,7 +103,9 @@ def pseudonymise(ids: Iterable[object], key: bytes) -> np.ndarray:
     digests = {
         u: hmac.new(key, str(u).encode(), hashlib.sha256).hexdigest() for u in uniq
     }
-    return values.map(digests).to_numpy(dtype=object)
+    out = values.map(digests).to_numpy(dtype=object)
+    out[values.isna().to_numpy()] = None
+    return out
 
 
 def _blob(data: bytes) -> str:
