@@ -188,10 +188,14 @@ class Project:
         out_path = self.resolve(str(out)) if out is not None else None
         pseudonyms = self.config.governance.pseudonymise
         with self.warehouse() as wh:
+            from segmint.governance import consent_predicates
+
+            no_learned, no_dimension = consent_predicates(wh.con, self.config.governance.consent)
             run = run_segmentation(
                 wh, self.config.segmentation, as_of=as_of, refit=refit,
                 out=None if pseudonyms.enabled else out_path, load=load,
                 approval=self.config.governance.approval == "required",
+                exclude_learned=no_learned, exclude_all=no_dimension,
             )
             if pseudonyms.enabled and out_path is not None:
                 from segmint.governance import copy_pseudonymised, pseudonym_key

@@ -16,6 +16,7 @@ from segmint.governance._approval import (
     unpin,
 )
 from segmint.governance._audit_log import AUDIT_LOG, audit_log, log_action
+from segmint.governance._consent import consent_predicates, marketing_allowed_sql
 from segmint.governance._erase import (
     TOMBSTONES,
     ErasureResult,
@@ -74,6 +75,7 @@ __all__ = [
     "audit_fairness",
     "audit_log",
     "client_tables",
+    "consent_predicates",
     "copy_pseudonymised",
     "drop_erased",
     "erase_clients",
@@ -83,6 +85,7 @@ __all__ = [
     "key_id",
     "laplace_scale",
     "log_action",
+    "marketing_allowed_sql",
     "model_versions",
     "pin",
     "privacy_ledger",

@@ -89,6 +89,8 @@ def run_segmentation(
     out: str | Path | None = None,
     load: bool = True,
     approval: bool = False,
+    exclude_learned: str | None = None,
+    exclude_all: str | None = None,
 ) -> SegmentationRun:
     """Fit (first time, on ``refit`` or when a dimension's definition changed) or apply
     every dimension at ``as_of`` and write ``segment_assignments`` atomically.
@@ -97,7 +99,11 @@ def run_segmentation(
     With ``approval`` (``governance.approval: required``), or while a dimension is
     pinned, a refit of a dimension that already has a version is stored as a
     *proposed* version and the applied version keeps assigning (see
-    :func:`~segmint.segmentation._registry.applied_version`)."""
+    :func:`~segmint.segmentation._registry.applied_version`).
+
+    ``exclude_learned`` / ``exclude_all`` are SQL predicates over ``client_id`` naming
+    clients kept out of learned dimensions (fit and assignment) / of every dimension
+    (governance's consent: :func:`segmint.governance.consent_predicates`)."""
     con = warehouse.con
     timings: dict[str, float] = {}
     as_of = as_of or latest_as_of(warehouse)
@@ -137,6 +143,15 @@ def run_segmentation(
         f"SELECT * FROM {FEATURES} WHERE as_of = DATE '{as_of.isoformat()}'"
     )
     source = "_segment_snapshot"
+    if exclude_all:
+        con.execute(f"DELETE FROM {source} WHERE {exclude_all}")
+    learned_source = source
+    if exclude_learned:
+        learned_source = "_segment_snapshot_learned"
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {learned_source} AS SELECT * FROM {source} "
+            f"WHERE NOT ({exclude_learned})"
+        )
     ensure_registry(con)
     models: dict[str, ModelVersion] = {}
     new: list[ModelVersion] = []
@@ -154,7 +169,7 @@ def run_segmentation(
         if (wanted or stale) and pending is None:
             mv = fit_dimension(
                 con,
-                source,
+                learned_source if dim.kind == "learned" else source,
                 dim,
                 columns,
                 as_of=as_of,
@@ -188,8 +203,11 @@ def run_segmentation(
             [as_of, *models],
         )
         for mv in models.values():
-            tx.execute(f"INSERT INTO {ASSIGNMENTS} {version_sql(mv, source, as_of)}")
+            src = learned_source if mv.kind == "learned" else source
+            tx.execute(f"INSERT INTO {ASSIGNMENTS} {version_sql(mv, src, as_of)}")
     timings["assign"] = time.perf_counter() - t0
+    if learned_source != source:
+        con.execute(f"DROP VIEW IF EXISTS {learned_source}")
     con.execute(f"DROP TABLE IF EXISTS {source}")
     sizes = con.execute(
         "SELECT * FROM (SELECT dimension, segment_id, segment_name, count(*) AS clients "
