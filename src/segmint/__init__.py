@@ -2,19 +2,16 @@
 
 The pipeline, one package per stage (data flows one way)::
 
-    sources -> store -> features / clv -> segmentation -> profiles -> report -> monitoring
+    config -> sources -> store -> clv / features -> segmentation -> profiles
+    -> targeting -> governance -> report -> monitoring -> api
+
+with the orchestration (:mod:`segmint.pipeline`), :class:`Project` and the CLI above.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("segmint")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+unknown"
-
-from segmint.errors import SegmintError  # noqa: E402
-from segmint.project import Project  # noqa: E402
+from segmint._version import __version__
+from segmint.errors import SegmintError
+from segmint.project import Project
 
 __all__ = ["Project", "SegmintError", "__version__"]

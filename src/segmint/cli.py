@@ -423,12 +423,24 @@ def update(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Cycle date (default: latest transaction).")] = None,
     refit: Annotated[bool, typer.Option("--refit", help="Refit every dimension, keeping segment identities.")] = False,
     ingest: Annotated[bool, typer.Option("--ingest/--no-ingest", help="Refresh the sources first.")] = True,
+    force_as_of: Annotated[bool, typer.Option("--force-as-of", help="Accept an --as-of after the newest data or after today.")] = False,
+    undo: Annotated[str | None, typer.Option("--undo", metavar="AS_OF", help="Roll back the cycle of AS_OF and every later one, instead of running a cycle.")] = None,
 ) -> None:
     """Run one update cycle: ingest, features, assign, record history, migration, drift and alerts.
 
+    An --as-of after the newest loaded data or after today is refused (cycles run forward,
+    so it would block every later cycle) unless --force-as-of; --undo AS_OF rolls back a
+    cycle and the ones after it, leaving the warehouse as it was before it.
+
     Example: segmint update -p my-project/segmint.yaml --as-of 2025-12-31
     """
-    print_cycle(_project(project).update(_date(as_of), refit=refit, ingest=ingest))
+    if undo is not None:
+        days = _project(project).undo(_date(undo))
+        console.print("undone: " + ", ".join(d.isoformat() for d in days), highlight=False)
+        return
+    print_cycle(
+        _project(project).update(_date(as_of), refit=refit, ingest=ingest, force_as_of=force_as_of)
+    )
 
 
 @app.command()

@@ -1,19 +1,18 @@
 """The Python API: a :class:`Project` is a project file plus its warehouse.
 
-Each method is one pipeline stage; the CLI is a thin shell over these.
+Each method is one pipeline stage or one chain of them; the CLI is a thin shell over
+these, and these are thin over :mod:`segmint.pipeline` (which runs what after what).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from segmint.config import ProjectConfig, load_config
-from segmint.store import Warehouse
+from segmint import pipeline
+from segmint.pipeline import PipelineRun, Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,8 +21,10 @@ if TYPE_CHECKING:
     from segmint.monitoring import CycleResult
     from segmint.segmentation import SegmentationRun
 
+__all__ = ["PipelineRun", "Project"]
 
-class Project:
+
+class Project(Workspace):
     """A segmint project: the validated ``segmint.yaml`` and the folder it lives in.
 
     Examples
@@ -31,37 +32,6 @@ class Project:
     >>> project = Project.from_yaml("segmint.yaml")  # doctest: +SKIP
     >>> report = project.ingest()  # doctest: +SKIP
     """
-
-    def __init__(self, config: ProjectConfig, root: str | Path) -> None:
-        self.config = config
-        self.root = Path(root).resolve()
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> Project:
-        """Load and validate a project file (a folder means its ``segmint.yaml``)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / "segmint.yaml"
-        return cls(load_config(path), path.parent)
-
-    def resolve(self, relative: str) -> Path:
-        """A path from the project file, made absolute against the project folder."""
-        p = Path(relative)
-        return p if p.is_absolute() else self.root / p
-
-    @property
-    def warehouse_path(self) -> Path:
-        return self.resolve(self.config.warehouse.path)
-
-    def warehouse(self, *, read_only: bool = False) -> Warehouse:
-        """Open the project's warehouse."""
-        wh = self.config.warehouse
-        return Warehouse(
-            self.warehouse_path,
-            threads=wh.threads,
-            memory_limit=wh.memory_limit,
-            read_only=read_only,
-        )
 
     # -- stages -----------------------------------------------------------------------
     def ingest(self, *, progress=None, full: bool = False, build_state: bool = False):
@@ -87,31 +57,7 @@ class Project:
         -------
         segmint.sources.IngestReport
         """
-        from segmint.sources import appended_table, ingest
-
-        report = ingest(self, progress=progress, full=full, after_load=self._drop_erased())
-        if self.config.features.incremental:
-            from segmint.features._snapshot import refresh_state
-
-            tx = report.entities.get("transactions")
-            ev = report.entities.get("engagement")
-            with self.warehouse() as wh:
-                refresh_state(
-                    wh, self.config.features,
-                    mode=tx.mode if tx is not None else "unchanged",
-                    appended=appended_table("transactions"),
-                    events_mode=ev.mode if ev is not None else "unchanged",
-                    events_appended=appended_table("engagement"),
-                    build=build_state,
-                )
-        return report
-
-    def _drop_erased(self):
-        """Ingestion's hook dropping erased clients' rows (see :mod:`segmint.governance`)."""
-        from segmint.governance import drop_erased, optional_key
-
-        key = optional_key(self.config.governance.pseudonymise, self.root)
-        return lambda con, run_id: drop_erased(con, key, run_id=run_id)
+        return pipeline.ingest(self, progress=progress, full=full, build_state=build_state)
 
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).
@@ -123,13 +69,7 @@ class Project:
         -------
         segmint.profiles.Catalog
         """
-        from segmint.profiles import build_catalog, store_catalog
-
-        with self.warehouse() as wh:
-            catalog = build_catalog(wh, config=self.config.catalog, project=self.config.project, as_of=as_of)
-            if store:
-                store_catalog(wh, catalog)
-        return catalog
+        return pipeline.catalog(self, as_of=as_of, store=store)
 
     def report(self, out=None, *, as_of=None) -> Path:
         """Write the HTML segment report (default ``report.html`` in the project folder).
@@ -142,23 +82,7 @@ class Project:
         Path
             The report file.
         """
-        from segmint.profiles import CATALOG_TABLE, build_catalog, load_catalog, store_catalog
-        from segmint.profiles._profile import latest_as_of
-        from segmint.report import render_report, write_report
-
-        out = self.resolve(str(out)) if out is not None else self.root / "report.html"
-        with self.warehouse() as wh:
-            as_of = as_of or latest_as_of(wh)
-            stored = wh.has_table(CATALOG_TABLE) and wh.con.execute(
-                f"SELECT count(*) FROM {CATALOG_TABLE} WHERE as_of = ?", [as_of]
-            ).fetchone()[0]
-            if stored:
-                catalog = load_catalog(wh, as_of=as_of)
-            else:
-                catalog = build_catalog(wh, config=self.config.catalog, project=self.config.project, as_of=as_of)
-                store_catalog(wh, catalog)
-            text = render_report(wh, catalog, sample=self.config.catalog.report_sample)
-        return write_report(out, text)
+        return pipeline.report(self, out, as_of=as_of)
 
     def segment(
         self,
@@ -181,33 +105,7 @@ class Project:
             ``.assignments`` (client_id, dimension, segment_id, segment_name,
             model_version, as_of, score) when ``load``; ``.models``, ``.sizes``.
         """
-        from segmint.segmentation import run_segmentation
-
-        if isinstance(as_of, str):
-            as_of = dt.date.fromisoformat(as_of)
-        out_path = self.resolve(str(out)) if out is not None else None
-        pseudonyms = self.config.governance.pseudonymise
-        with self.warehouse() as wh:
-            from segmint.governance import consent_predicates
-
-            no_learned, no_dimension = consent_predicates(wh.con, self.config.governance.consent)
-            run = run_segmentation(
-                wh, self.config.segmentation, as_of=as_of, refit=refit,
-                out=None if pseudonyms.enabled else out_path, load=load,
-                approval=self.config.governance.approval == "required",
-                exclude_learned=no_learned, exclude_all=no_dimension,
-            )
-            if pseudonyms.enabled and out_path is not None:
-                from segmint.governance import copy_pseudonymised, pseudonym_key
-
-                copy_pseudonymised(
-                    wh.con,
-                    f"SELECT * FROM segment_assignments WHERE as_of = DATE '{run.as_of.isoformat()}' "
-                    "ORDER BY dimension, client_id",
-                    out_path,
-                    pseudonym_key(pseudonyms, self.root),
-                )
-            return run
+        return pipeline.segment(self, as_of, refit=refit, out=out, load=load)
 
     def features(self, as_of: dt.date | str, *, store: bool = True) -> pd.DataFrame:
         """Compute every client's features as of a date (stage 2).
@@ -227,22 +125,7 @@ class Project:
         --------
         >>> project.features("2024-06-30").head()  # doctest: +SKIP
         """
-        from segmint.features import DuckDBEngine, compute_features
-        from segmint.features._compute import SNAPSHOT_TABLE, _date
-
-        if not store:
-            with self.warehouse() as wh:
-                return compute_features(
-                    DuckDBEngine(wh.con), as_of, self.config.features,
-                    currency=self.config.contracts.currency,
-                )
-        result = self.snapshot_features(as_of)
-        cols = ", ".join(f'"{c}"' for c in result.columns)
-        with self.warehouse() as wh:
-            return wh.con.execute(
-                f"SELECT {cols} FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY client_id",
-                [_date(as_of)],
-            ).df()
+        return pipeline.features_frame(self, as_of, store=store)
 
     def snapshot_features(self, as_of: dt.date | str) -> SnapshotResult:
         """Compute and store the features snapshot of a date, in the engine (stage 2).
@@ -255,26 +138,7 @@ class Project:
         --------
         >>> project.snapshot_features("2024-06-30").rows  # doctest: +SKIP
         """
-        from segmint.features._snapshot import write_snapshot
-
-        with self.warehouse() as wh:
-            run_id = wh.start_run("features", inputs=[{"as_of": str(as_of)}])
-            try:
-                result = write_snapshot(
-                    wh, as_of, self.config.features,
-                    currency=self.config.contracts.currency,
-                    use_state=self.config.features.incremental,
-                )
-            except BaseException as exc:
-                wh.finish_run(run_id, status="failed", detail=str(exc))
-                raise
-            wh.finish_run(
-                run_id,
-                counts={"clients": result.rows, "features": len(result.columns) - 1,
-                        "mode": result.mode},
-                timings=result.timings,
-            )
-        return result
+        return pipeline.snapshot_features(self, as_of)
 
     # -- monitoring ---------------------------------------------------------------------
     def update(
@@ -284,14 +148,17 @@ class Project:
         refit: bool = False,
         ingest: bool = True,
         notify: bool = True,
+        force_as_of: bool = False,
     ) -> CycleResult:
-        """Run one update cycle (stage 6): ingest, features, assign, record what changed.
+        """Run one update cycle: ingest, features, assign, record what changed.
 
         Assigns every client with the current model versions, refitting a dimension only
         when the ``monitoring.refit`` policy says so or with ``refit``; then records, in
         one transaction, the segment history, migration matrices, stability, drift and
         alerts of the cycle (see ``docs/monitoring.md``). Re-running the latest as_of
-        replaces that cycle; an earlier as_of is refused.
+        replaces that cycle; an earlier as_of is refused, and so is one after the newest
+        loaded data or after today unless ``force_as_of`` (see :meth:`undo`). The whole
+        cycle holds the project lock; the webhook is sent after it is released.
 
         Parameters
         ----------
@@ -303,14 +170,30 @@ class Project:
             Refresh the sources first (default); false to use the warehouse as it is.
         notify : bool
             POST the alerts to ``monitoring.webhook`` when one is configured.
+        force_as_of : bool
+            Accept an ``as_of`` after the newest data or after today.
 
         Returns
         -------
         segmint.monitoring.CycleResult
         """
-        from segmint.monitoring import run_cycle
+        return pipeline.run_cycle(
+            self, as_of, refit=refit, ingest=ingest, notify=notify, force_as_of=force_as_of
+        )
 
-        return run_cycle(self, as_of, refit=refit, ingest=ingest, notify=notify)
+    def undo(self, as_of: dt.date | str) -> list[dt.date]:
+        """Roll back the update cycle of ``as_of`` and every later one.
+
+        Their monitoring rows, history spells, assignments, features snapshots and the
+        model versions they fitted are removed in one transaction, so the warehouse is
+        as it was before the cycle ran (loaded source data is kept).
+
+        Returns
+        -------
+        list of date
+            The cycles undone, oldest first.
+        """
+        return pipeline.undo_cycle(self, as_of)
 
     def history(self, client_id: str) -> pd.DataFrame:
         """One client's segment path in every dimension (``segment_history``), oldest first.
@@ -343,19 +226,7 @@ class Project:
         >>> result = project.ingest_events("events/today.csv")  # doctest: +SKIP
         >>> result.clients  # doctest: +SKIP
         """
-        from segmint.monitoring import ingest_events
-
-        if isinstance(as_of, str):
-            as_of = dt.date.fromisoformat(as_of)
-        with self.warehouse() as wh:
-            return ingest_events(
-                wh,
-                self.resolve(str(path)),
-                rules=self.config.events,
-                features=self.config.features,
-                currency=self.config.contracts.currency,
-                as_of=as_of,
-            )
+        return pipeline.ingest_events(self, path, as_of=as_of)
 
     def rescore(self, client_ids, *, as_of: dt.date | str | None = None):
         """Recompute these clients' features and segments now (default: latest data day).
@@ -364,31 +235,12 @@ class Project:
         -------
         segmint.monitoring.RescoreResult
         """
-        from segmint.monitoring import rescore
-
-        if isinstance(as_of, str):
-            as_of = dt.date.fromisoformat(as_of)
-        as_of = as_of or self.default_as_of()
-        with self.warehouse() as wh:
-            return rescore(
-                wh,
-                list(client_ids),
-                as_of,
-                features=self.config.features,
-                currency=self.config.contracts.currency,
-            )
+        return pipeline.rescore(self, client_ids, as_of=as_of)
 
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:
         """The date of the latest loaded transaction (the natural 'now' of the data)."""
-        with self.warehouse(read_only=True) as wh:
-            wh.require("transactions", hint="run `segmint ingest` first")
-            row = wh.con.execute("SELECT max(ts)::DATE FROM transactions").fetchone()
-        if not row or row[0] is None:
-            from segmint.errors import WarehouseError
-
-            raise WarehouseError(f"{self.warehouse_path}: no transactions loaded")
-        return row[0]
+        return pipeline.default_as_of(self)
 
     def run(self, *, as_of=None, report=None, progress=None) -> PipelineRun:
         """Run every stage: ingest -> features -> segment -> catalog -> report.
@@ -406,46 +258,5 @@ class Project:
         -------
         PipelineRun
         """
+        return pipeline.run_pipeline(self, as_of=as_of, report=report, progress=progress)
 
-        stages = ("ingest", "features", "segment", "catalog", "report")
-        timings: dict[str, float] = {}
-
-        def step(name: str, fn):
-            t0 = time.perf_counter()
-            out = fn()
-            timings[name] = time.perf_counter() - t0
-            if progress:
-                progress(name, stages.index(name) + 1, len(stages))
-            return out
-
-        ingest = step("ingest", self.ingest)
-        date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-        date = date or self.default_as_of()
-        features = step("features", lambda: self.snapshot_features(date))
-        seg = step("segment", lambda: self.segment(date, load=False))
-        catalog = step("catalog", lambda: self.catalog(as_of=date))
-        path = step("report", lambda: self.report(report, as_of=date))
-        return PipelineRun(
-            as_of=date,
-            ingest=ingest,
-            n_clients=features.rows,
-            n_features=len(features.columns) - 1,
-            segmentation=seg,
-            catalog=catalog,
-            report=path,
-            timings=timings,
-        )
-
-
-@dataclass
-class PipelineRun:
-    """What :meth:`Project.run` did, stage by stage."""
-
-    as_of: dt.date
-    ingest: Any
-    n_clients: int
-    n_features: int
-    segmentation: Any
-    catalog: Any
-    report: Path
-    timings: dict[str, float] = field(default_factory=dict)

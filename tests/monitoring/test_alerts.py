@@ -56,7 +56,7 @@ def test_webhook_retries_with_exponential_backoff():
     waits: list[float] = []
     with _Server(fail_first=2) as server:
         got = send_webhook(
-            WebhookConfig(url=server.url, attempts=4, backoff_seconds=0.1),
+            WebhookConfig(url=server.url, attempts=4, backoff_seconds=0.1, allow_private_targets=True),
             {"alerts": [{"rule": "x"}]},
             sleep=waits.append,
         )
@@ -69,7 +69,9 @@ def test_webhook_that_always_fails_is_reported_not_raised():
     waits: list[float] = []
     with _Server(fail_first=99) as server:
         got = send_webhook(
-            WebhookConfig(url=server.url, attempts=3, backoff_seconds=0.5), {}, sleep=waits.append
+            WebhookConfig(
+                url=server.url, attempts=3, backoff_seconds=0.5, allow_private_targets=True
+            ), {}, sleep=waits.append
         )
     assert (got.status, got.attempts, server.hits) == ("failed", 3, 3)
     assert waits == [0.5, 1.0] and "500" in got.detail
@@ -79,7 +81,8 @@ def test_failing_webhook_does_not_fail_the_cycle(bank):
     with _Server(fail_first=99) as server:
         project = with_monitoring(
             bank,
-            webhook={"url": server.url, "attempts": 2, "backoff_seconds": 0, "send_empty": True},
+            webhook={"url": server.url, "attempts": 2, "backoff_seconds": 0, "send_empty": True,
+                     "allow_private_targets": True},
         )
         result = project.update(bank.default_as_of(), ingest=False)
     assert result.webhook is not None and result.webhook.status == "failed"
@@ -95,7 +98,8 @@ def test_cycle_posts_its_alerts(bank):
         project = with_monitoring(
             bank,
             alerts={"reclassification_rate": 0.0001},
-            webhook={"url": server.url, "attempts": 3, "backoff_seconds": 0},
+            webhook={"url": server.url, "attempts": 3, "backoff_seconds": 0,
+                     "allow_private_targets": True},
         )
         project.update(end - dt.timedelta(days=7), ingest=False)
         result = project.update(end, ingest=False)

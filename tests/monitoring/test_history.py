@@ -153,17 +153,17 @@ def test_a_segment_that_empties_stays_in_the_shares(con):
 
 
 def test_a_failed_cycle_is_recorded_and_replaced_by_its_rerun(bank, monkeypatch):
-    from segmint import Project
     from segmint.errors import FeatureError
     from segmint.monitoring import cycles
+    from segmint.pipeline import _steps
 
     end = bank.default_as_of()
 
-    def broken(self, *args, **kwargs):
+    def broken(*args, **kwargs):
         raise FeatureError("features table is broken")
 
     with monkeypatch.context() as m:
-        m.setattr(Project, "segment", broken)
+        m.setattr(_steps, "segment", broken)
         with pytest.raises(FeatureError):
             bank.update(end, ingest=False)
     with bank.warehouse() as wh:

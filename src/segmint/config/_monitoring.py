@@ -143,16 +143,29 @@ class WebhookConfig(_Model):
     url: str = Field(description="http(s) URL receiving a JSON POST per cycle with alerts.")
     attempts: int = Field(default=4, ge=1, le=10, description="Attempts before giving up.")
     backoff_seconds: float = Field(
-        default=0.5, ge=0, description="Wait before the 2nd attempt; doubles after each failure."
+        default=0.5, ge=0, le=30,
+        description="Wait before the 2nd attempt; doubles after each failure.",
     )
-    timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one attempt.")
+    timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of one attempt (at most 60 s)."
+    )
     send_empty: bool = Field(default=False, description="Also POST cycles without alerts.")
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Allow a URL that resolves to a loopback, link-local, private or reserved "
+        "address (refused by default: such a target reaches internal services or cloud "
+        "metadata).",
+    )
 
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}" if parts.scheme else "(not a URL)"
+            raise ValueError(f"expected an http:// or https:// URL with a host, got {shown}")
         return v
 
 

@@ -44,6 +44,8 @@ from segmint.features._incremental import (
     compute_incremental,
     fold,
     fold_events,
+    move_anchor,
+    state_anchor,
     state_status,
 )
 
@@ -71,6 +73,8 @@ __all__ = [
     "build_state",
     "clv_model_versions",
     "compute_incremental",
+    "move_anchor",
+    "state_anchor",
     "compute_features",
     "fold",
     "fold_events",

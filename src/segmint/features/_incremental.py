@@ -832,6 +832,21 @@ def sync_layout(warehouse: Any, wanted: Layout) -> Layout:
     return stored
 
 
+def state_anchor(warehouse: Any) -> dt.date | None:
+    """The as_of the state's trend windows are anchored at (None without a state)."""
+    if not warehouse.has_table(META_TABLE):
+        return None
+    rows = _run(warehouse.con, f"SELECT layout FROM {META_TABLE}")
+    return Layout.from_json(rows[0][0]).anchor if rows else None
+
+
+def move_anchor(warehouse: Any, anchor: dt.date) -> None:
+    """Move the state's trend windows to ``anchor`` (either way; the sums move exactly),
+    e.g. back to where they were before an update cycle that is undone."""
+    if warehouse.has_table(META_TABLE) and _run(warehouse.con, f"SELECT count(*) FROM {META_TABLE}")[0][0]:
+        sync_layout(warehouse, dataclasses.replace(_stored_layout(warehouse.con), anchor=anchor))
+
+
 def _interval(a: dt.date, b: dt.date) -> tuple[str, int]:
     """Days in [min, max) and the sign of ``Σ[b] - Σ[a]`` for prefix sums at a and b."""
     lo, hi = min(a, b), max(a, b)

@@ -1,11 +1,33 @@
 """Stage 6: continuous segmentation — update cycles, segment history, migration,
 stability, drift and alerts (see docs/monitoring.md).
 
-The entry point is :func:`run_cycle` (``Project.update``, ``segmint update``).
+What a cycle records is :func:`record_cycle`; the cycle itself (which stage runs after
+which) is :func:`segmint.pipeline.run_cycle` (``Project.update``, ``segmint update``).
 """
 
-from segmint.monitoring._alerts import Alert, Delivery, evaluate_alerts, send_webhook
-from segmint.monitoring._cycle import CycleResult, cycles, run_cycle
+from segmint.monitoring._alerts import (
+    WEBHOOK_QUEUE,
+    Alert,
+    Delivery,
+    check_target,
+    evaluate_alerts,
+    mark_delivered,
+    mask_url,
+    pending,
+    send_webhook,
+)
+from segmint.monitoring._cycle import (
+    CycleResult,
+    cycle_drift,
+    cycles,
+    dimension_names,
+    fail_cycle,
+    previous_cycle,
+    record_cycle,
+    reference_versions,
+    refit_plan,
+    undo_cycles,
+)
 from segmint.monitoring._drift import centroid_shifts, feature_drift, share_psi
 from segmint.monitoring._events import EventsResult, RescoreResult, ingest_events, rescore
 from segmint.monitoring._history import (
@@ -36,6 +58,7 @@ __all__ = [
     "MIGRATION",
     "SHARES",
     "STABILITY",
+    "WEBHOOK_QUEUE",
     "Alert",
     "CycleResult",
     "Delivery",
@@ -43,19 +66,30 @@ __all__ = [
     "RescoreResult",
     "adjusted_rand",
     "centroid_shifts",
+    "check_target",
     "client_history",
+    "cycle_drift",
     "cycles",
+    "dimension_names",
     "evaluate_alerts",
+    "fail_cycle",
     "feature_drift",
     "ingest_events",
+    "mark_delivered",
+    "mask_url",
     "migration_matrix",
     "parse_interval",
+    "pending",
+    "previous_cycle",
+    "record_cycle",
+    "reference_versions",
+    "refit_plan",
     "rescore",
-    "run_cycle",
     "run_schedule",
     "send_webhook",
     "share_psi",
     "stable_core",
     "stable_core_counts",
+    "undo_cycles",
     "upward_trajectory",
 ]

@@ -8,10 +8,13 @@ changes are ``info``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -147,6 +150,120 @@ class Delivery:
         )
 
 
+_QUEUE_DDL = """
+CREATE TABLE IF NOT EXISTS webhook_queue (
+    cycle_id VARCHAR NOT NULL, as_of DATE NOT NULL, created_at TIMESTAMP NOT NULL,
+    payload JSON NOT NULL, status VARCHAR NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    detail VARCHAR, sent_at TIMESTAMP
+)
+"""
+WEBHOOK_QUEUE = "webhook_queue"
+
+
+def enqueue(con: Any, cycle_id: str, as_of: Any, payload: dict[str, Any]) -> None:
+    """Queue a cycle's webhook message (in the cycle's own transaction); it is sent after
+    the cycle commits and the warehouse is closed, so a slow receiver blocks no one."""
+    con.execute(_QUEUE_DDL)
+    con.execute(f"DELETE FROM {WEBHOOK_QUEUE} WHERE cycle_id = ? AND status <> 'sent'", [cycle_id])
+    con.execute(
+        f"INSERT INTO {WEBHOOK_QUEUE} (cycle_id, as_of, created_at, payload, status) "
+        "VALUES (?, ?, now()::TIMESTAMP, ?, 'pending')",
+        [cycle_id, as_of, json.dumps(payload, default=str)],
+    )
+
+
+def pending(con: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Queued messages not yet sent: (cycle_id, payload), oldest first."""
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
+        [WEBHOOK_QUEUE],
+    ).fetchall()
+    if not rows[0][0]:
+        return []
+    got = con.execute(
+        f"SELECT cycle_id, payload FROM {WEBHOOK_QUEUE} WHERE status = 'pending' ORDER BY created_at"
+    ).fetchall()
+    return [(c, json.loads(p)) for c, p in got]
+
+
+def mark_delivered(con: Any, cycle_id: str, delivery: Delivery) -> None:
+    """Record a delivery's outcome on the queue and on the cycle's row."""
+    con.execute(
+        f"UPDATE {WEBHOOK_QUEUE} SET status = ?, attempts = attempts + ?, detail = ?, "
+        "sent_at = now()::TIMESTAMP WHERE cycle_id = ? AND status = 'pending'",
+        ["sent" if delivery.status == "sent" else "failed", delivery.attempts, delivery.detail,
+         cycle_id],
+    )
+    con.execute(
+        "UPDATE monitoring_cycles SET webhook = ? WHERE cycle_id = ?", [str(delivery), cycle_id]
+    )
+
+
+def mask_url(url: str) -> str:
+    """A URL fit for messages: no user or password, no query string values."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.username or parts.password:
+        host = f"***@{host}"
+    query = "***" if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, query, ""))
+
+
+def check_target(url: str, *, allow_private: bool) -> None:
+    """Refuse a webhook target that resolves to a loopback, link-local (cloud metadata),
+    private, multicast or reserved address, unless ``allow_private``.
+
+    Raises
+    ------
+    ValueError
+        With the masked URL and the address.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{mask_url(url)}: expected an http:// or https:// URL with a host")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise ValueError(f"{mask_url(url)}: cannot resolve the host ({exc})") from None
+    for info in infos:
+        addr = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not addr.is_global or addr.is_multicast:
+            raise ValueError(
+                f"{mask_url(url)}: resolves to {addr}, a loopback, link-local, private or "
+                "reserved address (set monitoring.webhook.allow_private_targets: true to allow it)"
+            )
+
+
+def _split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without ``user:password@`` and the headers (Basic auth when it had them)."""
+    import base64
+
+    headers = {"Content-Type": "application/json"}
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, headers
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), headers
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused ({msg})", headers, fp)
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
 def send_webhook(
     config: WebhookConfig,
     payload: dict[str, Any],
@@ -155,28 +272,35 @@ def send_webhook(
 ) -> Delivery:
     """POST ``payload`` as JSON; retry with exponential back-off; never raise.
 
-    A failure is logged (warning) and returned, so that the cycle does not fail.
+    The target is checked first (:func:`check_target`), redirects are refused, every
+    attempt is bounded by ``timeout_seconds``, and messages show the URL masked. A
+    failure is logged (warning) and returned, so that the cycle does not fail.
     """
+    shown = mask_url(config.url)
+    try:
+        check_target(config.url, allow_private=config.allow_private_targets)
+    except ValueError as exc:
+        log.error("webhook refused: %s", exc)
+        return Delivery("failed", 0, str(exc))
     body = json.dumps(payload, default=str).encode()
+    url, headers = _split_credentials(config.url)
     wait = config.backoff_seconds
     error = ""
     for attempt in range(1, config.attempts + 1):
-        request = urllib.request.Request(
-            config.url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=config.timeout_seconds) as response:
-                response.read()
-            log.info("webhook %s: delivered (attempt %d)", config.url, attempt)
+            with _opener.open(request, timeout=config.timeout_seconds) as response:
+                response.read(65536)
+            log.info("webhook %s: delivered (attempt %d)", shown, attempt)
             return Delivery("sent", attempt)
         except urllib.error.HTTPError as exc:
             error = f"HTTP {exc.code} {exc.reason}"
-            log.warning("webhook %s: attempt %d failed: %s", config.url, attempt, error)
+            log.warning("webhook %s: attempt %d failed: %s", shown, attempt, error)
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = str(getattr(exc, "reason", None) or exc)
-            log.warning("webhook %s: attempt %d failed: %s", config.url, attempt, error)
+            error = str(getattr(exc, "reason", None) or exc).replace(url, shown)
+            log.warning("webhook %s: attempt %d failed: %s", shown, attempt, error)
         if attempt < config.attempts:
             sleep(wait)
             wait *= 2
-    log.error("webhook %s: giving up after %d attempts", config.url, config.attempts)
+    log.error("webhook %s: giving up after %d attempts", shown, config.attempts)
     return Delivery("failed", config.attempts, error)

@@ -1,5 +1,6 @@
-"""The update cycle: ingest, features, assign with the current versions (refitting by
-policy), then record history, migration, stability, drift and alerts in one transaction.
+"""What an update cycle records: history, migration, stability, drift and alerts of
+the assignments a cycle wrote, in one transaction (the orchestration that runs ingest,
+features and assignment first lives in :mod:`segmint.pipeline`).
 
 A cycle is keyed by its as_of: re-running the latest as_of replaces that cycle's rows
 (history included), so a cycle that died part-way is simply run again. An as_of
@@ -11,14 +12,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from segmint.config import MonitoringConfig, SegmentationConfig
 from segmint.errors import WarehouseError
-from segmint.monitoring._alerts import Alert, Delivery, alerts_frame, evaluate_alerts, send_webhook
+from segmint.features import move_anchor
+from segmint.monitoring._alerts import (
+    WEBHOOK_QUEUE,
+    Alert,
+    Delivery,
+    alerts_frame,
+    enqueue,
+    evaluate_alerts,
+)
 from segmint.monitoring._drift import centroid_shifts, feature_drift, share_psi
 from segmint.monitoring._history import (
     DEFAULT_ORDER,
@@ -41,9 +50,6 @@ from segmint.monitoring._tables import (
 from segmint.monitoring._trajectory import upward_trajectory
 from segmint.segmentation import ASSIGNMENTS, FEATURES, ModelVersion, load_version
 from segmint.store import Warehouse, crash_point
-
-if TYPE_CHECKING:
-    from segmint.project import Project
 
 log = logging.getLogger("segmint.monitoring")
 
@@ -92,7 +98,7 @@ def cycles(wh: Warehouse) -> pd.DataFrame:
     return wh.con.execute(f"SELECT * FROM {CYCLES} ORDER BY as_of").df()
 
 
-def _previous(wh: Warehouse, as_of: dt.date) -> tuple[dt.date | None, dict[str, int]]:
+def previous_cycle(wh: Warehouse, as_of: dt.date) -> tuple[dt.date | None, dict[str, int]]:
     """The latest successful cycle before ``as_of`` and the versions it applied; refuses
     an ``as_of`` before the latest cycle."""
     if not wh.has_table(CYCLES):
@@ -114,15 +120,16 @@ def _previous(wh: Warehouse, as_of: dt.date) -> tuple[dt.date | None, dict[str, 
     return prev, {d: int(v) for d, v in rows}
 
 
-def _dimension_names(project: Project, wh: Warehouse) -> list[str]:
+def dimension_names(config: SegmentationConfig, wh: Warehouse) -> list[str]:
+    """The dimensions the project's segmentation resolves to over the stored features."""
     from segmint.segmentation import resolve_dimensions
 
     columns = {r[0] for r in wh.con.execute(f"DESCRIBE {FEATURES}").fetchall()}
-    dims, _ = resolve_dimensions(project.config.segmentation, columns)
+    dims, _ = resolve_dimensions(config, columns)
     return [d.name for d in dims]
 
 
-def _reference_versions(
+def reference_versions(
     wh: Warehouse, names: list[str], applied: dict[str, int]
 ) -> dict[str, ModelVersion]:
     """The versions the previous cycle applied (else the latest stored), per dimension."""
@@ -134,8 +141,11 @@ def _reference_versions(
     return out
 
 
-def _drift(wh: Warehouse, project: Project, refs: dict[str, ModelVersion], as_of: dt.date):
-    cfg = project.config.monitoring.drift
+def cycle_drift(
+    wh: Warehouse, config: MonitoringConfig, refs: dict[str, ModelVersion], as_of: dt.date
+) -> pd.DataFrame:
+    """Feature drift of ``as_of`` against each applied model's reference snapshot."""
+    cfg = config.drift
     have = {
         r[0]
         for r in wh.con.execute(f"SELECT DISTINCT as_of FROM {FEATURES}").fetchall()
@@ -149,15 +159,15 @@ def _drift(wh: Warehouse, project: Project, refs: dict[str, ModelVersion], as_of
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _refit_plan(
-    project: Project,
+def refit_plan(
+    config: MonitoringConfig,
     refs: dict[str, ModelVersion],
     drift: pd.DataFrame,
     as_of: dt.date,
     refit: bool,
 ) -> dict[str, str]:
-    """Dimension -> reason, for the dimensions this cycle refits."""
-    policy = project.config.monitoring.refit
+    """Dimension -> reason, for the dimensions this cycle refits (the refit policy)."""
+    policy = config.refit
     plan = {}
     for name, mv in refs.items():
         if refit:
@@ -175,176 +185,193 @@ def _refit_plan(
     return plan
 
 
-def run_cycle(
-    project: Project,
-    as_of: dt.date | str | None = None,
+def fail_cycle(wh: Warehouse, as_of: dt.date, previous: dt.date | None, started, exc) -> None:
+    """Record a cycle that failed (unless the as_of already has a successful one)."""
+    with wh.transaction() as tx:
+        ensure_tables(tx)
+        tx.execute(f"DELETE FROM {CYCLES} WHERE as_of = ? AND status <> 'ok'", [as_of])
+        tx.execute(
+            f"INSERT INTO {CYCLES} (cycle_id, as_of, previous_as_of, started_at, finished_at, "
+            "status, detail) SELECT ?, ?, ?, ?, ?, 'failed', ? "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {CYCLES} WHERE as_of = ?)",
+            [as_of.isoformat(), as_of, previous, started, _now(), repr(exc), as_of],
+        )
+
+
+def record_cycle(
+    wh: Warehouse,
+    config: MonitoringConfig,
     *,
-    refit: bool = False,
-    ingest: bool = True,
+    project: str,
+    as_of: dt.date,
+    previous: dt.date | None,
+    applied: dict[str, int],
+    models: dict[str, ModelVersion],
+    drift: pd.DataFrame,
+    plan: dict[str, str],
+    started: dt.datetime,
     notify: bool = True,
+    state_anchor: dt.date | None = None,
 ) -> CycleResult:
-    """Run one update cycle (see :meth:`segmint.Project.update`)."""
-    started = _now()
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    """Record one cycle's history, migration, stability, shares, drift and alerts, in one
+    transaction keyed by ``as_of``, from the assignments the cycle wrote.
 
-    def lap(name: str) -> None:
-        nonlocal t0
-        timings[name] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-
-    if ingest:
-        project.ingest()
-        lap("ingest")
-    if project.config.features.incremental:
-        from segmint.features._snapshot import refresh_state
-
-        with project.warehouse() as wh:
-            state = refresh_state(wh, project.config.features, build=True)
-        if state != "in_sync":
-            log.info("incremental feature state: %s", state)
-        lap("state")
-    if isinstance(as_of, str):
-        as_of = dt.date.fromisoformat(as_of)
-    as_of = as_of or project.default_as_of()
-    with project.warehouse() as wh:
-        previous, applied = _previous(wh, as_of)
-    try:
-        return _cycle(project, as_of, previous, applied, refit, notify, started, timings, lap)
-    except Exception as exc:
-        with project.warehouse() as wh, wh.transaction() as tx:
-            ensure_tables(tx)
-            tx.execute(f"DELETE FROM {CYCLES} WHERE as_of = ? AND status <> 'ok'", [as_of])
-            tx.execute(
-                f"INSERT INTO {CYCLES} (cycle_id, as_of, previous_as_of, started_at, finished_at, "
-                "status, detail) SELECT ?, ?, ?, ?, ?, 'failed', ? "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {CYCLES} WHERE as_of = ?)",
-                [as_of.isoformat(), as_of, previous, started, _now(), repr(exc), as_of],
-            )
-        raise
-
-
-def _cycle(project, as_of, previous, applied, refit, notify, started, timings, lap) -> CycleResult:
-    mon = project.config.monitoring
-    project.snapshot_features(as_of)
-    lap("features")
-    with project.warehouse() as wh:
-        names = _dimension_names(project, wh)
-        refs = _reference_versions(wh, names, applied)
-        drift = _drift(wh, project, refs, as_of)
-        lap("drift")
-        plan = _refit_plan(project, refs, drift, as_of, refit)
-        # a version fitted at this as_of after the previous cycle's is this cycle's own
-        # refit, left by an interrupted run: apply it rather than fitting again
-        todo = set(plan)
-        for name in plan:
-            latest = load_version(wh.con, name)
-            if latest is not None and latest.as_of == as_of and latest.version > refs[name].version:
-                log.info("%s: version %d was fitted at %s already", name, latest.version, as_of)
-                todo.discard(name)
-    for name in sorted(todo):
-        log.info("refitting %s (%s)", name, plan[name])
-    seg = project.segment(as_of, refit=todo, load=False)
-    lap("segment")
-    crash_point("update:after_segment")
+    ``models`` are the versions applied (per dimension), ``applied`` the previous cycle's
+    versions. The alerts' webhook message, when one is configured, is queued in the same
+    transaction (``webhook_queue``) and sent later, outside the warehouse lock.
+    ``state_anchor`` is where the incremental feature state's windows were before the
+    cycle's snapshot (kept so that :func:`undo_cycles` can move them back).
+    """
+    mon = config
     refitted = sorted(
-        d for d, mv in seg.models.items() if d not in applied or applied[d] != mv.version
+        d for d, mv in models.items() if d not in applied or applied[d] != mv.version
     )
     identity = {
-        d: seg.models[d].evidence.get("identity", {})
+        d: models[d].evidence.get("identity", {})
         for d in refitted
-        if d in applied and seg.models[d].kind == "learned"
+        if d in applied and models[d].kind == "learned"
     }
     order = DEFAULT_ORDER | dict(mon.order)
     cycle_id = as_of.isoformat()
-    with project.warehouse() as wh:
-        con = wh.con
-        matrix = migration_matrix(con, previous, as_of, order) if previous else pd.DataFrame()
-        stats = transition_stats(matrix) if previous else pd.DataFrame(columns=["dimension"])
-        shares = _shares(con, as_of, previous)
-        centroid = {
-            d: centroid_shifts(con, mv, as_of)
-            for d, mv in seg.models.items()
-            if mv.kind == "learned" and "parent" not in mv.params
+    con = wh.con
+    matrix = migration_matrix(con, previous, as_of, order) if previous else pd.DataFrame()
+    stats = transition_stats(matrix) if previous else pd.DataFrame(columns=["dimension"])
+    shares = _shares(con, as_of, previous)
+    centroid = {
+        d: centroid_shifts(con, mv, as_of)
+        for d, mv in models.items()
+        if mv.kind == "learned" and "parent" not in mv.params
+    }
+    shares["centroid_shift"] = [
+        centroid.get(d, {}).get(s) for d, s in zip(shares.dimension, shares.segment_id, strict=True)
+    ]
+    stability = _stability(models, stats, shares, mon.drift.epsilon)
+    alerts = evaluate_alerts(
+        mon.alerts, drift=drift, stability=stability, shares=shares, identity=identity
+    )
+    since = con.execute(
+        f"SELECT as_of FROM (SELECT DISTINCT as_of FROM {CYCLES} WHERE status = 'ok' "
+        f"AND as_of < ? UNION SELECT ?) ORDER BY as_of DESC LIMIT 1 OFFSET ?",
+        [as_of, as_of, mon.stable_core_cycles - 1],
+    ).fetchone() if wh.has_table(CYCLES) else None
+    webhook = mon.webhook
+    with wh.transaction() as tx:
+        ensure_tables(tx)
+        for table in PER_CYCLE:
+            tx.execute(f"DELETE FROM {table} WHERE as_of = ?", [as_of])
+        undo_history(tx, as_of)
+        update_history(tx, as_of)
+        changes = tx.execute(
+            "SELECT count(*) FROM segment_history WHERE valid_from = ? AND source = 'cycle'",
+            [as_of],
+        ).fetchone()[0]  # type: ignore[index]
+        core = stable_core_counts(tx, since[0]) if since else {}
+        stability["stable_core"] = [core.get(d) if since else None for d in stability.dimension]
+        _insert(tx, STABILITY, stability, cycle_id, as_of)
+        _insert(tx, SHARES, shares, cycle_id, as_of)
+        if not matrix.empty:
+            matrix.insert(0, "previous_as_of", previous)
+            _insert(tx, MIGRATION, matrix, cycle_id, as_of)
+        if not drift.empty:
+            _insert(tx, DRIFT, drift, cycle_id, as_of)
+        _insert(tx, ALERTS, alerts_frame(alerts), cycle_id, as_of)
+        clients = tx.execute(
+            f"SELECT count(DISTINCT client_id) FROM {ASSIGNMENTS} WHERE as_of = ?", [as_of]
+        ).fetchone()[0]  # type: ignore[index]
+        crash_point("update:before_commit")
+        counts = {
+            "reclassified": {r.dimension: r.reclassified for r in stability.itertuples() if pd.notna(r.reclassified)},
+            "refit_reasons": plan,
+            "state_anchor_before": state_anchor.isoformat() if state_anchor else None,
         }
-        shares["centroid_shift"] = [
-            centroid.get(d, {}).get(s) for d, s in zip(shares.dimension, shares.segment_id, strict=True)
-        ]
-        stability = _stability(seg.models, stats, shares, mon.drift.epsilon)
-        lap("migration")
-        alerts = evaluate_alerts(
-            mon.alerts, drift=drift, stability=stability, shares=shares, identity=identity
+        queued = notify and webhook is not None and (bool(alerts) or webhook.send_empty)
+        tx.execute(
+            f"INSERT INTO {CYCLES} VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, NULL)",
+            [cycle_id, as_of, previous, started, _now(), refitted, clients, changes,
+             len(alerts), "queued" if queued else None, None],
         )
-        since = con.execute(
-            f"SELECT as_of FROM (SELECT DISTINCT as_of FROM {CYCLES} WHERE status = 'ok' "
-            f"AND as_of < ? UNION SELECT ?) ORDER BY as_of DESC LIMIT 1 OFFSET ?",
-            [as_of, as_of, mon.stable_core_cycles - 1],
-        ).fetchone() if wh.has_table(CYCLES) else None
-        with wh.transaction() as tx:
-            ensure_tables(tx)
-            for table in PER_CYCLE:
-                tx.execute(f"DELETE FROM {table} WHERE as_of = ?", [as_of])
-            undo_history(tx, as_of)
-            update_history(tx, as_of)
-            changes = tx.execute(
-                "SELECT count(*) FROM segment_history WHERE valid_from = ? AND source = 'cycle'",
-                [as_of],
-            ).fetchone()[0]  # type: ignore[index]
-            core = stable_core_counts(tx, since[0]) if since else {}
-            stability["stable_core"] = [core.get(d) if since else None for d in stability.dimension]
-            _insert(tx, STABILITY, stability, cycle_id, as_of)
-            _insert(tx, SHARES, shares, cycle_id, as_of)
-            if not matrix.empty:
-                matrix.insert(0, "previous_as_of", previous)
-                _insert(tx, MIGRATION, matrix, cycle_id, as_of)
-            if not drift.empty:
-                _insert(tx, DRIFT, drift, cycle_id, as_of)
-            _insert(tx, ALERTS, alerts_frame(alerts), cycle_id, as_of)
-            clients = tx.execute(
-                f"SELECT count(DISTINCT client_id) FROM {ASSIGNMENTS} WHERE as_of = ?", [as_of]
-            ).fetchone()[0]  # type: ignore[index]
-            crash_point("update:before_commit")
-            counts = {
-                "reclassified": {r.dimension: r.reclassified for r in stability.itertuples() if pd.notna(r.reclassified)},
-                "refit_reasons": plan,
-            }
-            tx.execute(
-                f"INSERT INTO {CYCLES} VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, NULL)",
-                [cycle_id, as_of, previous, started, _now(), refitted, clients, changes,
-                 len(alerts), None, None],
-            )
-            # needs this cycle's row (same connection, same transaction)
-            upward = upward_trajectory(wh, cycles=mon.trajectory_cycles)
-            counts["upward_trajectory"] = len(upward)
-            tx.execute(
-                f"UPDATE {CYCLES} SET counts = ? WHERE as_of = ?",
-                [json.dumps(counts, default=_plain), as_of],
-            )
-        lap("record")
-        delivery = None
-        webhook = mon.webhook
-        if notify and webhook is not None and (alerts or webhook.send_empty):
-            delivery = send_webhook(
-                webhook,
+        # needs this cycle's row (same connection, same transaction)
+        upward = upward_trajectory(wh, cycles=mon.trajectory_cycles)
+        counts["upward_trajectory"] = len(upward)
+        tx.execute(
+            f"UPDATE {CYCLES} SET counts = ? WHERE as_of = ?",
+            [json.dumps(counts, default=_plain), as_of],
+        )
+        if queued:
+            enqueue(
+                tx,
+                cycle_id,
+                as_of,
                 {
-                    "project": project.config.project,
+                    "project": project,
                     "cycle_id": cycle_id,
                     "as_of": as_of.isoformat(),
                     "alerts": alerts_frame(alerts).to_dict(orient="records"),
                 },
             )
-            con.execute(
-                f"UPDATE {CYCLES} SET webhook = ? WHERE as_of = ?", [str(delivery), as_of]
-            )
-            lap("webhook")
     log.info(
         "cycle %s: %d clients, %d history changes, %d alerts, refitted: %s",
         cycle_id, clients, changes, len(alerts), ", ".join(refitted) or "none",
     )
     return CycleResult(
         cycle_id, as_of, previous, refitted, int(clients), int(changes), stability, drift,
-        alerts, upward, delivery, timings,
+        alerts, upward, None,
     )
+
+
+def undo_cycles(wh: Warehouse, as_of: dt.date) -> list[dt.date]:
+    """Remove the cycle of ``as_of`` and every later one, as if they had never run.
+
+    Deletes their monitoring rows, reopens the history spells they closed, removes the
+    assignments and features snapshots of their dates and the model versions fitted
+    since the first of them started (a refit a cycle made), and moves the incremental
+    feature state's windows back where they were. Loaded source data is kept. Returns
+    the dates undone, oldest first.
+
+    Raises
+    ------
+    WarehouseError
+        When no cycle ran at ``as_of``.
+    """
+    from segmint.segmentation import MODELS
+
+    wh.require(CYCLES, hint="no update cycle has run yet")
+    days = [
+        r[0]
+        for r in wh.con.execute(
+            f"SELECT DISTINCT as_of FROM {CYCLES} WHERE as_of >= ? ORDER BY as_of", [as_of]
+        ).fetchall()
+    ]
+    if not days or days[0] != as_of:
+        known = [r[0].isoformat() for r in wh.con.execute(
+            f"SELECT DISTINCT as_of FROM {CYCLES} ORDER BY as_of DESC LIMIT 5").fetchall()]
+        raise WarehouseError(
+            f"update --undo {as_of}: no cycle ran at that date (latest: {', '.join(known) or 'none'})"
+        )
+    first_start, counts = wh.con.execute(
+        f"SELECT started_at, counts FROM {CYCLES} WHERE as_of = ? ORDER BY started_at LIMIT 1",
+        [as_of],
+    ).fetchone()  # type: ignore[misc]
+    anchor = json.loads(counts or "{}").get("state_anchor_before")
+    with wh.transaction() as tx:
+        if wh.has_table(MODELS) and first_start is not None:
+            # versions fitted by the undone cycles (or after them) go with them
+            tx.execute(f"DELETE FROM {MODELS} WHERE created_at >= ?", [first_start])
+        for day in reversed(days):
+            for table in PER_CYCLE:
+                tx.execute(f"DELETE FROM {table} WHERE as_of = ?", [day])
+            if wh.has_table("segment_history"):
+                undo_history(tx, day)
+            for table in (ASSIGNMENTS, FEATURES):
+                if wh.has_table(table):
+                    tx.execute(f"DELETE FROM {table} WHERE as_of = ?", [day])
+            if wh.has_table(WEBHOOK_QUEUE):
+                tx.execute(f"DELETE FROM {WEBHOOK_QUEUE} WHERE as_of = ?", [day])
+    if anchor is not None:
+        # its own transaction (atomic, and idempotent: an undo killed here leaves a valid
+        # state whose windows the next snapshot moves where it needs them)
+        move_anchor(wh, dt.date.fromisoformat(anchor))
+    return days
 
 
 def _plain(x: Any) -> Any:

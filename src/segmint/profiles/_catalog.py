@@ -58,7 +58,7 @@ def build_catalog(
     Catalog
         Not yet stored; see :func:`store_catalog`.
     """
-    from segmint import __version__
+    from segmint._version import __version__
 
     config = config or CatalogConfig()
     as_of = as_of or latest_as_of(wh)

@@ -23,6 +23,7 @@ from segmint.segmentation._mixture import GaussianMixtureSelector
 from segmint.segmentation._preprocess import PreprocessSpec, build_pipeline, fit_preprocessing
 from segmint.segmentation._registry import (
     DECISIONS,
+    MODELS,
     ModelVersion,
     applied_version,
     list_versions,
@@ -45,6 +46,7 @@ __all__ = [
     "DECISIONS",
     "BEHAVIOUR_INPUTS",
     "FEATURES",
+    "MODELS",
     "DensitySegmenter",
     "GaussianMixtureSelector",
     "KMeansSelector",

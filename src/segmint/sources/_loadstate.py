@@ -163,7 +163,7 @@ def entity_inputs(
     contracts: Any,
 ) -> EntityInputs:
     """Fingerprint what a load of ``entity`` depends on, except ``max_date``."""
-    from segmint import __version__
+    from segmint._version import __version__
 
     why: str | None = None
     files: dict[FileKey, tuple[str, str, int]] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,8 +15,10 @@ from typing import Any
 import duckdb
 
 from segmint.errors import WarehouseError
+from segmint.store._lock import acquire, describe, held_here, holder, lock_wait, release
 
 LEDGER = "_runs"
+_READER_WAIT = 5.0  # seconds a reader waits for a writer of another process
 
 _LEDGER_DDL = f"""
 CREATE TABLE IF NOT EXISTS {LEDGER} (
@@ -58,24 +62,83 @@ class Warehouse:
         read_only: bool = False,
     ) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
+        self._locked = False
         if self.path is not None and not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WarehouseError(
+                    f"{self.path.parent}: cannot create the warehouse folder: {exc.strerror}"
+                ) from None
         if read_only and self.path is not None and not self.path.exists():
             raise WarehouseError(f"{self.path}: no warehouse yet (run `segmint ingest` first)")
+        first = False
+        if self.path is not None and not read_only:
+            first = not held_here(self.path)
+            acquire(self.path)
+            self._locked = True
         try:
-            self.con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.con.execute("SET memory_limit = ?", [memory_limit])
-        if not read_only:
-            self.con.execute(_LEDGER_DDL)
+            self.con = self._connect(str(path), read_only=read_only)
+            if threads:
+                self.con.execute(f"SET threads = {int(threads)}")
+            if memory_limit:
+                self.con.execute("SET memory_limit = ?", [memory_limit])
+            if not read_only:
+                self.con.execute(_LEDGER_DDL)
+                if first:
+                    self._mark_interrupted()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _connect(self, path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        # DuckDB refuses at once when another process has the file open in a conflicting
+        # mode (a writer, or for a writer a reader): wait briefly (a reader) or as long as
+        # for the project lock (a writer), then say who is in the way
+        wait = _READER_WAIT if read_only else lock_wait()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return duckdb.connect(path, read_only=read_only)
+            except duckdb.IOException as exc:
+                busy = "lock" in str(exc).lower()
+                if busy and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                if busy and self.path is not None:
+                    if read_only:
+                        who = f"being written by {describe(holder(self.path))}"
+                    else:
+                        pid = re.search(r"PID (\d+)", str(exc))
+                        who = "open in another process" + (f" (pid {pid.group(1)})" if pid else "")
+                    raise WarehouseError(
+                        f"{path}: the warehouse is {who}; waited {wait:g} s, try again when it "
+                        "finishes (readers of a running service use the serving store)"
+                    ) from None
+                raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+            except duckdb.Error as exc:
+                raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+
+    def _mark_interrupted(self) -> None:
+        """Runs left ``running`` by a killed command: no writer holds the lock but us."""
+        self.con.execute(
+            f"UPDATE {LEDGER} SET status = 'interrupted', finished_at = coalesce(finished_at, ?), "
+            "detail = coalesce(detail, 'the command was interrupted before it finished') "
+            "WHERE status = 'running'",
+            [_now()],
+        )
+
+    def _unlock(self) -> None:
+        if self._locked and self.path is not None:
+            self._locked = False
+            release(self.path)
 
     # -- basics ---------------------------------------------------------------
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        finally:
+            self._unlock()
 
     def __enter__(self) -> Warehouse:
         return self
@@ -124,7 +187,7 @@ class Warehouse:
 
     # -- run ledger -------------------------------------------------------------
     def start_run(self, command: str, inputs: list[dict[str, Any]] | None = None) -> str:
-        from segmint import __version__
+        from segmint._version import __version__
 
         run_id = uuid.uuid4().hex[:12]
         self.con.execute(

@@ -1,0 +1,216 @@
+"""One function per stage, each run on a workspace: what ``Project``'s stage methods
+call, and what the run, the update cycle and event re-scoring chain together."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from segmint.errors import WarehouseError
+from segmint.pipeline._workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from segmint.features._snapshot import SnapshotResult
+    from segmint.segmentation import SegmentationRun
+
+
+def as_date(value: dt.date | str | None) -> dt.date | None:
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            from segmint.errors import ParameterError
+
+            raise ParameterError(f"as_of {value!r}: expected a date as YYYY-MM-DD") from None
+    return value
+
+
+def ingest(ws: Workspace, *, progress=None, full: bool = False, build_state: bool = False):
+    """Load what is new in the sources, and keep the incremental feature state in step."""
+    from segmint.governance import drop_erased, optional_key
+    from segmint.sources import appended_table
+    from segmint.sources import ingest as load
+
+    key = optional_key(ws.config.governance.pseudonymise, ws.root)
+    report = load(
+        ws, progress=progress, full=full,
+        after_load=lambda con, run_id: drop_erased(con, key, run_id=run_id),
+    )
+    if ws.config.features.incremental:
+        from segmint.features._snapshot import refresh_state
+
+        tx = report.entities.get("transactions")
+        ev = report.entities.get("engagement")
+        with ws.warehouse() as wh:
+            refresh_state(
+                wh, ws.config.features,
+                mode=tx.mode if tx is not None else "unchanged",
+                appended=appended_table("transactions"),
+                events_mode=ev.mode if ev is not None else "unchanged",
+                events_appended=appended_table("engagement"),
+                build=build_state,
+            )
+    return report
+
+
+def snapshot_features(ws: Workspace, as_of: dt.date | str) -> SnapshotResult:
+    """Compute and store the features snapshot of a date, in the engine."""
+    from segmint.features._snapshot import write_snapshot
+
+    with ws.warehouse() as wh:
+        run_id = wh.start_run("features", inputs=[{"as_of": str(as_of)}])
+        try:
+            result = write_snapshot(
+                wh, as_of, ws.config.features,
+                currency=ws.config.contracts.currency,
+                use_state=ws.config.features.incremental,
+            )
+        except BaseException as exc:
+            wh.finish_run(run_id, status="failed", detail=str(exc))
+            raise
+        wh.finish_run(
+            run_id,
+            counts={"clients": result.rows, "features": len(result.columns) - 1,
+                    "mode": result.mode},
+            timings=result.timings,
+        )
+    return result
+
+
+def features_frame(ws: Workspace, as_of: dt.date | str, *, store: bool = True) -> pd.DataFrame:
+    """Every client's features as of a date, as a frame (stored unless ``store=False``)."""
+    from segmint.features import DuckDBEngine, compute_features
+    from segmint.features._compute import SNAPSHOT_TABLE, _date
+
+    if not store:
+        with ws.warehouse() as wh:
+            return compute_features(
+                DuckDBEngine(wh.con), as_of, ws.config.features,
+                currency=ws.config.contracts.currency,
+            )
+    result = snapshot_features(ws, as_of)
+    cols = ", ".join(f'"{c}"' for c in result.columns)
+    with ws.warehouse() as wh:
+        return wh.con.execute(
+            f"SELECT {cols} FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY client_id",
+            [_date(as_of)],
+        ).df()
+
+
+def segment(
+    ws: Workspace,
+    as_of: dt.date | str | None = None,
+    *,
+    refit: bool | Collection[str] = False,
+    out: str | Path | None = None,
+    load: bool = True,
+) -> SegmentationRun:
+    """Assign every client to one segment of each dimension."""
+    from segmint.governance import consent_predicates, copy_pseudonymised, pseudonym_key
+    from segmint.segmentation import run_segmentation
+
+    gov = ws.config.governance
+    out_path = ws.resolve(str(out)) if out is not None else None
+    with ws.warehouse() as wh:
+        no_learned, no_dimension = consent_predicates(wh.con, gov.consent)
+        run = run_segmentation(
+            wh, ws.config.segmentation, as_of=as_date(as_of), refit=refit,
+            out=None if gov.pseudonymise.enabled else out_path, load=load,
+            approval=gov.approval == "required",
+            exclude_learned=no_learned, exclude_all=no_dimension,
+        )
+        if gov.pseudonymise.enabled and out_path is not None:
+            copy_pseudonymised(
+                wh.con,
+                f"SELECT * FROM segment_assignments WHERE as_of = DATE '{run.as_of.isoformat()}' "
+                "ORDER BY dimension, client_id",
+                out_path,
+                pseudonym_key(gov.pseudonymise, ws.root),
+            )
+        return run
+
+
+def catalog(ws: Workspace, *, as_of=None, store: bool = True):
+    """Build (and store, unless ``store=False``) the segment catalog of ``as_of``."""
+    from segmint.profiles import build_catalog, store_catalog
+
+    with ws.warehouse() as wh:
+        built = build_catalog(wh, config=ws.config.catalog, project=ws.config.project, as_of=as_of)
+        if store:
+            store_catalog(wh, built)
+    return built
+
+
+def report(ws: Workspace, out=None, *, as_of=None) -> Path:
+    """Write the HTML report from the stored catalog of ``as_of`` (built when missing)."""
+    from segmint.profiles import CATALOG_TABLE, build_catalog, load_catalog, store_catalog
+    from segmint.profiles._profile import latest_as_of
+    from segmint.report import render_report, write_report
+
+    out = ws.resolve(str(out)) if out is not None else ws.root / "report.html"
+    with ws.warehouse() as wh:
+        as_of = as_of or latest_as_of(wh)
+        stored = wh.has_table(CATALOG_TABLE) and wh.con.execute(
+            f"SELECT count(*) FROM {CATALOG_TABLE} WHERE as_of = ?", [as_of]
+        ).fetchone()[0]
+        if stored:
+            built = load_catalog(wh, as_of=as_of)
+        else:
+            built = build_catalog(wh, config=ws.config.catalog, project=ws.config.project, as_of=as_of)
+            store_catalog(wh, built)
+        text = render_report(wh, built, sample=ws.config.catalog.report_sample)
+    return write_report(out, text)
+
+
+def default_as_of(ws: Workspace) -> dt.date:
+    """The date of the latest loaded transaction (the natural 'now' of the data)."""
+    with ws.warehouse(read_only=True) as wh:
+        wh.require("transactions", hint="run `segmint ingest` first")
+        row = wh.con.execute("SELECT max(ts)::DATE FROM transactions").fetchone()
+    if not row or row[0] is None:
+        raise WarehouseError(f"{ws.warehouse_path}: no transactions loaded")
+    return row[0]
+
+
+#: dated columns of the canonical entities: the newest data day is the latest of them
+_DATED = {
+    "transactions": "ts", "engagement": "ts", "holdings": "opened_at",
+    "profitability": "period", "labels": "observed_at",
+}
+
+
+def newest_data_day(ws: Workspace) -> dt.date | None:
+    """The latest day of any loaded dated record (None before the first ingest)."""
+    with ws.warehouse(read_only=True) as wh:
+        parts = [
+            f"SELECT max({col})::DATE AS d FROM {table}"
+            for table, col in _DATED.items() if wh.has_table(table)
+        ]
+        if not parts:
+            return None
+        return wh.con.execute(f"SELECT max(d) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]  # type: ignore[index]
+
+
+def check_as_of(ws: Workspace, as_of: dt.date, *, force: bool = False) -> None:
+    """Refuse a date after the newest loaded data or after today (unless ``force``): a
+    cycle keyed in the future would make every later normal cycle run backwards."""
+    if force:
+        return
+    from segmint.errors import ParameterError
+
+    today = dt.date.today()
+    newest = newest_data_day(ws)
+    if as_of > today:
+        raise ParameterError(
+            f"--as-of {as_of}: after today ({today}); cycles run forward, so every later "
+            "cycle would be refused (pass --force-as-of if you mean it)"
+        )
+    if newest is not None and as_of > newest:
+        raise ParameterError(
+            f"--as-of {as_of}: after the newest loaded data ({newest}); features would see "
+            "days with no data yet (pass --force-as-of if you mean it)"
+        )

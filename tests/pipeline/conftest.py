@@ -1,0 +1,3 @@
+"""The monitoring tests' small generated banks serve the pipeline tests too."""
+
+from monitoring.conftest import bank, bank_template  # noqa: F401
