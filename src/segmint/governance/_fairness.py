@@ -428,7 +428,6 @@ def _selection_queries(wh: Warehouse, as_of: dt.date, notes: list[str]) -> list[
             notes.append(f"{source}: no table ({' / '.join(tables)}) with client_id; skipped")
             continue
         name = f"{q(picked[0])}::VARCHAR" if picked[0] else f"'{t}'"
-        selection = f"{q(picked[1])}::VARCHAR" if picked[1] else "'member'"
         where = f"WHERE as_of = (SELECT max(as_of) FROM {t} WHERE as_of <= {day})" if "as_of" in cols else ""
         if picked[1] is None:
             # membership: an audience is selected out of every client
@@ -441,8 +440,8 @@ def _selection_queries(wh: Warehouse, as_of: dt.date, notes: list[str]) -> list[
             )
         else:
             out.append(
-                f"SELECT '{source}' AS source, {name} AS name, {selection} AS selection, client_id "
-                f"FROM {t} {where}"
+                f"SELECT '{source}' AS source, {name} AS name, {q(picked[1])}::VARCHAR AS selection, "
+                f"client_id FROM {t} {where}"
             )
     t, picked, cols = _score_table(wh)
     if t is None:
@@ -564,9 +563,10 @@ def _outcomes(wh: Warehouse, config: FairnessConfig, attrs: list[str], as_of: dt
 
 def proxy_scores(
     X: pd.DataFrame, y: np.ndarray, *, seed: int = 0
-) -> tuple[float, pd.Series]:
+) -> tuple[float, pd.DataFrame]:
     """Cross-validated AUC of predicting ``y`` from ``X``, and each column's mutual
-    information with ``y`` over ``y``'s entropy (both in [0, 1]).
+    information with ``y`` (nats, column ``mi``) and over ``y``'s entropy
+    (``normalised_mi``, in [0, 1]).
 
     A gradient-boosted classifier (scikit-learn's ``HistGradientBoostingClassifier``,
     which takes missing values) with 3-fold stratified cross-validation; for more than
@@ -601,7 +601,8 @@ def proxy_scores(
     mi = mutual_info_classif(filled, y_codes, random_state=seed)
     p = np.bincount(y_codes) / len(y_codes)
     entropy = float(-(p[p > 0] * np.log(p[p > 0])).sum())
-    return auc, pd.Series(np.clip(mi / entropy, 0, 1) if entropy > 0 else 0.0 * mi, index=X.columns)
+    normalised = np.clip(mi / entropy, 0, 1) if entropy > 0 else 0.0 * mi
+    return auc, pd.DataFrame({"mi": mi, "normalised_mi": normalised}, index=X.columns)
 
 
 def _proxies(wh: Warehouse, config: FairnessConfig, attrs: list[str], as_of: dt.date):
@@ -646,10 +647,10 @@ def _proxies(wh: Warehouse, config: FairnessConfig, attrs: list[str], as_of: dt.
             auc, mi = proxy_scores(sample.loc[keep, feats], y[keep].to_numpy())
             prows.append({"dimension": dim, "attribute": a, "auc": auc, "clients": int(keep.sum()),
                           "flagged": bool(auc >= config.proxy_auc)})
-            for feat, v in mi.items():
+            for feat, v in mi.iterrows():
                 mrows.append({"dimension": dim, "feature": feat, "attribute": a,
-                              "mi": float(v), "normalised_mi": float(v),
-                              "flagged": bool(v >= config.proxy_mi)})
+                              "mi": float(v.mi), "normalised_mi": float(v.normalised_mi),
+                              "flagged": bool(v.normalised_mi >= config.proxy_mi)})
     return pd.DataFrame(prows, columns=pcols), pd.DataFrame(mrows, columns=mcols)
 
 
