@@ -15,9 +15,12 @@ time and the subprocess's peak RSS:
   dependency of segmint; skipped and recorded when it is not installed)
 * ``segmint_full``  -- every feature group, as ``segmint features --as-of`` computes them
 
-``compute_s`` is the computation alone (the warehouse is already open); pandas and
-lifetimes first read the transactions into memory (``load_s``). Results go to
-benchmarks/results/features.json and .md.
+``compute_s`` is the computation alone (the warehouse is already open), first run in a
+fresh process; pandas and lifetimes first read the transactions into memory (``load_s``).
+The contenders run **interleaved**: ``--rounds`` rounds (default 3), each running every
+contender once in its own process, so a change in the machine's load touches all of them;
+the tables report the **median** over rounds and every ratio is of medians measured in the
+same invocation. Results go to benchmarks/results/features.json and .md.
 """
 
 from __future__ import annotations
@@ -277,6 +280,22 @@ def measure(name: str, path: Path) -> dict:
     return result
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """Median compute, load and best times over rounds (the first failed run if any)."""
+    import statistics
+
+    bad = [r for r in runs if r.get("status") != "ok"]
+    if bad:
+        return bad[0]
+    out = dict(runs[0])
+    for key in ("compute_s", "load_s", "best_s", "wall_s"):
+        out[key] = statistics.median(r[key] for r in runs)
+    out["peak_rss_bytes"] = max(r["peak_rss_bytes"] for r in runs)
+    out["rounds"] = len(runs)
+    out["compute_s_each"] = [round(r["compute_s"], 3) for r in runs]
+    return out
+
+
 def _fmt_size(n: int) -> str:
     return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else str(n)
 
@@ -291,7 +310,11 @@ def write_results(results: dict) -> None:
         f"({results['cpus']} CPUs), {results['date']}. The machine was shared and loaded: "
         "timings are indicative.",
         "",
-        "compute = the computation alone, first run in a fresh process; best = best of "
+        "Contenders run interleaved (every contender once per round, each in a fresh "
+        f"process, {results.get('rounds', 1)} rounds; load average at the end "
+        f"{results.get('load_avg_1m', float('nan')):.2f}); every time is the median over "
+        "rounds and every ratio a ratio of medians of the same invocation. "
+        "compute = the computation alone, first run in its process; best = best of "
         f"{RFM_REPEATS} runs in that process (the two RFM queries only); load = reading the "
         "transactions into pandas first (pandas, lifetimes); peak = the subprocess's peak "
         "RSS. `@2GB` = DuckDB `memory_limit` set to 2GB (the warehouse's `memory_limit` "
@@ -299,22 +322,22 @@ def write_results(results: dict) -> None:
         "and the BTYD summary, for every client with a purchase (segmint also returns the "
         "clients without one, sorted by client_id).",
         "",
-        "| transactions | contender | compute s (first) | best s | load s | peak GiB | rows | "
-        "best vs hand query | peak vs pandas |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| transactions | contender | compute s (median) | best s | load s | peak GiB | rows | "
+        "compute vs hand query | compute vs segmint_rfm | peak vs pandas |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size, runs in results["sizes"].items():
         hand = runs.get("duckdb_hand", {})
+        ours = runs.get("segmint_rfm", {})
         pandas_peak = runs.get("pandas", {}).get("peak_rss_bytes")
         for name, r in runs.items():
             if r.get("status") != "ok":
-                lines.append(f"| {size} | {name} | {r.get('status')} | | | | | | |")
+                lines.append(f"| {size} | {name} | {r.get('status')} | | | | | | | |")
                 continue
             best = r.get("best_s", r["compute_s"])
-            ratio = (
-                f"{best / hand.get('best_s', hand['compute_s']):.2f}x"
-                if hand.get("status") == "ok" else ""
-            )
+            ratio = f"{r['compute_s'] / hand['compute_s']:.2f}x" if hand.get("status") == "ok" else ""
+            vs_ours = f"{r['compute_s'] / ours['compute_s']:.2f}x" if ours.get("status") == "ok" else ""
+            ratio = f"{ratio} | {vs_ours}"
             mem = f"{r['peak_rss_bytes'] / pandas_peak:.2f}" if pandas_peak else ""
             lines.append(
                 f"| {size} | {name} | {r['compute_s']:.2f} | {best:.2f} | {r['load_s']:.2f} | "
@@ -337,6 +360,8 @@ def main() -> None:
         "--merge", action="store_true",
         help="update benchmarks/results/features.json instead of replacing it",
     )
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; the tables report medians over them")
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -345,11 +370,12 @@ def main() -> None:
         return
     import os
 
-    results = {
+    results: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "as_of": AS_OF,
+        "rounds": args.rounds,
         "sizes": {},
     }
     previous = RESULTS / "features.json"
@@ -362,15 +388,19 @@ def main() -> None:
         path = generate(size)
         print(f"{_fmt_size(size)}: data ready in {time.perf_counter() - t0:.1f}s ({path.name})",
               flush=True)
-        runs = {}
-        for name in args.contenders.split(","):
-            runs[name] = r = measure(name, path)
-            shown = (
-                f"{r['compute_s']:.2f}s compute, {r['load_s']:.2f}s load, "
-                f"{r['peak_rss_bytes'] / 2**30:.2f} GiB peak"
-                if r.get("status") == "ok" else r.get("status")
-            )
-            print(f"  {name:18s} {shown}", flush=True)
+        names = args.contenders.split(",")
+        rounds: dict[str, list[dict]] = {name: [] for name in names}
+        for i in range(args.rounds):  # interleaved: every contender once per round
+            for name in names:
+                rounds[name].append(r := measure(name, path))
+                shown = (
+                    f"{r['compute_s']:.2f}s compute, {r['load_s']:.2f}s load, "
+                    f"{r['peak_rss_bytes'] / 2**30:.2f} GiB peak"
+                    if r.get("status") == "ok" else r.get("status")
+                )
+                print(f"  round {i + 1} {name:18s} {shown}", flush=True)
+        runs = {name: _median_run(rs) for name, rs in rounds.items()}
+        results["load_avg_1m"] = os.getloadavg()[0]
         results["sizes"].setdefault(_fmt_size(size), {}).update(runs)
         write_results(results)
     print(f"wrote {RESULTS / 'features.json'} and .md")

@@ -60,6 +60,34 @@ def test_behaviour_recovers_the_planted_segments(bank):
     assert evidence.chosen_k == PLANTED_K and len(evidence.table) >= 5  # the whole sweep is kept
 
 
+def check_names_are_backed(catalog) -> None:
+    """Every term of every generated name rests on a profile fact that holds; no two
+    segments of a dimension share a name."""
+    from segmint.profiles import profile_value
+
+    for d in catalog.dimensions:
+        names = [s.name.lower() for s in d.segments]
+        assert len(set(names)) == len(names), (d.dimension, names)
+        for s in d.segments:
+            if s.name_source != "generated":
+                continue
+            for t in s.name_terms:
+                value = profile_value(s.profile, t.metric)
+                assert value is not None and value == pytest.approx(t.value), (s.name, t)
+                assert (value >= t.threshold) if t.op == ">=" else (value <= t.threshold), (s.name, t)
+                assert t.term.lower() in s.name.lower(), (s.name, t)
+            qualifier = s.name.split()[0]
+            if qualifier not in ("Mainstream",):
+                assert any(t.term == qualifier or t.term.startswith(qualifier) for t in s.name_terms), (
+                    s.name, s.name_terms)
+
+
+@pytest.mark.slow
+def test_bank_names_are_backed_by_the_profiles(bank):
+    _, _, run = bank
+    check_names_are_backed(run.catalog)
+
+
 @pytest.mark.slow
 def test_behaviour_rules_are_faithful_short_and_exported_exactly(bank):
     _, project, run = bank
@@ -105,4 +133,9 @@ def test_cdnow_demo_runs_and_its_report_renders(tmp_path):
     result = CliRunner().invoke(app, ["demo", "--dataset", "cdnow", "--dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     assert "Segments as of 1998-06-30 (23,570 clients" in result.output
+    project = Project.from_yaml(tmp_path / "c" / "segmint.yaml")
+    with project.warehouse(read_only=True) as wh:
+        from segmint.profiles import load_catalog
+
+        check_names_are_backed(load_catalog(wh))
     check_renders((tmp_path / "c" / "report.html").read_text(), tmp_path, "report-cdnow.png")

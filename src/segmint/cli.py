@@ -30,22 +30,73 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+EXIT_IO = 74  # sysexits.h EX_IOERR
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into clean messages."""
+    """Entry point: run the app, turning user errors into clean messages.
+
+    Exit codes are listed in the app's help (see ``_root``): a user's situation
+    (error in the project file or data, refused shrink, file system, Ctrl-C) never
+    shows a traceback; anything else is a bug in segmint and keeps it.
+    """
+    import duckdb
+
+    interrupted = "interrupted; the warehouse is unchanged (the interrupted step was rolled back)"
     try:
         app()  # standalone: click prints usage errors itself and exits 2
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
+            _fail(interrupted, EXIT_INTERRUPTED)
+        raise
     except SegmintError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
+    except (KeyboardInterrupt, duckdb.InterruptException):
+        _fail(interrupted, EXIT_INTERRUPTED)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        if isinstance(exc, NotADirectoryError | FileExistsError):
+            why = "a part of the path is a file, not a folder"
+        elif isinstance(exc, PermissionError):
+            why = "permission denied (read-only folder or file?)"
+        else:
+            why = exc.strerror or str(exc)
+        _fail(f"{where}{why} (nothing was changed by the failed step)", EXIT_IO)
+    except (duckdb.IOException, duckdb.PermissionException, duckdb.OutOfMemoryException) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _fail(f"{first} (the failed step was rolled back; the warehouse is as it was)", EXIT_IO)
 
 
-@app.callback()
+@app.callback(
+    epilog="Exit codes: 0 done; 1 a bug in segmint (with a traceback: please report it); "
+    "2 an error in the project file, the data or the command line (the message names "
+    "the file, key or column); 3 a reload would shrink an entity past "
+    "contracts.max_shrink (rerun with --allow-shrink if intended); "
+    "74 the file system refused (permission, read-only folder, disk full) or out of "
+    "memory; 130 interrupted (Ctrl-C): the step in progress is rolled back, the "
+    "warehouse is unchanged."
+)
 def _root() -> None:
     """Automated client segmentation and profiling.
 
     Example: segmint demo
     """
 
+
+AllowShrinkOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-shrink",
+        help="Accept a reload that empties an entity or removes more than "
+        "contracts.max_shrink of its rows (refused by default, exit code 3).",
+    ),
+]
 
 ProjectOpt = Annotated[
     Path,
@@ -100,14 +151,19 @@ def print_ingest_report(report) -> None:
     table = Table(title=f"ingest {report.run_id} ({report.seconds:.1f} s)")
     table.add_column("entity")
     table.add_column("mode")
-    for col in ("read", "loaded", "quarantined", "collapsed", "in table"):
+    for col in ("read", "loaded", "quarantined", "collapsed", "notes", "before", "in table"):
         table.add_column(col, justify="right")
     for name, e in report.entities.items():
         table.add_row(
             name, e.mode, f"{e.rows_read:,}", f"{e.rows_loaded:,}", f"{e.rows_quarantined:,}",
-            f"{e.duplicates_collapsed:,}", f"{e.rows_in_table:,}",
+            f"{e.duplicates_collapsed:,}", f"{sum(e.notes.values()):,}", f"{e.rows_before:,}",
+            f"{e.rows_in_table:,}",
         )
     console.print(table)
+    for f in report.skipped_files:
+        console.print(
+            f"[yellow]skipped[/] {f['file']} (source {f['source']}): {f['why']}", highlight=False
+        )
     for name, e in report.entities.items():
         if e.mode != "unchanged":
             console.print(f"{name}: {e.mode} ({e.mode_reason})", highlight=False)
@@ -119,6 +175,14 @@ def print_ingest_report(report) -> None:
             for reason, n in e.quarantined.items():
                 reasons.add_row(name, reason, f"{n:,}")
         console.print(reasons)
+    if any(e.notes for e in report.entities.values()):
+        notes = Table(title="loaded with a value set to null (table `quarantine`, note = true)")
+        for col in ("entity", "reason", "values"):
+            notes.add_column(col, justify="right" if col == "values" else "left")
+        for name, e in report.entities.items():
+            for reason, n in e.notes.items():
+                notes.add_row(name, reason, f"{n:,}")
+        console.print(notes)
     console.print(f"warehouse: {report.warehouse}", highlight=False)
 
 
@@ -126,6 +190,7 @@ def print_ingest_report(report) -> None:
 def ingest(
     project: ProjectOpt = Path("segmint.yaml"),
     full: Annotated[bool, typer.Option("--full", help="Reload every entity from all its files (and checksum every file again).")] = False,
+    allow_shrink: AllowShrinkOpt = False,
 ) -> None:
     """Load what is new in the sources into the warehouse, applying the data contracts.
 
@@ -145,7 +210,7 @@ def ingest(
         def tick(step: str, done: int, total: int) -> None:
             bar.update(task, description=step, completed=done, total=total)
 
-        report = proj.ingest(progress=tick, full=full)
+        report = proj.ingest(progress=tick, full=full, allow_shrink=allow_shrink)
     print_ingest_report(report)
 
 
@@ -304,14 +369,14 @@ def segment(
         console.print(f"{name}: skipped ({why})")
 
 
-def _run_with_progress(proj, *, as_of=None, report=None):
+def _run_with_progress(proj, *, as_of=None, report=None, allow_shrink=False):
     with _progress() as bar:
         task = bar.add_task("ingest", total=5)
 
         def tick(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
-        return proj.run(as_of=as_of, report=report, progress=tick)
+        return proj.run(as_of=as_of, report=report, progress=tick, allow_shrink=allow_shrink)
 
 
 def print_run_summary(run) -> None:
@@ -340,13 +405,16 @@ def run(
     project: ProjectOpt = Path("segmint.yaml"),
     as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot date (default: latest transaction).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report file (default: report.html beside the project file).")] = None,
+    allow_shrink: AllowShrinkOpt = False,
 ) -> None:
     """Run the whole pipeline: ingest, features, segment, catalog, report.
 
     Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31
     """
     proj = _project(project)
-    print_run_summary(_run_with_progress(proj, as_of=_date(as_of), report=out))
+    print_run_summary(
+        _run_with_progress(proj, as_of=_date(as_of), report=out, allow_shrink=allow_shrink)
+    )
 
 
 @app.command()
@@ -423,6 +491,7 @@ def update(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Cycle date (default: latest transaction).")] = None,
     refit: Annotated[bool, typer.Option("--refit", help="Refit every dimension, keeping segment identities.")] = False,
     ingest: Annotated[bool, typer.Option("--ingest/--no-ingest", help="Refresh the sources first.")] = True,
+    allow_shrink: AllowShrinkOpt = False,
     force_as_of: Annotated[bool, typer.Option("--force-as-of", help="Accept an --as-of after the newest data or after today.")] = False,
     undo: Annotated[str | None, typer.Option("--undo", metavar="AS_OF", help="Roll back the cycle of AS_OF and every later one, instead of running a cycle.")] = None,
 ) -> None:
@@ -439,7 +508,10 @@ def update(
         console.print("undone: " + ", ".join(d.isoformat() for d in days), highlight=False)
         return
     print_cycle(
-        _project(project).update(_date(as_of), refit=refit, ingest=ingest, force_as_of=force_as_of)
+        _project(project).update(
+            _date(as_of), refit=refit, ingest=ingest, force_as_of=force_as_of,
+            allow_shrink=allow_shrink,
+        )
     )
 
 

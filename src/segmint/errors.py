@@ -74,3 +74,12 @@ class MissingDependencyError(SegmintError, ImportError):
 
 class ParameterError(SegmintError, ValueError):
     """A function argument or command-line option has an invalid value."""
+
+
+class ShrinkError(SegmintError, ValueError):
+    """A reload would empty an entity or shrink it past ``contracts.max_shrink``.
+
+    Nothing is written; ``--allow-shrink`` (``allow_shrink=True``) accepts the load.
+    """
+
+    exit_code = 3

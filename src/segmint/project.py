@@ -34,7 +34,14 @@ class Project(Workspace):
     """
 
     # -- stages -----------------------------------------------------------------------
-    def ingest(self, *, progress=None, full: bool = False, build_state: bool = False):
+    def ingest(
+        self,
+        *,
+        progress=None,
+        full: bool = False,
+        build_state: bool = False,
+        allow_shrink: bool = False,
+    ):
         """Load what is new in the sources into the warehouse (stage 1).
 
         Each entity is skipped when its files are unchanged, appended to when only
@@ -52,12 +59,17 @@ class Project(Workspace):
             Reload every entity from all its files.
         build_state : bool
             Build a missing incremental feature state (update cycles do).
+        allow_shrink : bool
+            Accept a reload that empties an entity or removes more than
+            ``contracts.max_shrink`` of its rows (refused by default: ``ShrinkError``).
 
         Returns
         -------
         segmint.sources.IngestReport
         """
-        return pipeline.ingest(self, progress=progress, full=full, build_state=build_state)
+        return pipeline.ingest(
+            self, progress=progress, full=full, build_state=build_state, allow_shrink=allow_shrink
+        )
 
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).
@@ -149,6 +161,7 @@ class Project(Workspace):
         ingest: bool = True,
         notify: bool = True,
         force_as_of: bool = False,
+        allow_shrink: bool = False,
     ) -> CycleResult:
         """Run one update cycle: ingest, features, assign, record what changed.
 
@@ -172,13 +185,16 @@ class Project(Workspace):
             POST the alerts to ``monitoring.webhook`` when one is configured.
         force_as_of : bool
             Accept an ``as_of`` after the newest data or after today.
+        allow_shrink : bool
+            Accept an ingest that shrinks an entity past ``contracts.max_shrink``.
 
         Returns
         -------
         segmint.monitoring.CycleResult
         """
         return pipeline.run_cycle(
-            self, as_of, refit=refit, ingest=ingest, notify=notify, force_as_of=force_as_of
+            self, as_of, refit=refit, ingest=ingest, notify=notify, force_as_of=force_as_of,
+            allow_shrink=allow_shrink,
         )
 
     def undo(self, as_of: dt.date | str) -> list[dt.date]:
@@ -242,7 +258,7 @@ class Project(Workspace):
         """The date of the latest loaded transaction (the natural 'now' of the data)."""
         return pipeline.default_as_of(self)
 
-    def run(self, *, as_of=None, report=None, progress=None) -> PipelineRun:
+    def run(self, *, as_of=None, report=None, progress=None, allow_shrink: bool = False) -> PipelineRun:
         """Run every stage: ingest -> features -> segment -> catalog -> report.
 
         Parameters
@@ -253,10 +269,14 @@ class Project(Workspace):
             Where to write the HTML report (default ``report.html`` beside the project file).
         progress : callable, optional
             ``progress(stage, done, total)`` after each stage.
+        allow_shrink : bool
+            Accept an ingest that shrinks an entity past ``contracts.max_shrink``.
 
         Returns
         -------
         PipelineRun
         """
-        return pipeline.run_pipeline(self, as_of=as_of, report=report, progress=progress)
+        return pipeline.run_pipeline(
+            self, as_of=as_of, report=report, progress=progress, allow_shrink=allow_shrink
+        )
 

@@ -105,3 +105,55 @@ def test_zero_value_repeat_buyers_do_not_break_the_spend_model(summary):
     assert isinstance(fitted["spend"], GammaGamma)
     assert fitted["spend"].n_customers_ == 941
     assert np.isfinite(features.filter(like="clv_").to_numpy()).all()
+
+
+def _diverging_spend_summary():
+    """3,000 repeat buyers whose mean spend spreads *more* with more purchases (the
+    opposite of Gamma-Gamma's shrinkage: its likelihood rises along p -> inf), plus 500
+    clients without a repeat purchase."""
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    x = rng.integers(1, 8, n)
+    own = 100 / rng.gamma(4.0, 1.0, n) * np.exp(rng.normal(0, 0.05 * x))
+    T = np.full(n + 500, 52.0)
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(n + 500),
+            "frequency": np.r_[x, np.zeros(500)],
+            "recency": np.r_[rng.uniform(1, 52, n), np.zeros(500)],
+            "T": T,
+            "monetary_value": np.r_[own, np.zeros(500)],
+        }
+    )
+
+
+def test_non_converging_gamma_gamma_uses_each_clients_own_mean_spend():
+    from segmint.clv import OwnMeanSpend, fit_clv_models, models_from_json, models_to_json
+    from segmint.errors import ConvergenceError
+
+    s = _diverging_spend_summary()
+    repeat = s["frequency"] > 0
+    with pytest.raises(ConvergenceError):
+        GammaGamma().fit(s.loc[repeat, "frequency"], s.loc[repeat, "monetary_value"])
+    models = fit_clv_models(s)
+    spend = models["spend"]
+    assert isinstance(spend, OwnMeanSpend)
+    assert "did not converge" in spend.reason  # reported, not hidden
+    features, _ = clv_features(
+        s, horizon=52, discount_rate=0.0, margin=1.0, label="12m", models=models
+    )
+    m = s["monetary_value"].to_numpy()
+    population = m[repeat].mean()
+    expected = np.where(repeat, m, population)
+    np.testing.assert_allclose(features["expected_spend"], expected, rtol=1e-12)
+    # CLV is expected purchases x the client's own spend: two clients with the same
+    # history and different tickets are valued in proportion to their tickets
+    np.testing.assert_allclose(
+        features["clv_12m"], features["expected_purchases_12m"] * expected, rtol=1e-9
+    )
+    # the stored version keeps the limit and its reason
+    back = models_from_json(models_to_json(models))["spend"]
+    assert isinstance(back, OwnMeanSpend) and back.reason == spend.reason
+    assert back.population_mean == pytest.approx(population)

@@ -68,7 +68,8 @@ def test_hand_computed_rfm_scores_behaviour(warehouse, engine_for):
     assert a["monetary_total"] == 140.0
     assert a["monetary_mean"] == pytest.approx(140 / 3)
     assert a["monetary_repeat_mean"] == 50.0
-    assert (a["recency_days"], a["tenure_days"]) == (10.0, 86.0)
+    # tenure counts from onboarding (2020-01-01), not from the first purchase (86 days)
+    assert (a["recency_days"], a["tenure_days"], a["btyd_T"] * 7) == (10.0, 1551.0, 86.0)
     assert a["btyd_t_x"] == pytest.approx(76 / 7)
     assert a["btyd_T"] == pytest.approx(86 / 7)
     assert a["ipt_mean_days"] == 38.0  # gaps 36 and 40
@@ -97,9 +98,10 @@ def test_hand_computed_rfm_scores_behaviour(warehouse, engine_for):
     # e: a free item is a purchase; shares of a zero spend are 0
     assert (e["frequency"], e["monetary_total"], e["share_cat_food"]) == (1, 0.0, 0.0)
     assert e["share_channel_web"] == 1.0
+    assert e["tenure_days"] == 59.0  # no onboarding date: from the first purchase (2024-02-01)
     # c: no transaction -> documented defaults
     assert (c["frequency"], c["repeat_frequency"], c["btyd_x"], c["monetary_total"]) == (0, 0, 0, 0.0)
-    assert math.isnan(c["recency_days"]) and math.isnan(c["tenure_days"])
+    assert math.isnan(c["recency_days"]) and c["tenure_days"] == 1185.0  # onboarded 2021-01-01
     assert math.isnan(c["btyd_T"]) and c["btyd_t_x"] == 0.0
     assert (c["spend_trend"], c["refund_rate"], c["promo_uplift"]) == (0.0, 0.0, 0.0)
     # scores among buyers a, b, e: rank-based quintiles, ties share the score

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Other stages depend on these exact names.
 REQUIRED = {
     "rfm": ["recency_days", "frequency", "repeat_frequency", "monetary_total", "monetary_mean",
-            "monetary_repeat_mean", "tenure_days", "btyd_x", "btyd_t_x", "btyd_T"],
+            "monetary_repeat_mean", "btyd_x", "btyd_t_x", "btyd_T", "tenure_days"],
     "rfm_scores": ["r_score", "f_score", "m_score", "rfm_cell"],
     "behaviour": ["ipt_mean_days", "ipt_cv", "spend_last_window", "spend_trend",
                   "share_cat_{category}", "share_channel_{channel}", "weekend_share",

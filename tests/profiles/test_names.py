@@ -13,35 +13,71 @@ from segmint.profiles import (
     SegmentProfile,
     build_catalog,
     generate_name,
+    name_with_terms,
     profile_value,
     unique_names,
 )
 
 
-def _profile(size: int = 100, **lifts: float) -> SegmentProfile:
+def _profile(size: int = 100, levels: dict | None = None, **lifts: float) -> SegmentProfile:
+    """A profile with these lifts; ``levels`` gives a feature's own mean and median."""
+    levels = levels or {}
     return SegmentProfile(
         size=size, share=0.1, value=[], churn_risk=None, population_churn_risk=None,
-        features=[FeatureStat(feature=f, mean=0.0, median=0.0, population_mean=0.0, population_median=0.0,
+        features=[FeatureStat(feature=f, mean=levels.get(f, 0.0), median=levels.get(f, 0.0),
+                              population_mean=0.0, population_median=0.0,
                               population_std=1.0, lift=v) for f, v in lifts.items()],
         top_features=sorted(lifts, key=lambda f: -abs(lifts[f])),
     )
 
 
-@pytest.mark.parametrize(
-    ("lifts", "name"),
-    [
-        ({"clv_12m": 1.2, "frequency": 1.0, "recency_days": -0.8}, "High-value loyalists"),
-        ({"recency_days": 1.5, "monetary_mean": 1.1, "clv_12m": -0.2}, "Lapsed big spenders"),
-        ({"recency_days": 1.5, "monetary_mean": -0.6}, "Lapsed occasional buyers"),
-        ({"promo_share": 1.9, "monetary_mean": -0.8}, "Promotion-driven bargain hunters"),
-        ({"tenure_days": -1.5, "digital_share": 2.0, "clv_12m": -0.3}, "Digital-first newcomers"),
-        ({"frequency": -1.0, "clv_12m": -0.9}, "Low-value occasional buyers"),
-        ({"share_cat_electronics": 1.4, "frequency": 0.1}, "Electronics-focused regulars"),
-        ({"frequency": 0.1}, "Mainstream regulars"),
-    ],
-)
-def test_generated_names_read_the_profile(lifts, name):
-    assert generate_name(_profile(**lifts)) == name
+# each persona kind, planted with the facts its name needs
+PERSONAS = [
+    ({"clv_12m": 1.2, "frequency": 1.0, "recency_days": -0.8}, {}, "High-value loyalists"),
+    ({"recency_days": 1.5, "monetary_mean": 1.1, "clv_12m": -0.2}, {"recency_days": 240},
+     "Lapsed big spenders"),
+    ({"recency_days": 1.5, "monetary_mean": -0.6}, {"recency_days": 200}, "Lapsed occasional buyers"),
+    ({"promo_share": 1.9, "monetary_mean": -0.8}, {"promo_share": 0.55},
+     "Promotion-driven bargain hunters"),
+    ({"tenure_days": -1.5, "digital_share": 2.0, "clv_12m": -0.3},
+     {"tenure_days": 200, "digital_share": 0.8}, "Digital-first newcomers"),
+    ({"digital_share": -1.2, "frequency": -0.7}, {"digital_share": 0.05}, "Offline occasional buyers"),
+    ({"frequency": -1.0, "clv_12m": -0.9}, {}, "Low-value occasional buyers"),
+    ({"share_cat_electronics": 1.4, "frequency": 0.1}, {"share_cat_electronics": 0.4},
+     "Electronics-focused regulars"),
+    ({"share_channel_branch": 1.3}, {"share_channel_branch": 0.45}, "Branch-channel regulars"),
+    ({"frequency": 0.1}, {}, "Mainstream regulars"),
+]
+
+# the same lifts with levels that contradict the term: the term is not given
+CONTRADICTED = [
+    ({"recency_days": 1.5, "monetary_mean": 1.1}, {"recency_days": 40}, "Lapsed"),
+    ({"tenure_days": -1.5}, {"tenure_days": 2000}, "newcomers"),
+    ({"digital_share": 2.0}, {"digital_share": 0.3}, "Digital-first"),
+    ({"promo_share": 1.9}, {"promo_share": 0.08}, "Promotion-driven"),
+    ({"promo_share": 1.9}, {"promo_share": 0.08}, "bargain hunters"),
+    ({"share_cat_utilities": 1.4}, {"share_cat_utilities": 0.05}, "Utilities-focused"),
+]
+
+
+@pytest.mark.parametrize(("lifts", "levels", "name"), PERSONAS)
+def test_generated_names_read_the_profile(lifts, levels, name):
+    p = _profile(levels=levels, **lifts)
+    assert generate_name(p) == name
+    got, terms = name_with_terms(p)
+    # every term of the name rests on facts that hold in the profile
+    for t in terms:
+        value = profile_value(p, t.metric)
+        assert value == t.value
+        assert value >= t.threshold if t.op == ">=" else value <= t.threshold
+        assert t.term in got
+    words = [w for w in got.split() if w not in ("Mainstream", "regulars")]
+    assert all(any(w in t.term for t in terms) for w in words), (got, terms)
+
+
+@pytest.mark.parametrize(("lifts", "levels", "term"), CONTRADICTED)
+def test_a_term_the_levels_contradict_is_not_given(lifts, levels, term):
+    assert term not in generate_name(_profile(levels=levels, **lifts))
 
 
 def test_duplicates_are_disambiguated_deterministically():
@@ -49,12 +85,15 @@ def test_duplicates_are_disambiguated_deterministically():
         "a": _profile(300, clv_12m=1.2, frequency=1.0),
         "b": _profile(200, clv_12m=1.1, frequency=0.9, share_cat_fashion=0.7),
         "c": _profile(100, clv_12m=1.1, frequency=0.9, share_cat_fashion=0.7),
+        "d": _profile(50, clv_12m=1.1, frequency=1.0),  # no meaningful difference from "a"
     }
     names = unique_names(profiles)
     assert names["a"] == "High-value loyalists"
-    assert names["b"] == "High-value loyalists (high fashion share)"
-    assert names["c"].startswith("High-value loyalists (")
-    assert len({n.lower() for n in names.values()}) == 3
+    assert names["b"] == "High-value loyalists (higher fashion spend share)"
+    # c is b again, d differs from a by 0.1 SD: no meaningful term, numbered
+    assert names["c"] == "High-value loyalists 2"
+    assert names["d"] == "High-value loyalists 3"
+    assert len({n.lower() for n in names.values()}) == 4
     assert unique_names(dict(reversed(profiles.items()))) == names
 
 

@@ -130,3 +130,51 @@ def test_dimension_without_numeric_features_gets_the_majority_as_fallback():
     rules, ruleset = fit_rules(wh.con, "d", [])
     assert rules == [] and ruleset.fallback == "a" and ruleset.fidelity == 0.6
     assert ruleset.sql == "'a'"
+
+
+def test_rule_dimensions_show_their_own_definition_with_fidelity_one():
+    """A fitted rule dimension is described by its own rules (no surrogate tree): the
+    catalog's SQL is the dimension's CASE, fidelity 1.0, each segment's rule its `when`."""
+    from segmint.config._segmentation import SegmentationConfig
+    from segmint.profiles import build_catalog, example_warehouse
+    from segmint.segmentation import run_segmentation
+    from segmint.store import Warehouse
+
+    wh = Warehouse(":memory:")
+    example_warehouse(wh, 1500, seed=1)
+    wh.con.execute("DROP TABLE segment_assignments")
+    wh.con.execute("DROP TABLE segment_models")
+    config = SegmentationConfig(
+        include_defaults=False,
+        dimensions=[{
+            "name": "value", "kind": "rules", "default": "Low",
+            "rules": [
+                {"segment": "Top", "when": "clv_12m >= p90"},
+                {"segment": "Active", "when": "recency_days <= 30 AND frequency >= 5"},
+                {"segment": "Top", "when": "monetary_total >= p95"},
+            ],
+        }],
+    )
+    run_segmentation(wh, config)
+    catalog = build_catalog(wh, project="t")
+    d = catalog.dimension("value")
+    assert d.rules.kind == "definition"
+    assert d.rules.fidelity == 1.0
+    top = next(s for s in d.segments if s.name == "Top")
+    p90 = wh.con.execute("SELECT quantile_cont(clv_12m, 0.9) FROM features").fetchone()[0]
+    assert top.rule.sql.startswith("(clv_12m >= ") and " OR " in top.rule.sql
+    assert "12-month CLV at least its 90th percentile" in top.rule.english
+    shown = f"{p90:,.0f}" if abs(p90) >= 1000 else f"{float(f'{p90:.4g}'):g}"
+    assert f"its 90th percentile ({shown})" in top.rule.english
+    assert top.rule.english.startswith("(") and ") or (" in top.rule.english
+    active = next(s for s in d.segments if s.name == "Active")
+    assert active.rule.english == (
+        "days since the last purchase at most 30 and purchase days at least 5"
+    )
+    # the catalog's CASE, run on the features, gives every client's assigned segment
+    got = wh.con.execute(
+        f"SELECT count(*) FILTER (({d.rules.sql}) <> a.segment_id) FROM features f "
+        "JOIN segment_assignments a USING (client_id) WHERE a.dimension = 'value'"
+    ).fetchone()[0]
+    assert got == 0
+    wh.close()

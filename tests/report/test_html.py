@@ -71,3 +71,34 @@ def test_project_report_builds_catalog_once(tiny_project: Path):
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(report_html, tmp_path: Path):
     check_renders(report_html, tmp_path, "report.png")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_an_absent_measure_gets_a_note_not_a_chart(tmp_path: Path):
+    """No profitability source (revenue and margin 0 for everyone) and no CLV: the report
+    says so instead of charting 0% for every segment; checked in headless Chromium."""
+    from browser import _chromium
+    from segmint.profiles import build_catalog, example_warehouse
+    from segmint.store import Warehouse
+
+    wh = Warehouse(":memory:")
+    example_warehouse(wh, 800, seed=2)
+    wh.con.execute("UPDATE features SET revenue_12m = 0, margin_12m = 0, clv_12m = NULL")
+    html = render_report(wh, build_catalog(wh, project="absent"), sample=500)
+    wh.close()
+    check_renders(html, tmp_path, "report-absent-measure.png")
+    page = tmp_path / "absent.html"
+    write_report(page, html)
+    dom = _chromium(["--dump-dom", "--virtual-time-budget=10000", page.as_uri()], tmp_path, "absent")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    text = dom.stdout
+    assert "No value chart: 12-month revenue, 12-month CLV, 12-month margin are missing" in text
+    assert "Share of 12-month revenue" not in text and "Share of revenue_12m" not in text
+    assert "Share of clients" in text
+
+
+def test_report_explains_metric_directions_and_protected_attributes(report_html):
+    assert "higher is better" in report_html and "lower is better" in report_html
+    assert "Protected attributes." in report_html
+    assert "The whole warehouse" in report_html

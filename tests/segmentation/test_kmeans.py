@@ -74,36 +74,62 @@ def test_clusters_ordered_by_size():
     assert np.bincount(est.labels_).tolist() == [200, 100, 50]
 
 
+def _row(k, sil, stab, se=0.01, **more):
+    return {"k": k, "silhouette": sil, "silhouette_se": se, "stability": stab,
+            "calinski_harabasz": 100.0 * k, "davies_bouldin": 1.0, **more}
+
+
 def test_choose_k_rule_by_hand():
-    table = [
-        # k=2 is unstable; among 3 and 4, k=4 wins silhouette and DB, k=3 wins CH
-        {
-            "k": 2,
-            "silhouette": 0.9,
-            "calinski_harabasz": 900,
-            "davies_bouldin": 0.1,
-            "stability": 0.5,
-        },
-        {
-            "k": 3,
-            "silhouette": 0.5,
-            "calinski_harabasz": 500,
-            "davies_bouldin": 0.9,
-            "stability": 0.9,
-        },
-        {
-            "k": 4,
-            "silhouette": 0.6,
-            "calinski_harabasz": 400,
-            "davies_bouldin": 0.8,
-            "stability": 0.95,
-        },
-    ]
+    # k=2 is unstable; k=4 has the best silhouette and k=3 is more than one SE below it
+    table = [_row(2, 0.9, 0.5), _row(3, 0.5, 0.9), _row(4, 0.6, 0.95, se=0.05)]
+    assert choose_k(table, stability_threshold=0.85, use_bic=False) == 4
+    assert table[2]["best"] and not table[1]["within_noise"]
+    # within one standard error of the best: the smaller k
+    table = [_row(2, 0.9, 0.5), _row(3, 0.5, 0.9), _row(4, 0.6, 0.95, se=0.15)]
+    assert choose_k(table, stability_threshold=0.85, use_bic=False) == 3
+    # Calinski-Harabasz does not vote: a huge CH at k=3 changes nothing
+    table = [_row(3, 0.5, 0.9), _row(4, 0.6, 0.95, se=0.05)]
+    table[0]["calinski_harabasz"] = 1e9
     assert choose_k(table, stability_threshold=0.85, use_bic=False) == 4
     # nothing stable enough: the most stable k
-    for r in table:
-        r["stability"] = 0.5 + r["k"] / 100
+    table = [_row(k, 0.5, 0.5 + k / 100) for k in (2, 3, 4)]
     assert choose_k(table, stability_threshold=0.85, use_bic=False) == 4
+
+
+def test_choose_k_bic_leads_with_a_margin_towards_fewer():
+    table = [
+        _row(2, 0.9, 0.99, bic=1000.0),
+        _row(3, 0.3, 0.95, bic=900.0),
+        _row(4, 0.2, 0.9, bic=898.5),
+        _row(5, 0.1, 0.9, bic=899.0),
+    ]
+    # best BIC at k=4; k=3 is within 2 of it: the smaller k
+    assert choose_k(table, stability_threshold=0.85, use_bic=True) == 3
+    table[1]["bic"] = 901.0
+    assert choose_k(table, stability_threshold=0.85, use_bic=True) == 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(-1, 1), st.floats(0, 1), st.floats(0, 0.2)),
+        min_size=2, max_size=8,
+    ),
+    st.floats(-1, 1), st.floats(0, 1),
+)
+def test_choose_k_ignores_a_worse_far_k(rows, sil, stab):
+    """Adding a k beyond the sweep whose score is not better than the best cannot change
+    the choice (independence of irrelevant alternatives)."""
+    table = [_row(k + 2, s, t, se) for k, (s, t, se) in enumerate(rows)]
+    before = choose_k([dict(r) for r in table], stability_threshold=0.85, use_bic=False)
+    eligible = [r["silhouette"] for r in table if r["stability"] >= 0.85]
+    far = _row(len(rows) + 7, min([sil, *eligible]) - 1e-9 if eligible else sil, stab)
+    if not eligible and stab >= 0.85:
+        return  # the far k would be the only stable one: it is then rightly chosen
+    if not eligible:
+        far["stability"] = min(stab, min(r["stability"] for r in table) - 1e-9)
+    after = choose_k([dict(r) for r in table] + [far], stability_threshold=0.85, use_bic=False)
+    assert after == before
 
 
 @settings(max_examples=40, deadline=None)

@@ -29,10 +29,19 @@ def test_unknown_feature_names_dimension_rule_and_feature(warehouse):
 
 
 def test_unparseable_and_query_rules_are_refused(warehouse):
-    with pytest.raises(ConfigError, match=r"rules\[0\].*cannot parse"):
-        fit_rules(warehouse.con, "x", _dim(("A", "clv_12m >= AND")), COLUMNS)
+    # refused when the project file is loaded (config/_sql.py) ...
+    with pytest.raises(ValueError, match=r"rules\.0\.when[\s\S]*cannot parse"):
+        _dim(("A", "clv_12m >= AND"))
+    with pytest.raises(ValueError, match=r"a query \(SELECT\) is not allowed"):
+        _dim(("A", "clv_12m IN (SELECT 1)"))
+    with pytest.raises(ValueError, match=r"function read_text\(\) is not allowed"):
+        _dim(("A", "read_text('/etc/hostname') IS NULL"))
+    # ... and again when a dimension built without validation is fitted
+    dim = _dim(("A", "clv_12m > 1"))
+    bad = dim.model_copy(update={"rules": [r.model_copy(update={"when": "clv_12m IN (SELECT 1)"})
+                                           for r in dim.rules]})
     with pytest.raises(ConfigError, match="not a query"):
-        fit_rules(warehouse.con, "x", _dim(("A", "clv_12m IN (SELECT 1)")), COLUMNS)
+        fit_rules(warehouse.con, "x", bad, COLUMNS)
     with pytest.raises(ConfigError, match="must be compared with a feature"):
         fit_rules(warehouse.con, "x", _dim(("A", "p90 > 3")), COLUMNS)
 

@@ -10,7 +10,7 @@ import pytest
 
 from segmint import Project
 from segmint.errors import ColumnNotFoundError, SchemaError, SourceNotFoundError
-from tiny_project import EXPECTED, TX_CSV
+from tiny_project import EXPECTED, NOTES, TX_CSV
 
 
 def table(project: Project, name: str) -> list[tuple]:
@@ -25,10 +25,17 @@ def test_every_contract_rule_quarantines_exactly_the_faulty_rows(tiny_project):
         got = {
             (f, r): reason
             for f, r, reason in wh.con.execute(
-                "SELECT source_file, source_row, reason FROM quarantine"
+                "SELECT source_file, source_row, reason FROM quarantine WHERE NOT note"
+            ).fetchall()
+        }
+        notes = {
+            (f, r): (reason, col)
+            for f, r, reason, col in wh.con.execute(
+                "SELECT source_file, source_row, reason, column_name FROM quarantine WHERE note"
             ).fetchall()
         }
     assert got == EXPECTED
+    assert notes == NOTES
 
 
 def test_valid_rows_are_loaded_typed_and_refunds_flagged(tiny_project):
@@ -39,8 +46,10 @@ def test_valid_rows_are_loaded_typed_and_refunds_flagged(tiny_project):
     assert tx["t1"][3] == pytest.approx(12.5)
     assert tx["t2"][3] == pytest.approx(-3.0) and tx["t2"][-1] is True  # refund kept, flagged
     assert tx["t11"][4] == "EUR"  # missing currency means the project currency
-    clients = {r[0] for r in table(project, "clients")}
-    assert clients == {"c1", "c2", "c4"}
+    clients = {r[0]: r for r in table(project, "clients")}
+    # c3's optional onboarding date does not parse: loaded with null and a note
+    assert set(clients) == {"c1", "c2", "c3", "c4"}
+    assert clients["c3"][1] is None and clients["c3"][2] == 1990
     holdings = {r[1] for r in table(project, "holdings")}
     assert holdings == {"a1", "a5"}
 

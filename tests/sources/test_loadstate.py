@@ -56,7 +56,7 @@ def snapshot(project: Project, *extra: str) -> dict[str, Counter]:
 
 
 def full_reload_equals(project: Project, state: dict[str, Counter]) -> None:
-    report = project.ingest(full=True)
+    report = project.ingest(full=True, allow_shrink=True)
     assert set(report.modes.values()) == {"reloaded"}
     extra = [t for t in state if t not in (*ENTITY_TABLES, "quarantine")]
     assert snapshot(project, *extra) == state
@@ -202,10 +202,11 @@ def test_max_date_moves(tmp_path):
     report = project.ingest()
     assert report["transactions"].mode == "reloaded"
     assert "t6" in {r[0] for r in snapshot(project)["transactions"]}
-    # and back: rows loaded before could now be in the future
+    # and back: rows loaded before could now be in the future (most transactions go to
+    # quarantine: a shrink the test means)
     path.write_text(path.read_text().replace("max_date: 2099-12-31", "max_date: 2024-01-31"))
     project = Project.from_yaml(path)
-    assert set(project.ingest().modes.values()) == {"reloaded"}
+    assert set(project.ingest(allow_shrink=True).modes.values()) == {"reloaded"}
 
 
 @pytest.mark.parametrize(
@@ -221,7 +222,8 @@ def test_settings_changes_reload(tmp_path, change):
     path = make_project(tmp_path, GLOB_YAML)
     Project.from_yaml(path).ingest()
     path.write_text(path.read_text().replace(*change))
-    report = Project.from_yaml(path).ingest()
+    # a stricter contract may quarantine most of these few rows: a shrink the test means
+    report = Project.from_yaml(path).ingest(allow_shrink=True)
     assert report["transactions"].mode == "reloaded"
     assert "changed" in report["transactions"].mode_reason
 
@@ -403,7 +405,8 @@ def test_client_and_transaction_deliveries_end_as_a_full_reload(tmp_path_factory
         if rows:
             body = "".join(f"{i},{c},{ts},{cents},{cur},food,web,false\n" for i, c, ts, cents, cur in rows)
             (root / "data" / f"tx{k + 1}.csv").write_text(TX_HEADER + body)
-        report = project.ingest()
+        # conflicting client rows hold all of a client's transactions: a shrink meant here
+        report = project.ingest(allow_shrink=True)
         for e, m in report.modes.items():
             event(f"{e} {m}")
         event("clients: " + report["clients"].mode_reason)

@@ -8,7 +8,7 @@ vocabulary everywhere: ``customer_id, frequency, recency, T, monetary_value``.
 from segmint.clv._beta_geo import BetaGeo
 from segmint.clv._beta_geo_beta_binom import BetaGeoBetaBinom
 from segmint.clv._churn import ChurnEvaluation, ChurnPropensity
-from segmint.clv._gamma_gamma import FrequencySpendCorrelationWarning, GammaGamma
+from segmint.clv._gamma_gamma import FrequencySpendCorrelationWarning, GammaGamma, OwnMeanSpend
 from segmint.clv._geometric_nbd import GeometricNBD
 from segmint.clv._holdout import cumulative_repeat_purchases, holdout_by_frequency
 from segmint.clv._modified_beta_geo import ModifiedBetaGeo
@@ -34,6 +34,7 @@ __all__ = [
     "GammaGamma",
     "GeometricNBD",
     "ModifiedBetaGeo",
+    "OwnMeanSpend",
     "ParetoNBD",
     "ShiftedBetaGeo",
     "calibration_and_holdout",

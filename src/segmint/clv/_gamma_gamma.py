@@ -118,3 +118,41 @@ class GammaGamma(BaseModel):
         pos = x > 0
         mean[pos] = rng.gamma(p * x[pos], 1.0 / (x[pos] * nu[pos]))
         return pd.DataFrame({"frequency": x, "monetary_value": mean})
+
+
+class OwnMeanSpend:
+    """The degenerate limit of Gamma-Gamma (``p -> inf``): each client's own mean spend.
+
+    When the Gamma-Gamma likelihood rises without bound along ``p -> inf`` (no spread of
+    spend around a client's own mean, so nothing to shrink), the fit does not converge.
+    Its conditional expectation ``p (gamma + x m) / (p x + q - 1)`` then tends, with
+    the population mean ``p gamma / (q - 1)`` held fixed, to ``m``: the client's own mean
+    repeat spend, not one population mean for everyone. A client without repeat purchases
+    (x = 0) gets the population mean, as Gamma-Gamma gives at x = 0.
+
+    Parameters
+    ----------
+    population_mean : float
+        Mean repeat spend of the repeat buyers (the x = 0 value).
+    reason : str
+        Why Gamma-Gamma was not used (kept with the stored model and shown in the report).
+
+    Examples
+    --------
+    >>> OwnMeanSpend(40.0, "did not converge").expected_spend([0, 2], [0.0, 25.0]).tolist()
+    [40.0, 25.0]
+    """
+
+    def __init__(self, population_mean: float, reason: str) -> None:
+        self.population_mean = float(population_mean)
+        self.reason = reason
+        self.params_ = {"population_mean": self.population_mean}
+
+    def expected_spend(self, frequency, monetary_value) -> np.ndarray:
+        """Own mean spend where ``frequency > 0``, the population mean otherwise."""
+        x = as_float_array(frequency, "frequency")
+        m = as_float_array(monetary_value, "monetary_value")
+        return np.where(x > 0, m, self.population_mean)
+
+    def population_mean_spend(self) -> float:
+        return self.population_mean

@@ -23,7 +23,7 @@ from segmint._typing import TimeUnit
 from segmint.clv._base import rfm_arguments
 from segmint.clv._beta_geo import BetaGeo
 from segmint.clv._beta_geo import log_likelihood as _bg_log_likelihood
-from segmint.clv._gamma_gamma import FrequencySpendCorrelationWarning, GammaGamma
+from segmint.clv._gamma_gamma import FrequencySpendCorrelationWarning, GammaGamma, OwnMeanSpend
 from segmint.clv._geometric_nbd import GeometricNBD
 from segmint.errors import ConvergenceError, DataError
 
@@ -168,6 +168,8 @@ def models_to_json(models: dict) -> dict:
         "spend": (
             {"kind": "gamma_gamma", "params": dict(spend.params_)}
             if isinstance(spend, GammaGamma)
+            else {"kind": "own_mean", "value": spend.population_mean, "reason": spend.reason}
+            if isinstance(spend, OwnMeanSpend)
             else {"kind": "mean", "value": float(spend)}
         ),
     }
@@ -188,7 +190,9 @@ def models_from_json(data: dict) -> dict:
         "spend": (
             GammaGamma.from_params(spend["params"])
             if spend["kind"] == "gamma_gamma"
-            else float(spend["value"])
+            else OwnMeanSpend(float(spend["value"]), str(spend.get("reason", "")))
+            if spend["kind"] == "own_mean"
+            else float(spend["value"])  # versions stored before the own-mean limit
         ),
     }
 
@@ -241,10 +245,12 @@ def clv_features(
         One row per customer: ``customer_id, clv_<label>, p_alive,
         expected_purchases_<label>, expected_spend, churn_risk``.
     models : dict
-        ``{"transactions": BetaGeo or GeometricNBD, "spend": GammaGamma or float}``. Spend is
-        the mean repeat spend when there are fewer than ``min_repeat_buyers``, when
-        Gamma-Gamma does not converge, or when spend and frequency are
-        correlated (|r| > 0.3), which breaks its assumption.
+        ``{"transactions": BetaGeo or GeometricNBD, "spend": GammaGamma, OwnMeanSpend or
+        float}``. Spend is :class:`OwnMeanSpend` (each repeat buyer's own mean repeat
+        spend, the Gamma-Gamma limit ``p -> inf``; the population mean at x = 0), with its
+        ``reason``, when Gamma-Gamma does not converge or when spend and frequency are
+        correlated (|r| > 0.3), which breaks its assumption; the mean repeat spend (a
+        float, the same for everyone) with fewer than ``min_repeat_buyers``.
     """
     frequency, recency, T = rfm_arguments(summary, None, None)
     if "monetary_value" not in summary.columns or "customer_id" not in summary.columns:
@@ -257,7 +263,7 @@ def clv_features(
     if models is None:
         models = fit_clv_models(summary, min_repeat_buyers=min_repeat_buyers)
     bg, spend_model = models["transactions"], models["spend"]
-    if isinstance(spend_model, GammaGamma):
+    if isinstance(spend_model, GammaGamma | OwnMeanSpend):
         spend = spend_model.expected_spend(frequency, monetary)
     else:
         spend = np.full(monetary.shape, spend_model)
@@ -285,24 +291,26 @@ def fit_clv_models(summary: pd.DataFrame, *, min_repeat_buyers: int = MIN_REPEAT
     Returns
     -------
     dict
-        ``{"transactions": BetaGeo or GeometricNBD, "spend": GammaGamma or float}``
-        (see :func:`clv_features`).
+        ``{"transactions": BetaGeo or GeometricNBD, "spend": GammaGamma, OwnMeanSpend or
+        float}`` (see :func:`clv_features`).
     """
     frequency, recency, T = rfm_arguments(summary, None, None)
     monetary = summary["monetary_value"].to_numpy(dtype=float)
     bg = fit_transaction_model(frequency, recency, T)
     # Gamma-Gamma needs positive spend; zero-value repeat buyers are left out of its fit
     repeat = (np.asarray(frequency) > 0) & (monetary > 0)
-    spend_model: GammaGamma | float
+    spend_model: GammaGamma | OwnMeanSpend
     mean_spend = float(monetary[repeat].mean()) if repeat.any() else 0.0
-    spend_model = mean_spend
-    if repeat.sum() >= min_repeat_buyers:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", FrequencySpendCorrelationWarning)
-                spend_model = GammaGamma().fit(
-                    np.asarray(frequency)[repeat], monetary[repeat]
-                )
-        except (ConvergenceError, FrequencySpendCorrelationWarning):
-            spend_model = mean_spend
+    if int(repeat.sum()) < min_repeat_buyers:
+        # too few to learn how much a client's own mean deserves: everyone the mean
+        return {"transactions": bg, "spend": mean_spend}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FrequencySpendCorrelationWarning)
+            spend_model = GammaGamma().fit(np.asarray(frequency)[repeat], monetary[repeat])
+    except ConvergenceError as exc:
+        # p -> inf: the limit of the model, each client's own mean (not one mean for all)
+        spend_model = OwnMeanSpend(mean_spend, f"Gamma-Gamma did not converge ({exc})")
+    except FrequencySpendCorrelationWarning as exc:
+        spend_model = OwnMeanSpend(mean_spend, f"Gamma-Gamma assumption broken: {exc}")
     return {"transactions": bg, "spend": spend_model}

@@ -8,6 +8,7 @@ Errors name the key, the value and what was expected, e.g.::
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +118,33 @@ def _as_list(m: EntityMapping | list[EntityMapping]) -> list[EntityMapping]:
     return m if isinstance(m, list) else [m]
 
 
+def _model_names(cls: type[BaseModel] = BaseModel) -> set[str]:
+    out = set()
+    for sub in cls.__subclasses__():
+        out.add(sub.__name__)
+        out |= _model_names(sub)
+    return out
+
+
+_WRONG_SHAPE = {"list_type", "dict_type", "model_type", "string_type", "model_attributes_type"}
+
+
 def _format_errors(path: Path, exc: ValidationError) -> str:
-    lines = []
+    # a union (e.g. one mapping or a list of them) reports each member, its type name in
+    # the location: keep the member whose shape matched, without the type name
+    tags = _model_names() | {"str", "int", "float", "bool"}
+    errors = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in err["loc"])
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in tags or "[" in p)))
+        errors.append((loc, len(loc) != len(err["loc"]), err))
+    specific = {loc for loc, tagged, err in errors if not (tagged and err["type"] in _WRONG_SHAPE)}
+    lines = []
+    for loc_parts, tagged, err in errors:
+        if tagged and err["type"] in _WRONG_SHAPE and any(
+            s[: len(loc_parts)] == loc_parts for s in specific
+        ):
+            continue
+        loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc_parts)
         loc = loc.replace(".[", "[")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -128,9 +152,93 @@ def _format_errors(path: Path, exc: ValidationError) -> str:
         if err["type"] == "missing":
             msg = "required key is missing"
         value = err.get("input")
-        shown = "" if err["type"] == "missing" or isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if err["type"] == "missing" or isinstance(value, dict) else f" (got {_short(value)})"
         lines.append(f"{path.name}: {loc or '(top level)'}: {msg}{shown}")
     return "\n".join(lines)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlevel = 2
+
+
+def _short(value: Any) -> str:
+    return _SHORT.repr(value)
+
+
+MAX_PROJECT_FILE_BYTES = 1 << 20
+"""A project file larger than this (1 MiB) is refused: it is not a hand-written config."""
+
+MAX_YAML_NODES = 100_000
+"""Values a project file may expand to (aliases counted at each use): bounds alias bombs."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that stops at :data:`MAX_YAML_NODES` composed or aliased nodes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._nodes = 0
+        self._weights: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            self._count(self._weights.get(id(node), 1))
+            return node
+        start = self._nodes
+        node = super().compose_node(parent, index)
+        self._count(1)
+        self._weights[id(node)] = self._nodes - start
+        return node
+
+    def _count(self, n: int) -> None:
+        self._nodes += n
+        if self._nodes > MAX_YAML_NODES:
+            raise ConfigError(
+                f"expands to more than {MAX_YAML_NODES:,} values (YAML aliases repeated "
+                "too often?); a project file is not that large"
+            )
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        size = path.stat().st_size
+        if size > MAX_PROJECT_FILE_BYTES:
+            raise ConfigError(
+                f"{path}: {size:,} bytes is too large for a project file "
+                f"(limit {MAX_PROJECT_FILE_BYTES:,})"
+            )
+        data = path.read_bytes()
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot read the project file (permission denied)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a project file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the project file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); "
+            "a project file is YAML in UTF-8"
+        ) from None
+    loader = None
+    try:
+        loader = _BoundedLoader(text)
+        return loader.get_single_data()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        msg = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not valid YAML: {msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2024-13-45
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def load_config(path: str | Path) -> ProjectConfig:
@@ -139,7 +247,8 @@ def load_config(path: str | Path) -> ProjectConfig:
     Raises
     ------
     ConfigError
-        The file is missing, is not YAML, or does not validate; the message names
+        The file is missing, unreadable, not UTF-8 text, not YAML (or a YAML whose
+        aliases expand past :data:`MAX_YAML_NODES` values), or does not validate; the message names
         the file, the key, the value and what was expected.
     """
     path = Path(path)
@@ -147,10 +256,7 @@ def load_config(path: str | Path) -> ProjectConfig:
         path = path / "segmint.yaml"
     if not path.exists():
         raise ConfigError(f"{path}: project file not found (create one with `segmint init`)")
-    try:
-        raw: Any = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw: Any = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     try:

@@ -35,7 +35,9 @@ from segmint._typing import (
     RuleOrder,
     ScalerName,
     SegmentMethod,
+    ValueMeasure,
 )
+from segmint.config._sql import check_expression
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -54,6 +56,11 @@ class Rule(_Model):
         "is that feature's NN-th percentile over the population at the fit's as_of."
     )
     id: str | None = Field(default=None, description="Segment id; defaults to `<dimension>-<n>`.")
+
+    @field_validator("when")
+    @classmethod
+    def _expression(cls, v: str) -> str:
+        return check_expression(v, what="rule condition")
 
 
 class PreprocessingConfig(_Model):
@@ -86,6 +93,13 @@ class PreprocessingConfig(_Model):
         description="Columns matched by one glob input (e.g. the n columns of `share_cat_*`) "
         "are weighted 1/sqrt(n) each, so the family weighs as much as one feature; "
         "`weights` multiply on top.",
+    )
+
+    information_weights: bool = Field(
+        default=True,
+        description="After a first sweep, a family of inputs whose variance the segments "
+        "explain less than 5% of (a noise feature) enters with a weight in proportion; the "
+        "model is then refitted. Reported in the evidence (`feature_weights`).",
     )
 
     @field_validator("winsorize")
@@ -189,6 +203,25 @@ DEFAULT_DIMENSIONS = ("value", "rfm", "behaviour", "lifecycle")
 """Names of the built-in dimensions added by ``include_defaults``."""
 
 
+class ValueConfig(_Model):
+    """What the built-in ``value`` dimension ranks clients by (see docs/segmentation.md)."""
+
+    measure: ValueMeasure = Field(
+        default="auto",
+        description="Base measure: clv (`clv_12m`), margin (`margin_12m`), revenue "
+        "(`revenue_12m`) or spend (`monetary_total`). auto: CLV where its model is identified "
+        "(non-null for 90% of buyers), else the 12-month margin, else revenue, where a "
+        "profitability source gives them, else total spend.",
+    )
+    balance_rate: float = Field(
+        default=0.01,
+        ge=0,
+        description="Yearly value of one unit of balances: the tiers rank `base + balance_rate "
+        "* assets` when the features hold non-zero `assets` (holdings mapped); 0 leaves "
+        "balances out.",
+    )
+
+
 class SegmentationConfig(_Model):
     """Options of the segmentation stage (`segmentation:` in segmint.yaml)."""
 
@@ -204,6 +237,9 @@ class SegmentationConfig(_Model):
         default=True, description="Add the built-in value, rfm, behaviour, lifecycle dimensions."
     )
     dimensions: list[DimensionConfig] = Field(default_factory=list)
+    value: ValueConfig = Field(
+        default_factory=ValueConfig, description="The built-in value dimension's measure."
+    )
 
     def dimension_names(self) -> list[str]:
         """The declared dimensions, then the built-in ones not redeclared."""

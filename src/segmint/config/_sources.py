@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from segmint._typing import SourceFormat, UnknownClientPolicy
+from segmint._typing import BadFilePolicy, CsvEncoding, SourceFormat, UnknownClientPolicy
+from segmint.config._sql import check_expression
 
 
 class _Model(BaseModel):
@@ -32,8 +34,18 @@ class SourceConfig(_Model):
     format: SourceFormat | None = Field(
         default=None, description="csv, parquet or table; inferred from `path` when omitted."
     )
-    delimiter: str = Field(default=",", description="CSV field separator.")
+    delimiter: str = Field(default=",", min_length=1, max_length=4, description="CSV field separator.")
+    quote: str = Field(
+        default='"', max_length=1, description="CSV quote character (empty: no quoting)."
+    )
+    encoding: CsvEncoding = Field(default="utf-8", description="CSV text encoding.")
     header: bool = Field(default=True, description="CSV has a header row.")
+    on_bad_file: BadFilePolicy = Field(
+        default="error",
+        description="A file of the source that cannot be read (permission, encoding, format, "
+        "missing columns): stop the run naming it (`error`), or leave it out and load the "
+        "other files (`skip`; the report lists it).",
+    )
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:
@@ -59,6 +71,11 @@ class SqlExpr(_Model):
 
     sql: str = Field(description="e.g. `amount_cents / 100.0` or `'EUR'`.")
 
+    @field_validator("sql")
+    @classmethod
+    def _expression(cls, v: str) -> str:
+        return check_expression(v, what="derived column")
+
 
 ColumnSpec = Annotated[
     str | SqlExpr,
@@ -74,8 +91,15 @@ class EntityMapping(_Model):
         description="Canonical column -> source column or `{sql: ...}`."
     )
     where: str | None = Field(
-        default=None, description="Optional SQL filter applied to the source before mapping."
+        default=None,
+        description="Optional SQL filter applied to the source before mapping: one boolean "
+        "expression over the source's columns (no query, statement or table function).",
     )
+
+    @field_validator("where")
+    @classmethod
+    def _expression(cls, v: str | None) -> str | None:
+        return None if v is None else check_expression(v, what="filter")
 
 
 class ContractsConfig(_Model):
@@ -97,6 +121,29 @@ class ContractsConfig(_Model):
         "or create a stub client.",
     )
 
+    max_amount: float = Field(
+        default=1e12,
+        gt=0,
+        le=1e15,
+        description="Amounts, balances, revenue and cost beyond this (in absolute value) are "
+        "quarantined (`out_of_range`); at most 1e15, so that sums stay exact.",
+    )
+    min_birth_year: int = Field(
+        default=1900, description="Birth years before this are set to null, with a note."
+    )
+    max_birth_year: int | None = Field(
+        default=None,
+        description="Birth years after this are set to null, with a note; defaults to the "
+        "year of the run.",
+    )
+    max_shrink: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A reload that would remove more than this share of an entity's rows "
+        "(or all of them) is refused unless `--allow-shrink` is given.",
+    )
+
     @field_validator("currency")
     @classmethod
     def _iso(cls, v: str) -> str:
@@ -113,4 +160,18 @@ class WarehouseConfig(_Model):
         description="DuckDB file, relative to the project file.",
     )
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads (default: all).")
-    memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. `8GB`.")
+    memory_limit: str | None = Field(
+        default=None, description="DuckDB memory limit, e.g. `8GB`, `512MB` or `80%`."
+    )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not _MEMORY.match(v):
+            raise ValueError("expected a size such as 8GB, 512MB, 2GiB or 80%")
+        return v
+
+
+_MEMORY = re.compile(
+    r"^\s*(\d+(\.\d+)?\s*([KMGT]i?B|[KMGT]|B)|\d+(\.\d+)?\s*%)\s*$", re.IGNORECASE
+)

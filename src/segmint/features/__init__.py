@@ -48,8 +48,10 @@ from segmint.features._incremental import (
     state_anchor,
     state_status,
 )
+from segmint.features._labels import feature_label
 
 __all__ = [
+    "feature_label",
     "CLV_MODELS",
     "GROUPS",
     "INCREMENTAL_GROUPS",

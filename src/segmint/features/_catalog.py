@@ -46,7 +46,7 @@ SHARED_CTES: dict[str, SharedCte] = {
     for c in (
         SharedCte(
             "clients_asof",
-            "  SELECT client_id FROM clients\n"
+            "  SELECT client_id, onboarded_at FROM clients\n"
             "  WHERE onboarded_at IS NULL OR onboarded_at <= {as_of}",
         ),
         SharedCte(
@@ -71,6 +71,14 @@ SHARED_CTES: dict[str, SharedCte] = {
             "    date_diff('day', LAG(day) OVER (PARTITION BY client_id ORDER BY day), day) AS gap\n"
             "  FROM purchase_days",
             ("purchase_days",),
+        ),
+        # tenure counts from onboarding where the clients entity has it (first purchase
+        # otherwise): btyd_T is the days since the first purchase day over unit_days
+        SharedCte(
+            "client_tenure",
+            "  SELECT c.client_id, c.onboarded_at, r.btyd_T FROM clients_asof AS c\n"
+            "  LEFT JOIN rfm AS r ON r.client_id = c.client_id",
+            ("rfm", "clients_asof"),
         ),
         SharedCte(
             "rfm_buyers",
@@ -153,8 +161,6 @@ RFM = FeatureGroup(
                    "0 for a client with one purchase day.", "{currency}",
                    "COALESCE((SUM(amount) - arg_min(amount, day)) / NULLIF(COUNT(*) - 1, 0), 0.0)",
                    "0.0"),
-                _f("tenure_days", _R, "Days from the first purchase day to as_of.", "days",
-                   "date_diff('day', MIN(day), {as_of})", "NULL"),
                 _f("btyd_x", _R, "Buy-till-you-die x: repeat purchase days (first excluded).",
                    "count", "COUNT(*) - 1", "0", "BIGINT"),
                 _f("btyd_t_x", _R,
@@ -163,6 +169,19 @@ RFM = FeatureGroup(
                 _f("btyd_T", _R, "Buy-till-you-die T: time from the first purchase day to as_of.",
                    "{time_unit}", "date_diff('day', MIN(day), {as_of}) / {unit_days}", "NULL"),
             ),
+        ),
+        FeatureSet(
+            "tenure",
+            "client_tenure",
+            (
+                _f("tenure_days", _R,
+                   "Days from the client's onboarding date (clients.onboarded_at) to as_of; "
+                   "from the first purchase day where the onboarding date is unknown; null "
+                   "for a client with neither.", "days",
+                   "COALESCE(CAST(date_diff('day', onboarded_at, {as_of}) AS DOUBLE), "
+                   "round(btyd_T * {unit_days}))", "NULL"),
+            ),
+            grouped=False,
         ),
     ),
 )

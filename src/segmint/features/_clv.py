@@ -85,8 +85,10 @@ FEATURES = (
     ),
     _feature(
         "expected_spend",
-        "Expected spend per purchase day (Gamma-Gamma; mean repeat spend when it cannot "
-        "be fitted).",
+        "Expected spend per purchase day (Gamma-Gamma; where its fit does not converge or "
+        "its assumption fails, its limit: the client's own mean repeat spend, the "
+        "population mean without repeat purchases; with under 30 repeat buyers, the "
+        "population mean).",
         "{currency}",
         "0.0",
     ),
@@ -221,6 +223,10 @@ def _stored_or_fitted(
         # a failed fit must not pass for a result: the features are null, and said so
         log.warning("clv features: the transaction model did not converge (%s); null", exc)
         models, reason = None, str(exc)
+    spend_reason = getattr((models or {}).get("spend"), "reason", None)
+    if spend_reason:
+        # reported, not hidden: CLV then uses each client's own mean spend
+        log.warning("clv features: spend per purchase is each client's own mean: %s", spend_reason)
     if wh is not None and as_of is not None:
         saved = save_clv_model(wh, models, as_of, time_unit, len(summary), reason=reason)
         log.info("clv features: model version %d (%s) as of %s", saved.version, saved.kind, as_of)

@@ -1010,6 +1010,12 @@ def _state_ctes(merged: SharedCte, aliases: str, later: str | None) -> dict[str,
         **SHARED_CTES,
         "state": SharedCte("state", f"  SELECT *{aliases} FROM {CLIENT_TABLE}"),
         merged.name: merged,
+        "client_tenure": SharedCte(
+            "client_tenure",
+            "  SELECT c.client_id, c.onboarded_at, s.btyd_T FROM clients_asof AS c\n"
+            "  LEFT JOIN state_features AS s ON s.client_id = c.client_id",
+            ("state_features", "clients_asof"),
+        ),
         "rfm_buyers": SharedCte(
             "rfm_buyers",
             "  SELECT s.* FROM state_features AS s JOIN clients_asof AS c ON c.client_id = s.client_id"

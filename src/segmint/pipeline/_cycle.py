@@ -45,11 +45,12 @@ def run_cycle(
     ingest: bool = True,
     notify: bool = True,
     force_as_of: bool = False,
+    allow_shrink: bool = False,
 ) -> CycleResult:
     """Run one update cycle (see :meth:`segmint.Project.update`)."""
     with project_lock(ws.warehouse_path):
         result = _locked_cycle(ws, as_of, refit=refit, ingest=ingest, notify=notify,
-                               force_as_of=force_as_of)
+                               force_as_of=force_as_of, allow_shrink=allow_shrink)
     if notify and ws.config.monitoring.webhook is not None:
         t0 = time.perf_counter()
         deliveries = deliver_queued(ws)
@@ -58,7 +59,7 @@ def run_cycle(
     return result
 
 
-def _locked_cycle(ws, as_of, *, refit, ingest, notify, force_as_of) -> CycleResult:
+def _locked_cycle(ws, as_of, *, refit, ingest, notify, force_as_of, allow_shrink=False) -> CycleResult:
     started = _now()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -69,7 +70,7 @@ def _locked_cycle(ws, as_of, *, refit, ingest, notify, force_as_of) -> CycleResu
         t0 = time.perf_counter()
 
     if ingest:
-        steps.ingest(ws)
+        steps.ingest(ws, allow_shrink=allow_shrink)
         lap("ingest")
     if ws.config.features.incremental:
         from segmint.features._snapshot import refresh_state

@@ -29,7 +29,9 @@ class PipelineRun:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def run_pipeline(ws: Workspace, *, as_of=None, report=None, progress=None) -> PipelineRun:
+def run_pipeline(
+    ws: Workspace, *, as_of=None, report=None, progress=None, allow_shrink: bool = False
+) -> PipelineRun:
     """Run every stage in order under the project lock (see :meth:`segmint.Project.run`)."""
     timings: dict[str, float] = {}
 
@@ -42,7 +44,7 @@ def run_pipeline(ws: Workspace, *, as_of=None, report=None, progress=None) -> Pi
         return out
 
     with project_lock(ws.warehouse_path):
-        ingested = step("ingest", lambda: steps.ingest(ws))
+        ingested = step("ingest", lambda: steps.ingest(ws, allow_shrink=allow_shrink))
         date = steps.as_date(as_of) or steps.default_as_of(ws)
         features = step("features", lambda: steps.snapshot_features(ws, date))
         seg = step("segment", lambda: steps.segment(ws, date, load=False))

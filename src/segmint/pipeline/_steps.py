@@ -29,7 +29,14 @@ def as_date(value: dt.date | str | None) -> dt.date | None:
     return value
 
 
-def ingest(ws: Workspace, *, progress=None, full: bool = False, build_state: bool = False):
+def ingest(
+    ws: Workspace,
+    *,
+    progress=None,
+    full: bool = False,
+    build_state: bool = False,
+    allow_shrink: bool = False,
+):
     """Load what is new in the sources, and keep the incremental feature state in step."""
     from segmint.governance import drop_erased, optional_key
     from segmint.sources import appended_table
@@ -37,7 +44,7 @@ def ingest(ws: Workspace, *, progress=None, full: bool = False, build_state: boo
 
     key = optional_key(ws.config.governance.pseudonymise, ws.root)
     report = load(
-        ws, progress=progress, full=full,
+        ws, progress=progress, full=full, allow_shrink=allow_shrink,
         after_load=lambda con, run_id: drop_erased(con, key, run_id=run_id),
     )
     if ws.config.features.incremental:

@@ -27,6 +27,7 @@ from segmint.profiles._models import (
     Evidence,
     Fact,
     FeatureStat,
+    NameTerm,
     PersonaSentence,
     RuleSet,
     Segment,
@@ -34,7 +35,13 @@ from segmint.profiles._models import (
     SegmentRule,
     ValueStat,
 )
-from segmint.profiles._names import generate_name, persona, profile_value, unique_names
+from segmint.profiles._names import (
+    generate_name,
+    name_with_terms,
+    persona,
+    profile_value,
+    unique_names,
+)
 from segmint.profiles._rules import apply_rules, case_sql, fit_rules
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "Dimension",
     "Evidence",
     "Fact",
+    "NameTerm",
     "FeatureStat",
     "PersonaSentence",
     "RuleSet",
@@ -62,6 +70,7 @@ __all__ = [
     "example_warehouse",
     "fit_rules",
     "generate_name",
+    "name_with_terms",
     "load_catalog",
     "persona",
     "profile_value",

@@ -15,8 +15,9 @@ import re
 
 from segmint.config import CatalogConfig
 from segmint.errors import ConfigError, WarehouseError
+from segmint.profiles._labels import label
 from segmint.profiles._models import Catalog, Dimension, Evidence, Segment
-from segmint.profiles._names import persona, unique_names
+from segmint.profiles._names import named_segments, persona
 from segmint.profiles._profile import (
     crosstabs,
     latest_as_of,
@@ -24,7 +25,7 @@ from segmint.profiles._profile import (
     prepare,
     profile_segments,
 )
-from segmint.profiles._rules import fit_rules
+from segmint.profiles._rules import definition_rules, fit_rules
 from segmint.store import Warehouse
 
 CATALOG_TABLE = "segment_catalog"
@@ -75,16 +76,22 @@ def build_catalog(
     for info in infos:
         profiles = profile_segments(wh.con, info.dimension, features, top=config.top_features)
         fixed, sources = _fixed_names(wh, info.dimension, info.kind, config, profiles)
-        names = unique_names(profiles, fixed)
+        named = named_segments(profiles, fixed)
+        names = {seg: name for seg, (name, _) in named.items()}
         for seg in names:
             sources.setdefault(seg, "generated")
-        rules, ruleset = fit_rules(
-            wh.con, info.dimension, features, max_conditions=config.max_conditions,
-            max_depth=config.max_depth, sample_size=config.sample_size,
-        )
+        if info.kind == "rules" and (info.params or {}).get("type") == "rules":
+            # a rule-defined dimension is described by its own definition, not a surrogate
+            rules, ruleset = definition_rules(wh.con, info.dimension, info.params)
+        else:
+            rules, ruleset = fit_rules(
+                wh.con, info.dimension, features, max_conditions=config.max_conditions,
+                max_depth=config.max_depth, sample_size=config.sample_size,
+            )
         by_segment = {r.segment_id: r for r in rules}
         segments = [
-            Segment(segment_id=seg, name=names[seg], name_source=sources[seg], rule=by_segment.get(seg),
+            Segment(segment_id=seg, name=names[seg], name_source=sources[seg],
+                    name_terms=named[seg][1], rule=by_segment.get(seg),
                     profile=p, persona=persona(names[seg], p))
             for seg, p in sorted(profiles.items(), key=lambda kv: (-kv[1].size, kv[0]))
         ]
@@ -115,7 +122,11 @@ def _evidence(raw: dict | None) -> Evidence | None:
         {k: v for k, v in row.items() if v is None or (isinstance(v, int | float) and not isinstance(v, bool))}
         for row in table
     ]
-    return Evidence(chosen_k=chosen, table=rows)
+    weights = raw.get("feature_weights") or {}
+    return Evidence(
+        chosen_k=chosen, table=rows, rule=raw.get("rule"),
+        feature_weights={str(k): float(v) for k, v in weights.items()} if isinstance(weights, dict) else {},
+    )
 
 
 _PLACEHOLDER = re.compile(r"^(segment|cluster)[ _-]?\d+$", re.IGNORECASE)
@@ -244,7 +255,7 @@ def catalog_markdown(catalog: Catalog) -> str:
             for name in s.profile.top_features:
                 f = s.profile.feature(name)
                 out.append(
-                    f"| {name} | {_num(f.mean)} | {_num(f.median)} | {_num(f.population_mean)} | "
+                    f"| {label(name)} | {_num(f.mean)} | {_num(f.median)} | {_num(f.population_mean)} | "
                     f"{'-' if f.lift is None else format(f.lift, '+.2f')} |\n"
                 )
             out.append("\n")

@@ -92,8 +92,13 @@ class RuleSet(BaseModel):
         "the unmatched clients of the fitting sample ('unmatched' when every client matched)."
     )
     fidelity: float = Field(description="Share of all clients whose CASE result equals their assignment.")
-    sample_size: int = Field(description="Clients the decision trees were fitted on.")
+    sample_size: int = Field(description="Clients the decision trees were fitted on (0: definition).")
     max_conditions: int
+    kind: Literal["surrogate", "definition"] = Field(
+        default="surrogate",
+        description="definition: a rule-defined dimension's own rules, exactly; surrogate: "
+        "decision-tree rules that approximate a learned dimension.",
+    )
 
 
 class Fact(BaseModel):
@@ -103,6 +108,17 @@ class Fact(BaseModel):
     metric: str = Field(description="Path in the segment profile, e.g. 'feature.recency_days.median'.")
     value: float
     display: str = Field(description="The number as written in the sentence.")
+
+
+class NameTerm(BaseModel):
+    """A fact a term of a generated name rests on: ``value op threshold`` holds."""
+
+    model_config = _CFG
+    term: str = Field(description="The word(s) of the name, e.g. 'Lapsed', 'Digital-first'.")
+    metric: str = Field(description="Path in the segment profile, e.g. 'feature.recency_days.lift'.")
+    value: float
+    op: Literal[">=", "<="]
+    threshold: float
 
 
 class PersonaSentence(BaseModel):
@@ -120,6 +136,10 @@ class Segment(BaseModel):
     name_source: Literal["configured", "model", "generated"] = Field(
         description="configured: segmint.yaml; model: a rule-defined dimension's own name; "
         "generated: from the profile."
+    )
+    name_terms: list[NameTerm] = Field(
+        default_factory=list,
+        description="Generated names: the profile fact behind each term (empty otherwise).",
     )
     rule: SegmentRule | None = Field(description="None when the segment is the fallback with no rule.")
     profile: SegmentProfile
@@ -147,6 +167,11 @@ class Evidence(BaseModel):
     model_config = _CFG
     chosen_k: int | None
     table: list[dict[str, float | None]]
+    rule: str | None = Field(default=None, description="The k-selection rule applied, in words.")
+    feature_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Weight of each input family in the clustering space (1 = full weight).",
+    )
 
 
 class Dimension(BaseModel):

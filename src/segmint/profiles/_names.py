@@ -1,30 +1,43 @@
 """Segment names and persona narratives, generated deterministically from profiles.
 
-A name is ``<qualifier> <noun>`` read off the feature lifts (a trait counts
-when ``|lift| >= STRONG``):
+A name is ``<qualifier> <noun>``, and **every term is backed by a profile fact past a
+documented threshold** (recorded with the name as :class:`NameTerm`, checked when the
+name is made). Lifts are standardised mean differences; a trait counts when
+``|lift| >= STRONG`` (0.5 SD) *and* the segment's own level passes an absolute bar, so a
+term never claims what the numbers on the same page contradict:
 
-* noun -- lapsed (recency up): "big spenders" when spend or value is up, else
-  "occasional buyers", both qualified "Lapsed"; short tenure: "newcomers";
-  frequent: "loyalists"; promotion-heavy: "bargain hunters"; infrequent:
-  "occasional buyers"; otherwise "regulars";
-* qualifier -- the strongest of value level ("High-value"/"Low-value", lift
-  weighted x1.25 so value wins near-ties), promotion sensitivity
-  ("Promotion-driven"), digital engagement ("Digital-first"/"Offline"), the
-  most over-represented category ("Electronics-focused") or channel
-  ("Mobile-channel"); "Mainstream" when nothing stands out.
+=====================  ====================================================================
+term                   facts (all must hold)
+=====================  ====================================================================
+Lapsed                 recency_days lift >= 0.5 and median recency_days >= 90
+big spenders           (lapsed) spend or value lift >= 0.5
+newcomers              tenure_days lift <= -0.5 and median tenure_days <= 365
+loyalists              frequency lift >= 0.5
+bargain hunters        promo_share lift >= 0.5 and mean promo_share >= 20%
+occasional buyers      frequency lift <= -0.5
+High-value/Low-value   value-measure lift >= 0.5 / <= -0.5 (the first of clv_12m,
+                       revenue_12m, margin_12m, monetary_total, total_balance, assets)
+Promotion-driven       as bargain hunters
+Digital-first          digital_share lift >= 0.5 and mean digital_share >= 50%
+Offline                digital_share lift <= -0.5 and mean digital_share <= 20%
+<Category>-focused     share_cat_<c> lift >= 0.5 and mean share >= 15%
+<Channel>-channel      share_channel_<c> lift >= 0.5 and mean share >= 30%
+=====================  ====================================================================
 
-Names are made unique within a dimension in order of segment size (largest
-keeps the plain name; a later duplicate gets, in brackets, the top feature
-whose lift differs most from the first holder's, then a number). A persona is a list of sentences, each
-filled from the profile and carrying the facts (metric path, value, the
-number as written) it states.
+Without a qualifier the name is "Mainstream <noun>"; without a noun, "regulars".
+Within a dimension, names are made unique in order of segment size: the largest keeps
+the plain name; a later segment with the same name gets, in brackets, the feature whose
+lift differs most from the first holder's -- only if the difference is at least
+``STRONG`` (a meaningful distinction, also recorded as a term); otherwise a number. A
+persona is a list of sentences, each filled from the profile and carrying the facts
+(metric path, value, the number as written) it states.
 """
 
 from __future__ import annotations
 
 from segmint.profiles._labels import is_share as _is_share
 from segmint.profiles._labels import label as _label
-from segmint.profiles._models import Fact, PersonaSentence, SegmentProfile
+from segmint.profiles._models import Fact, NameTerm, PersonaSentence, SegmentProfile
 
 STRONG = 0.5
 VALUE_FEATURES = ("clv_12m", "revenue_12m", "margin_12m", "monetary_total", "total_balance", "assets")
@@ -33,6 +46,11 @@ _VALUE_LABELS = {
     "clv_12m": "12-month customer lifetime value",
     "margin_12m": "12-month margin",
 }
+LAPSED_DAYS = 90
+NEWCOMER_DAYS = 365
+PROMO_LEVEL = 0.2
+DIGITAL_LEVEL, OFFLINE_LEVEL = 0.5, 0.2
+CATEGORY_LEVEL, CHANNEL_LEVEL = 0.15, 0.3
 
 
 def _lift(p: SegmentProfile, feature: str) -> float | None:
@@ -40,95 +58,158 @@ def _lift(p: SegmentProfile, feature: str) -> float | None:
     return f.lift if f is not None else None
 
 
-def _first_lift(p: SegmentProfile, features: tuple[str, ...]) -> float:
-    for f in features:
-        lift = _lift(p, f)
-        if lift is not None:
-            return lift
-    return 0.0
+def _first(p: SegmentProfile, features: tuple[str, ...]) -> str | None:
+    return next((f for f in features if _lift(p, f) is not None), None)
 
 
-def _best_prefixed(p: SegmentProfile, prefix: str) -> tuple[str, float] | None:
-    best = max(
-        ((f.feature.removeprefix(prefix), f.lift) for f in p.features
-         if f.feature.startswith(prefix) and f.lift is not None),
-        key=lambda t: (t[1], t[0]), default=None,
+class _Terms:
+    """Checks facts against a profile and records the ones a term rests on."""
+
+    def __init__(self, p: SegmentProfile) -> None:
+        self.p = p
+
+    def fact(self, feature: str | None, stat: str, op: str, threshold: float) -> NameTerm | None:
+        if feature is None:
+            return None
+        f = self.p.feature(feature)
+        value = getattr(f, stat) if f is not None else None
+        if value is None or not _holds(value, op, threshold):
+            return None
+        return NameTerm(term="", metric=f"feature.{feature}.{stat}", value=float(value), op=op,
+                        threshold=threshold)
+
+    def all(self, term: str, *facts: NameTerm | None) -> list[NameTerm] | None:
+        if any(f is None for f in facts):
+            return None
+        return [f.model_copy(update={"term": term}) for f in facts if f is not None]
+
+
+def _holds(value: float, op: str, threshold: float) -> bool:
+    return value >= threshold if op == ">=" else value <= threshold
+
+
+def _prefixed(p: SegmentProfile, prefix: str) -> list[str]:
+    return sorted(
+        (f.feature for f in p.features if f.feature.startswith(prefix) and f.lift is not None),
+        key=lambda name: (-(_lift(p, name) or 0.0), name),
     )
-    return best if best and best[1] >= STRONG else None
 
 
 def _title(word: str) -> str:
     return word.replace("_", " ").capitalize()
 
 
+def name_with_terms(p: SegmentProfile) -> tuple[str, list[NameTerm]]:
+    """The profile's name (before uniqueness) and the facts each of its terms rests on."""
+    t = _Terms(p)
+    recency = "recency_days" if _lift(p, "recency_days") is not None else None
+    lapsed = t.all("Lapsed", t.fact(recency, "lift", ">=", STRONG),
+                   t.fact(recency, "median", ">=", LAPSED_DAYS))
+    if lapsed:
+        spend = _first(p, ("monetary_mean", "monetary_total", "revenue_12m"))
+        value = _first(p, VALUE_FEATURES)
+        big = t.all("big spenders", t.fact(spend, "lift", ">=", STRONG)) or t.all(
+            "big spenders", t.fact(value, "lift", ">=", STRONG))
+        if big:
+            return "Lapsed big spenders", lapsed + big
+        occasional = t.all("occasional buyers", t.fact(recency, "lift", ">=", STRONG))
+        return "Lapsed occasional buyers", lapsed + (occasional or [])
+
+    frequency = _first(p, ("frequency", "events_90d"))
+    promo = _first(p, ("promo_share",))
+    promo_terms = lambda term: t.all(  # noqa: E731
+        term, t.fact(promo, "lift", ">=", STRONG), t.fact(promo, "mean", ">=", PROMO_LEVEL))
+    nouns = [
+        ("newcomers", t.all("newcomers", t.fact("tenure_days", "lift", "<=", -STRONG),
+                            t.fact("tenure_days", "median", "<=", NEWCOMER_DAYS))),
+        ("loyalists", t.all("loyalists", t.fact(frequency, "lift", ">=", STRONG))),
+        ("bargain hunters", promo_terms("bargain hunters")),
+        ("occasional buyers", t.all("occasional buyers", t.fact(frequency, "lift", "<=", -STRONG))),
+    ]
+    noun, noun_terms = next(((n, ts) for n, ts in nouns if ts), ("regulars", []))
+
+    options: list[tuple[float, str, list[NameTerm]]] = []
+    value = _first(p, VALUE_FEATURES)
+    lv = _lift(p, value) if value else None
+    if lv is not None and abs(lv) >= STRONG:
+        word = "High-value" if lv > 0 else "Low-value"
+        ts = t.all(word, t.fact(value, "lift", ">=" if lv > 0 else "<=", STRONG if lv > 0 else -STRONG))
+        if ts:
+            options.append((abs(lv) * 1.25, word, ts))  # value wins near-ties
+    ts = promo_terms("Promotion-driven")
+    if ts:
+        options.append((_lift(p, promo) or 0.0, "Promotion-driven", ts))
+    digital = "digital_share" if _lift(p, "digital_share") is not None else None
+    ts = t.all("Digital-first", t.fact(digital, "lift", ">=", STRONG),
+               t.fact(digital, "mean", ">=", DIGITAL_LEVEL))
+    ts = ts or t.all("Offline", t.fact(digital, "lift", "<=", -STRONG),
+                     t.fact(digital, "mean", "<=", OFFLINE_LEVEL))
+    if ts:
+        options.append((abs(_lift(p, "digital_share") or 0.0), ts[0].term, ts))
+    for cat in _prefixed(p, "share_cat_")[:1]:
+        word = f"{_title(cat.removeprefix('share_cat_'))}-focused"
+        ts = t.all(word, t.fact(cat, "lift", ">=", STRONG), t.fact(cat, "mean", ">=", CATEGORY_LEVEL))
+        if ts:
+            options.append((_lift(p, cat) or 0.0, word, ts))
+    if not any(o[1] in ("Digital-first", "Offline") for o in options):
+        for chan in _prefixed(p, "share_channel_")[:1]:  # the channel mix says what digital says
+            word = f"{_title(chan.removeprefix('share_channel_'))}-channel"
+            ts = t.all(word, t.fact(chan, "lift", ">=", STRONG),
+                       t.fact(chan, "mean", ">=", CHANNEL_LEVEL))
+            if ts:
+                options.append((_lift(p, chan) or 0.0, word, ts))
+    if not options:
+        return f"Mainstream {noun}", noun_terms
+    options.sort(key=lambda o: (-o[0], o[1]))
+    _, word, ts = options[0]
+    return f"{word} {noun}", ts + noun_terms
+
+
 def generate_name(p: SegmentProfile) -> str:
     """The profile's name, before uniqueness is enforced."""
-    value = _first_lift(p, VALUE_FEATURES)
-    recency = _first_lift(p, ("recency_days",))
-    if recency == 0.0 and _lift(p, "p_alive") is not None:
-        recency = -_first_lift(p, ("p_alive",))
-    frequency = _first_lift(p, ("frequency", "events_90d"))
-    tenure = _first_lift(p, ("tenure_days",))
-    promo = _first_lift(p, ("promo_share", "promo_uplift"))
-    digital = _first_lift(p, ("digital_share",))
-
-    if recency >= STRONG:
-        spend = _first_lift(p, ("monetary_mean", "monetary_total", "revenue_12m"))
-        return "Lapsed big spenders" if max(spend, value) >= STRONG else "Lapsed occasional buyers"
-    if tenure <= -STRONG:
-        noun = "newcomers"
-    elif frequency >= STRONG:
-        noun = "loyalists"
-    elif promo >= STRONG:
-        noun = "bargain hunters"
-    elif frequency <= -STRONG:
-        noun = "occasional buyers"
-    else:
-        noun = "regulars"
-
-    options: list[tuple[float, str]] = []
-    if abs(value) >= STRONG:
-        options.append((abs(value) * 1.25, "High-value" if value > 0 else "Low-value"))
-    if promo >= STRONG:
-        options.append((promo, "Promotion-driven"))
-    if abs(digital) >= STRONG:
-        options.append((abs(digital), "Digital-first" if digital > 0 else "Offline"))
-    cat = _best_prefixed(p, "share_cat_")
-    if cat:
-        options.append((cat[1], f"{_title(cat[0])}-focused"))
-    chan = _best_prefixed(p, "share_channel_")
-    if chan and abs(digital) < STRONG:  # the channel mix says the same as digital share
-        options.append((chan[1], f"{_title(chan[0])}-channel"))
-    if not options:
-        return f"Mainstream {noun}"
-    options.sort(key=lambda t: (-t[0], t[1]))
-    return f"{options[0][1]} {noun}"
+    return name_with_terms(p)[0]
 
 
 def unique_names(
     profiles: dict[str, SegmentProfile], fixed: dict[str, str] | None = None
 ) -> dict[str, str]:
     """Generated names for the segments not in ``fixed``, unique with ``fixed``'s names."""
+    return {s: n for s, (n, _) in named_segments(profiles, fixed).items()}
+
+
+def named_segments(
+    profiles: dict[str, SegmentProfile], fixed: dict[str, str] | None = None
+) -> dict[str, tuple[str, list[NameTerm]]]:
+    """Unique names with the facts behind their terms (fixed names have none)."""
     fixed = fixed or {}
     taken = {n.lower() for n in fixed.values()}
     first: dict[str, SegmentProfile] = {}  # base name -> the segment that took it
-    out = dict(fixed)
+    out: dict[str, tuple[str, list[NameTerm]]] = {s: (n, []) for s, n in fixed.items()}
     order = sorted((s for s in profiles if s not in fixed), key=lambda s: (-profiles[s].size, s))
     for seg in order:
         p = profiles[seg]
-        name = generate_name(p)
+        name, terms = name_with_terms(p)
         if name.lower() in taken:
             holder = first.get(name.lower())
 
             def contrast(feature: str, p=p, holder=holder) -> float:
-                other = _lift(holder, feature) if holder else 0.0
-                return abs((_lift(p, feature) or 0.0) - (other or 0.0))
+                other = (_lift(holder, feature) or 0.0) if holder else 0.0
+                return (_lift(p, feature) or 0.0) - other
 
-            for feature in sorted(p.top_features, key=lambda f: (-contrast(f), f)):
-                lift = (_lift(p, feature) or 0.0) - ((_lift(holder, feature) or 0.0) if holder else 0.0)
-                candidate = f"{name} ({'high' if lift > 0 else 'low'} {_label(feature)})"
+            for feature in sorted(p.top_features, key=lambda f: (-abs(contrast(f)), f)):
+                diff = contrast(feature)
+                if abs(diff) < STRONG:
+                    break  # not a meaningful distinction: numbered below
+                candidate = f"{name} ({'higher' if diff > 0 else 'lower'} {_label(feature)})"
                 if candidate.lower() not in taken:
                     name = candidate
+                    terms = terms + [NameTerm(
+                        term=f"{'higher' if diff > 0 else 'lower'} {_label(feature)}",
+                        metric=f"feature.{feature}.lift", value=float(_lift(p, feature) or 0.0),
+                        op=">=" if diff > 0 else "<=",
+                        threshold=float(((_lift(holder, feature) or 0.0) if holder else 0.0)
+                                        + (STRONG if diff > 0 else -STRONG)),
+                    )]
                     break
         else:
             first[name.lower()] = p
@@ -136,7 +217,7 @@ def unique_names(
         while name.lower() in taken:
             name, i = f"{base} {i}", i + 1
         taken.add(name.lower())
-        out[seg] = name
+        out[seg] = (name, terms)
     return out
 
 

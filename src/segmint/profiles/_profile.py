@@ -138,6 +138,19 @@ def _base(dimension_param: str = "?") -> str:
     )
 
 
+REPORTED_DIGITS = 9
+"""Significant digits of the floats a profile reports.
+
+Parallel aggregation adds terms in a varying order, so the last bits of a mean or a
+standard deviation differ between runs on the same data; rounding to 9 significant
+digits (far above that noise, far below any meaningful difference) makes the catalog of
+the same data and seed byte-identical, and ties between lifts break by name."""
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else float(f"{float(x):.{REPORTED_DIGITS}g}")
+
+
 def profile_segments(
     con: duckdb.DuckDBPyConnection, dimension: str, features: list[str], *, top: int = 5
 ) -> dict[str, SegmentProfile]:
@@ -171,24 +184,24 @@ def profile_segments(
         fstats = []
         seg_stats = stats(row)
         for f in features:
-            mean, med, _ = seg_stats[f]
-            pmean, pmed, pstd = pop_stats[f]
+            mean, med, _ = (_r(x) for x in seg_stats[f])
+            pmean, pmed, pstd = (_r(x) for x in pop_stats[f])
             lift = None
             if mean is not None and pmean is not None:
-                lift = (mean - pmean) / pstd if pstd else 0.0
+                lift = _r((mean - pmean) / pstd) if pstd else 0.0
             fstats.append(FeatureStat(feature=f, mean=mean, median=med, population_mean=pmean,
                                       population_median=pmed, population_std=pstd, lift=lift))
         value = []
         for i, m in enumerate(values):
-            seg_sum, seg_avg = row[3 + 2 * i], row[4 + 2 * i]
-            pop_sum, pop_avg = pop[3 + 2 * i], pop[4 + 2 * i]
-            share = seg_sum / pop_sum if seg_sum is not None and pop_sum else None
+            seg_sum, seg_avg = _r(row[3 + 2 * i]), _r(row[4 + 2 * i])
+            pop_sum, pop_avg = _r(pop[3 + 2 * i]), _r(pop[4 + 2 * i])
+            share = _r(seg_sum / pop_sum) if seg_sum is not None and pop_sum else None
             value.append(ValueStat(metric=m, total=seg_sum, mean=seg_avg, population_mean=pop_avg,
                                    share_of_total=share))
         ranked = sorted((f for f in fstats if f.lift is not None), key=lambda f: (-abs(f.lift), f.feature))
         profiles[seg] = SegmentProfile(
-            size=row[1], share=row[1] / total, value=value, churn_risk=row[2],
-            population_churn_risk=pop[2], features=fstats,
+            size=row[1], share=row[1] / total, value=value, churn_risk=_r(row[2]),
+            population_churn_risk=_r(pop[2]), features=fstats,
             top_features=[f.feature for f in ranked[:top]],
         )
     return profiles

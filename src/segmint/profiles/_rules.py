@@ -23,6 +23,7 @@ the set's fidelity are measured on every client, in DuckDB.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import duckdb
@@ -267,10 +268,12 @@ def fit_rules(
 
 
 def _measure(
-    con: duckdb.DuckDBPyConnection, dimension: str, rules: list[SegmentRule], fallback: str
+    con: duckdb.DuckDBPyConnection, dimension: str, rules: list[SegmentRule], fallback: str,
+    *, case: str | None = None,
 ) -> tuple[list[SegmentRule], float]:
     """Precision, recall and coverage of each rule and the set's fidelity, over every client."""
-    parts = ["count(*)", f"avg(CASE WHEN ({case_sql(rules, fallback)}) = segment_id THEN 1 ELSE 0 END)"]
+    case = case or case_sql(rules, fallback)
+    parts = ["count(*)", f"avg(CASE WHEN ({case}) = segment_id THEN 1 ELSE 0 END)"]
     for r in rules:
         s = _str(r.segment_id)
         parts += [f"count_if({r.sql})", f"count_if(({r.sql}) AND segment_id = {s})", f"count_if(segment_id = {s})"]
@@ -287,3 +290,100 @@ def _measure(
             "precision": tp / hit if hit else 0.0, "recall": tp / pos if pos else 0.0, "coverage": hit / n if n else 0.0,
         }))
     return out, fidelity
+
+
+# -- rule-defined dimensions: their own definition --------------------------------------
+_OPS = [(">=", "at least"), ("<=", "at most"), ("<>", "is not"), ("!=", "is not"),
+        (">", "above"), ("<", "below"), ("=", "is")]
+_TOKEN = re.compile(r"\"([^\"]+)\"|\b([A-Za-z_][A-Za-z0-9_]*)\b|(>=|<=|<>|!=|>|<|=)")
+
+
+def definition_english(when: str, percentiles: dict[str, dict[str, float | None]]) -> str:
+    """A rule's ``when`` in words: features by their labels, ``pNN`` as the percentile
+    with its resolved value (``12-month CLV at least its 90th percentile (1,234.5)``)."""
+    ops = dict(_OPS)
+    last_feature: list[str] = []
+
+    def word(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        if m.group(3):
+            return ops[m.group(3)]
+        pm = _PCT.match(name)
+        if pm and last_feature:
+            key = f"p{float(pm.group(1)):g}"
+            # the subject: a feature, or an expression over features (keyed by its SQL)
+            subjects = [s for s in percentiles if key in percentiles[s]]
+            subject = last_feature[-1] if last_feature[-1] in subjects or not subjects else (
+                subjects[0] if len(subjects) == 1 else next(
+                    (s for s in subjects if last_feature[-1] in s), subjects[0]))
+            v = percentiles.get(subject, {}).get(key)
+            shown = "unknown" if v is None else _readable_number(last_feature[-1], v)
+            return f"its {_ordinal(pm.group(1))} percentile ({shown})"
+        upper = name.upper()
+        if upper in {"AND", "OR", "NOT", "BETWEEN", "IN"}:
+            return name.lower()
+        if upper == "IS":
+            return "is"
+        if upper == "NULL":
+            return "unknown"
+        last_feature.append(name)
+        return _label(name)
+
+    return _TOKEN.sub(word, when)
+
+
+def _readable_number(feature: str, x: float) -> str:
+    """A percentile's value in words: 4 significant figures, thousands separated (the
+    SQL keeps the exact value)."""
+    if _is_share(feature) and 0 <= x <= 1:
+        return f"{x:.1%}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{float(f'{x:.4g}'):g}"
+
+
+_PCT = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$", re.IGNORECASE)
+
+
+def _ordinal(n: str) -> str:
+    if "." in n:
+        return f"{n}th"
+    i = int(n)
+    suffix = "th" if 10 <= i % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(i % 10, "th")
+    return f"{i}{suffix}"
+
+
+def definition_rules(
+    con: duckdb.DuckDBPyConnection, dimension: str, params: dict
+) -> tuple[list[SegmentRule], RuleSet]:
+    """A rule-defined dimension's rules exactly as defined (no surrogate).
+
+    Each segment's rule is its own ``when`` (several rules of one segment joined by OR),
+    its SQL the compiled expression (percentiles resolved to the fitted values); the rule
+    set is the dimension's own CASE (first match wins, the default last), so its fidelity
+    is 1.0 by construction -- and measured, like a learned dimension's.
+    """
+    segments = params["segments"]
+    by_label: dict[int, list[dict]] = {}
+    for r in params["rules"]:
+        by_label.setdefault(int(r["label"]), []).append(r)
+    rules = []
+    for order, (label, items) in enumerate(
+        sorted(by_label.items(), key=lambda kv: params["rules"].index(kv[1][0])), start=1
+    ):
+        sql = " OR ".join(f"({r['sql']})" for r in items) if len(items) > 1 else items[0]["sql"]
+        parts = [definition_english(r["when"], params.get("percentiles") or {}) for r in items]
+        text = " or ".join(f"({t})" for t in parts) if len(parts) > 1 else parts[0]
+        rules.append(SegmentRule(
+            segment_id=segments[label]["id"], order=order, conditions=[], sql=sql,
+            english=text, precision=0.0, recall=0.0, coverage=0.0,
+        ))
+    default = segments[int(params["default_label"])]["id"]
+    whens = "\n".join(
+        f"  WHEN {r['sql']} THEN {_str(segments[int(r['label'])]['id'])}" for r in params["rules"]
+    )
+    case = f"CASE\n{whens}\n  ELSE {_str(default)}\nEND"
+    rules, fidelity = _measure(con, dimension, rules, default, case=case)
+    ruleset = RuleSet(sql=case, fallback=default, fidelity=fidelity, sample_size=0,
+                      max_conditions=0, kind="definition")
+    return rules, ruleset

@@ -24,6 +24,7 @@ from plotly.subplots import make_subplots
 from sklearn.decomposition import PCA
 
 from segmint.profiles import Catalog, Dimension
+from segmint.profiles._labels import label as _label
 from segmint.report._governance import governance_section
 from segmint.store import Warehouse
 
@@ -153,13 +154,36 @@ def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -
     return _fig_html(fig, 460)
 
 
+def value_metric(d: Dimension) -> tuple[str | None, str]:
+    """The value measure to chart, and a note when the profile's measure is absent.
+
+    A measure is absent when its population total is missing or zero (e.g. revenue with no
+    profitability source mapped): its chart would show 0% for every segment, which reads
+    as a fact; a note says why there is no chart instead.
+    """
+    if not d.segments:
+        return None, ""
+    absent = []
+    for v in d.segments[0].profile.value:
+        totals = [s.profile.value_of(v.metric) for s in d.segments]
+        if any(t is not None and t.total not in (None, 0) for t in totals):
+            return v.metric, ""
+        absent.append(_label(v.metric))
+    note = ""
+    if absent:
+        note = (f"<p class='lead note'>No value chart: {_e(', '.join(absent))} "
+                f"{'is' if len(absent) == 1 else 'are'} missing or zero for every client "
+                "(no source feeds it), so a share would read 0% everywhere.</p>")
+    return None, note
+
+
 def size_value_bars(d: Dimension) -> str:
     names = [s.name for s in d.segments]
     colors = [_colors(d)[s.segment_id] for s in d.segments]
-    metric = next((v.metric for v in d.segments[0].profile.value), None) if d.segments else None
+    metric, note = value_metric(d)
     cols = 2 if metric else 1
     fig = make_subplots(rows=1, cols=cols, subplot_titles=(
-        "Share of clients", f"Share of {metric}" if metric else None)[:cols])
+        "Share of clients", f"Share of {_label(metric)}" if metric else None)[:cols])
     fig.add_trace(go.Bar(x=names, y=[s.profile.share for s in d.segments], marker_color=colors,
                          text=[f"{s.profile.share:.0%}" for s in d.segments], textposition="outside",
                          showlegend=False), 1, 1)
@@ -169,7 +193,7 @@ def size_value_bars(d: Dimension) -> str:
                              textposition="outside", showlegend=False), 1, 2)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     fig.update_xaxes(tickangle=-20)
-    return _fig_html(fig, 360)
+    return note + _fig_html(fig, 360)
 
 
 def lift_heatmap(d: Dimension, *, limit: int = 14) -> str:
@@ -183,7 +207,8 @@ def lift_heatmap(d: Dimension, *, limit: int = 14) -> str:
         return ""
     z = [[(s.profile.feature(f).lift if s.profile.feature(f) else None) for f in feats] for s in d.segments]
     fig = go.Figure(go.Heatmap(
-        z=z, x=feats, y=[s.name for s in d.segments], colorscale="RdBu", reversescale=True, zmid=0,
+        z=z, x=[_label(f) for f in feats], y=[s.name for s in d.segments], colorscale="RdBu",
+        reversescale=True, zmid=0,
         text=[[("" if v is None else f"{v:+.1f}") for v in row] for row in z], texttemplate="%{text}",
         colorbar=dict(title="lift (SD)"),
     ))
@@ -201,7 +226,8 @@ def evidence_chart(d: Dimension) -> str:
                if any(row.get(m) is not None for row in ev.table)]
     if not metrics:
         return ""
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[m.replace("_", " ") for m in metrics])
+    fig = make_subplots(rows=1, cols=len(metrics),
+                        subplot_titles=[f"{METRIC_TITLES[m]} ({DIRECTIONS[m]})" for m in metrics])
     for i, m in enumerate(metrics, start=1):
         pts = [(row["k"], row[m]) for row in ev.table if row.get(m) is not None and row.get("k") is not None]
         fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
@@ -210,6 +236,23 @@ def evidence_chart(d: Dimension) -> str:
             fig.add_vline(x=ev.chosen_k, line=dict(color="#16a34a", dash="dot"), row=1, col=i)
     fig.update_xaxes(dtick=1, title_text="k")
     return _fig_html(fig, 280)
+
+
+METRIC_TITLES = {"silhouette": "silhouette", "calinski_harabasz": "Calinski-Harabasz",
+                 "davies_bouldin": "Davies-Bouldin", "bic": "BIC", "stability": "stability"}
+DIRECTIONS = {"silhouette": "higher is better", "calinski_harabasz": "higher is better",
+              "davies_bouldin": "lower is better", "bic": "lower is better",
+              "stability": "higher is better"}
+METRIC_HELP = (
+    "<p class='lead'><strong>Reading the evidence.</strong> <em>Silhouette</em> (-1 to 1, "
+    "higher is better): how much closer clients are to their own segment than to the next. "
+    "<em>Stability</em> (0 to 1, higher is better): agreement (adjusted Rand index) between "
+    "the chosen segments and refits on bootstrap resamples; a k below the threshold is not "
+    "trusted. <em>BIC</em> (lower is better): the model's fit penalised for its size; it "
+    "leads for mixtures and latent classes. <em>Calinski-Harabasz</em> (higher is better) "
+    "and <em>Davies-Bouldin</em> (lower is better) are shown for reference and do not vote. "
+    "Rule: {rule}.</p>"
+)
 
 
 # -- tables and cards ------------------------------------------------------------------
@@ -229,11 +272,17 @@ def _rules_table(d: Dimension) -> str:
                        "<td class='num'>–</td><td class='num'>–</td><td class='num'>–</td></tr>")
     out.append("</table>")
     fb = next((s.name for s in d.segments if s.segment_id == d.rules.fallback), d.rules.fallback)
+    if d.rules.kind == "definition":
+        how = (f"These are the dimension's own rules, exactly as defined (percentiles resolved at "
+               f"the fit); they reproduce <strong>{_pct(d.rules.fidelity)}</strong> of the "
+               "assignments.")
+    else:
+        how = (f"These rules approximate the learned model: they reproduce "
+               f"<strong>{_pct(d.rules.fidelity)}</strong> of its assignments (trees fitted on "
+               f"{d.rules.sample_size:,} clients, at most {d.rules.max_conditions} conditions per rule).")
     out.append(
         f"<p class='lead'>Applied in order, first match wins; clients no rule matches go to "
-        f"<strong>{_e(fb)}</strong>. The rule set reproduces <strong>{_pct(d.rules.fidelity)}</strong> "
-        f"of the model's assignments (trees fitted on {d.rules.sample_size:,} clients, at most "
-        f"{d.rules.max_conditions} conditions per rule).</p>"
+        f"<strong>{_e(fb)}</strong>. {how}</p>"
         f"<details><summary>The rule set as one SQL expression</summary><pre>{_e(d.rules.sql)}</pre></details>"
     )
     return "".join(out)
@@ -243,7 +292,12 @@ def _evidence_table(d: Dimension) -> str:
     ev = d.evidence
     cols = [c for c in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "bic", "stability")
             if any(row.get(c) is not None for row in ev.table)]
-    out = ["<table><tr>" + "".join(f"<th class='num'>{_e(c.replace('_', ' '))}</th>" for c in cols) + "</tr>"]
+    rule = ev.rule or ""
+    out = [METRIC_HELP.format(rule=_e(rule) or "see docs/segmentation.md")]
+    out.append("<table><tr>" + "".join(
+        f"<th class='num'>{_e(METRIC_TITLES.get(c, c))}"
+        + (f"<br><small>{DIRECTIONS[c]}</small>" if c in DIRECTIONS else "") + "</th>"
+        for c in cols) + "</tr>")
     for row in ev.table:
         cls = " class='chosen'" if ev.chosen_k is not None and row.get("k") == ev.chosen_k else ""
         cells = "".join(
@@ -277,7 +331,8 @@ def _cards(d: Dimension) -> str:
     out = ["<div class='cards'>"]
     for s in d.segments:
         pills = "".join(
-            f"<span class='pill'>{_e(f)} {s.profile.feature(f).lift:+.1f}</span>" for f in s.profile.top_features[:3]
+            f"<span class='pill'>{_e(_label(f))} {s.profile.feature(f).lift:+.1f} SD</span>"
+            for f in s.profile.top_features[:3]
         )
         text = "".join(f"<p>{_e(x.text)}</p>" for x in s.persona)
         rule = f"<div class='rule'><strong>Rule:</strong> {_e(s.rule.english)}</div>" if s.rule else ""
@@ -293,7 +348,8 @@ def _cards(d: Dimension) -> str:
 def _data_quality(wh: Warehouse) -> str:
     out = ["<section class='dq' id='data-quality'><h2>Data quality</h2>"]
     if not wh.has_table("quarantine"):
-        out.append("<p class='lead'>No quarantine table: ingestion has not run in this warehouse.</p></section>")
+        out.append("<p class='lead'>No quarantine table: ingestion has not run in this warehouse.</p>")
+        out.append(_protected_note(wh) + "</section>")
         return "".join(out)
     rows = wh.con.execute(
         "SELECT entity, reason, count(*) FROM quarantine GROUP BY ALL ORDER BY 1, 3 DESC, 2"
@@ -301,6 +357,7 @@ def _data_quality(wh: Warehouse) -> str:
     total = sum(r[2] for r in rows)
     out.append(f"<p class='lead'>{total:,} source rows were quarantined by the data contracts "
                "(ingestion's <code>quarantine</code> table), by entity and reason.</p>")
+    out.append(_warehouse_quality(wh))
     out.append(_last_ingest(wh))
     if rows:
         fig = go.Figure()
@@ -311,8 +368,92 @@ def _data_quality(wh: Warehouse) -> str:
         out.append("<div class='grid2'><div><table><tr><th>entity</th><th>reason</th><th class='num'>rows</th></tr>")
         out += [f"<tr><td>{_e(e)}</td><td><code>{_e(r)}</code></td><td class='num'>{n:,}</td></tr>" for e, r, n in rows]
         out.append(f"</table></div><div>{_fig_html(fig, 300)}</div></div>")
+    out.append(_protected_note(wh))
     out.append("</section>")
     return "".join(out)
+
+
+def _warehouse_quality(wh: Warehouse) -> str:
+    """Every entity of the warehouse as it stands (all loads so far, not the latest run):
+    rows read (loaded + quarantined), loaded, quarantined by reason, quarantined share, and
+    an example of a quarantined row per entity."""
+    from segmint.sources import LOAD_ORDER
+
+    q = {(e, r): n for e, r, n in wh.con.execute(
+        "SELECT entity, reason, count(*) FROM quarantine GROUP BY ALL").fetchall()}
+    out = ["<h3>The whole warehouse</h3><table><tr><th>entity</th><th class='num'>rows read</th>"
+           "<th class='num'>loaded</th><th class='num'>quarantined</th>"
+           "<th class='num'>quarantined share</th><th>reasons</th><th>example quarantined row</th></tr>"]
+    entities = [e for e in LOAD_ORDER if wh.has_table(e) or any(k[0] == e for k in q)]
+    for entity in entities:
+        loaded = wh.con.execute(f'SELECT count(*) FROM "{entity}"').fetchone()[0] if wh.has_table(entity) else 0
+        reasons = sorted(((r, n) for (e, r), n in q.items() if e == entity), key=lambda t: (-t[1], t[0]))
+        quarantined = sum(n for _, n in reasons)
+        read = loaded + quarantined
+        example = ""
+        if quarantined:
+            row = wh.con.execute(
+                "SELECT reason, source_file, source_row, CAST(original_values AS VARCHAR) FROM quarantine "
+                "WHERE entity = ? ORDER BY reason, source_file, source_row LIMIT 1", [entity]).fetchone()
+            if row:
+                example = (f"<code>{_e(row[0])}</code> {_e(str(row[1]))} row {row[2]}: "
+                           f"<code>{_e(str(row[3])[:160])}</code>")
+        out.append(
+            f"<tr><td>{_e(entity)}</td><td class='num'>{read:,}</td><td class='num'>{loaded:,}</td>"
+            f"<td class='num'>{quarantined:,}</td>"
+            f"<td class='num'>{_pct(quarantined / read) if read else '–'}</td>"
+            f"<td>{', '.join(f'<code>{_e(r)}</code> {n:,}' for r, n in reasons) or '–'}</td>"
+            f"<td>{example or '–'}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+def _protected_note(wh: Warehouse) -> str:
+    """Which protected attributes the warehouse holds, and that no model used them."""
+    from segmint.segmentation import protected_features
+
+    protected = sorted(protected_features())
+    present: list[str] = []
+    for entity in ("clients", "features"):
+        if wh.has_table(entity):
+            cols = {r[0] for r in wh.con.execute(f'DESCRIBE "{entity}"').fetchall()}
+            present += [c for c in protected if c in cols and c not in present]
+    held = (f"The warehouse holds {', '.join(f'<code>{_e(c)}</code>' for c in present)}"
+            if present else "The warehouse holds none of them")
+    return ("<p class='lead' id='protected'><strong>Protected attributes.</strong> "
+            f"{', '.join(_e(c) for c in protected) or 'None are declared'} "
+            f"{'are' if len(protected) != 1 else 'is'} protected: never a model input (a "
+            f"dimension that names one is refused). {held}; they are kept only for fairness "
+            "audits.</p>")
+
+
+def _value_lead(wh: Warehouse, catalog: Catalog, d: Dimension) -> str:
+    """For the value dimension: the measure that ranks the tiers, and the CLV model used."""
+    params = d.model_params or {}
+    out = []
+    subjects = list(params.get("percentiles") or {}) if d.kind == "rules" else []
+    if subjects:
+        shown = ", ".join(" ".join(_label(t) if t.isidentifier() else t for t in str(x).split())
+                          for x in subjects)
+        out.append(f"Tiers rank clients by <strong>{_e(shown)}</strong>.")
+    if any("clv_" in str(x) for x in subjects) and wh.has_table("clv_models"):
+        row = wh.con.execute(
+            "SELECT version, kind, CAST(params AS VARCHAR) FROM clv_models WHERE fitted_as_of <= ? "
+            "ORDER BY fitted_as_of DESC, version DESC LIMIT 1", [catalog.as_of]).fetchone()
+        if row:
+            stored = json.loads(row[2])
+            spend = stored.get("spend") or {}
+            if spend.get("kind") == "gamma_gamma":
+                how = "the Gamma-Gamma spend model (converged)"
+            elif spend.get("kind") == "own_mean":
+                how = f"each client's own mean spend, because {spend.get('reason', '')}"
+            elif spend.get("kind") == "mean":
+                how = "one mean spend for everyone (too few repeat buyers)"
+            else:
+                how = f"none: {stored.get('reason', 'not fitted')}"
+            out.append(f"CLV model version {row[0]} ({_e(row[1])}); spend per purchase from {_e(how)}.")
+    return f"<p class='lead'>{' '.join(out)}</p>" if out else ""
 
 
 def _last_ingest(wh: Warehouse) -> str:
@@ -477,7 +618,7 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
                         f"{evidence_chart(d)}{_evidence_table(d)}")
         parts.append(
             f"<section class='dimension' id='dim-{slug}'><h2>Dimension: {_e(d.dimension)}</h2>"
-            f"<p class='lead'>{lead}</p>"
+            f"<p class='lead'>{lead}</p>{_value_lead(wh, catalog, d) if d.dimension == 'value' else ''}"
             f"<h3 id='{slug}-map'>Segment map</h3>{segment_map(wh, catalog, d, sample=sample)}"
             f"<h3 id='{slug}-size'>Size and value</h3>{size_value_bars(d)}"
             f"<h3 id='{slug}-profile'>Profile</h3>{lift_heatmap(d)}"

@@ -1,8 +1,10 @@
 """The built-in dimensions used when ``segmentation:`` does not replace them.
 
-**value** — tiers by percentile of ``clv_12m`` (``monetary_total`` when the features
-table has no ``clv_12m``, or it is null for over 10% of buyers because the CLV model
-could not be fitted): Top (>= p90), High (>= p70), Medium (>= p40), default Low.
+**value** — tiers by percentile of the value measure (:func:`value_measure`): Top
+(>= p90), High (>= p70), Medium (>= p40), default Low. The measure is a base -- CLV
+(``clv_12m``) where its model is identified, else the realised 12-month margin or revenue
+where a profitability source gives them, else total spend -- plus, for a bank,
+``balance_rate * assets`` (the yearly value of the balances held; 1% by default).
 
 **rfm** — the classic named RFM map from ``r_score`` and the combined frequency/monetary
 score ``FM = ceil((f_score + m_score) / 2)`` (``f_score`` alone without ``m_score``),
@@ -41,7 +43,7 @@ who never bought — is imputed with the sample maximum, other nulls with the me
 
 from __future__ import annotations
 
-from segmint.config._segmentation import DimensionConfig, Rule
+from segmint.config._segmentation import DimensionConfig, Rule, ValueConfig
 
 BEHAVIOUR_INPUTS = [
     "frequency",
@@ -73,27 +75,60 @@ _RFM = [  # (segment, R condition, FM condition); FM2 = f + m (2..10), FM = ceil
 ]
 
 
-def default_dimensions(columns: set[str]) -> tuple[list[DimensionConfig], dict[str, str]]:
+_BASES = {"clv": "clv_12m", "margin": "margin_12m", "revenue": "revenue_12m",
+          "spend": "monetary_total"}
+
+
+def value_measure(columns: set[str], value: ValueConfig | None = None) -> str | None:
+    """The SQL expression the built-in value tiers rank clients by (None: no measure).
+
+    ``columns`` holds the usable columns: present, and not null for too many buyers (CLV
+    whose model was not identified) nor zero for everyone (a measure no source feeds).
+    ``measure: auto`` takes the first usable of clv_12m, margin_12m, revenue_12m,
+    monetary_total; a named measure must be usable. Balances join when ``assets`` is
+    usable and ``balance_rate`` > 0.
+    """
+    value = value or ValueConfig()
+    if value.measure == "auto":
+        base = next((c for c in _BASES.values() if c in columns), None)
+    else:
+        base = _BASES[value.measure] if _BASES[value.measure] in columns else None
+    if base is None:
+        return None
+    if value.balance_rate > 0 and "assets" in columns:
+        return f"{base} + {value.balance_rate:g} * assets"
+    return base
+
+
+def default_dimensions(
+    columns: set[str], value: ValueConfig | None = None
+) -> tuple[list[DimensionConfig], dict[str, str]]:
     """Built-in dimensions that the features table can support, and why others are skipped."""
     dims: list[DimensionConfig] = []
     skipped: dict[str, str] = {}
 
-    value = "clv_12m" if "clv_12m" in columns else "monetary_total"
-    if value in columns:
+    measure = value_measure(columns, value)
+    if measure is not None:
+        subject = measure if measure.isidentifier() else f"({measure})"
         dims.append(
             DimensionConfig(
                 name="value",
                 kind="rules",
                 rules=[
-                    Rule(segment="Top", when=f"{value} >= p90"),
-                    Rule(segment="High", when=f"{value} >= p70"),
-                    Rule(segment="Medium", when=f"{value} >= p40"),
+                    Rule(segment="Top", when=f"{subject} >= p90"),
+                    Rule(segment="High", when=f"{subject} >= p70"),
+                    Rule(segment="Medium", when=f"{subject} >= p40"),
                 ],
                 default="Low",
             )
         )
     else:
-        skipped["value"] = "features table has neither clv_12m nor monetary_total"
+        wanted = (value or ValueConfig()).measure
+        skipped["value"] = (
+            "features table has none of clv_12m, margin_12m, revenue_12m, monetary_total"
+            if wanted == "auto"
+            else f"segmentation.value.measure: {wanted} ({_BASES[wanted]}) is not usable at this as_of"
+        )
 
     if {"r_score", "f_score"} <= columns:
         fm2 = "(f_score + m_score)" if "m_score" in columns else "(2 * f_score)"

@@ -29,6 +29,8 @@ from segmint.segmentation._preprocess import (
 )
 from segmint.segmentation._registry import ModelVersion
 from segmint.segmentation._rules import fit_rules, rules_label_sql
+from segmint.segmentation._select import rule_text
+from segmint.segmentation._weights import families, information_weights
 from segmint.sources import protected_columns
 
 KEY = ("client_id", "as_of")
@@ -60,14 +62,15 @@ def resolve_dimensions(
 ) -> tuple[list[DimensionConfig], dict[str, str]]:
     """The dimensions to run: built-ins (unless replaced or disabled) then the user's.
 
-    ``sparse`` names columns too often null to build a built-in dimension on (e.g.
-    ``clv_12m`` when the CLV model could not be fitted); user dimensions are unaffected.
+    ``sparse`` names columns too often null (``clv_12m`` when the CLV model could not be
+    fitted) or zero for everyone (``margin_12m`` without a profitability source) to build a
+    built-in dimension on; user dimensions are unaffected.
     """
     user = {d.name: d for d in config.dimensions}
     dims: list[DimensionConfig] = []
     skipped: dict[str, str] = {}
     if config.include_defaults:
-        defaults, skipped = default_dimensions(columns - (sparse or set()))
+        defaults, skipped = default_dimensions(columns - (sparse or set()), config.value)
         dims = [user.pop(d.name, d) for d in defaults]
         for name in list(skipped):
             if name in user:
@@ -252,34 +255,40 @@ def fit_dimension(
         table = lca.evidence_
         Z = None
     else:
-        _, spec = fit_preprocessing(df, numeric, categorical, prep, random_state=seed)
-        Z = spec.transform(df)
+
+        def fit_space(prep: Any) -> tuple[PreprocessSpec, np.ndarray, Any, dict[str, Any]]:
+            _, spec = fit_preprocessing(df, numeric, categorical, prep, random_state=seed)
+            Z = spec.transform(df)
+            est, model = _fit_learned(Z, dim, sel, sweep_args, seed)
+            return spec, Z, est, model
+
+        spec, Z, est, model = fit_space(prep)
+        groups = _families(dim, inputs)
+        if prep.information_weights and prep.pca is None and len(groups) > 1:
+            # a family that does not separate the segments does not enter at full weight
+            partitions = {_n_segments(model): predict_params(model, Z, df)[0]}
+            stable = [
+                int(r["k"]) for r in est.evidence_
+                if r.get("stability", float("nan")) >= sel.stability_threshold
+            ]
+            if stable and max(stable) not in partitions:
+                k = max(stable)
+                _, m_k = _fit_learned(Z, dim, sel.model_copy(update={"k": k}), sweep_args, seed)
+                partitions[k] = predict_params(m_k, Z, df)[0]
+            info = information_weights(
+                Z, partitions, _column_features(spec), groups,
+                n_bootstrap=min(sel.n_bootstrap, 5), random_state=seed,
+            )
+            weights = dict(prep.weights)
+            for fam, m in info["multiplier"].items():
+                if m < 1.0:
+                    for f in groups[fam]:
+                        weights[f] = weights.get(f, 1.0) * m
+            evidence["information"] = info
+            evidence["feature_weights"] = info["multiplier"]
+            if weights != dict(prep.weights):
+                spec, Z, est, model = fit_space(prep.model_copy(update={"weights": weights}))
         evidence["log1p"] = [c for c, f in zip(numeric, spec.log1p, strict=True) if f]
-        if dim.method == "kmeans":
-            est = KMeansSelector(n_clusters=sel.k, n_init=sel.n_init, **sweep_args).fit(Z)
-            model = {"type": "centroid", "centers": est.cluster_centers_.tolist(), "radius": None}
-        elif dim.method == "gmm":
-            gm = GaussianMixtureSelector(
-                n_components=sel.k, covariance_type=dim.covariance_type, **sweep_args
-            ).fit(Z)
-            est, model = gm, gm.params_
-        else:
-            rows = np.arange(len(Z))
-            if len(Z) > HDBSCAN_MAX_SAMPLE:
-                rows = np.sort(
-                    np.random.default_rng(seed).choice(len(Z), HDBSCAN_MAX_SAMPLE, replace=False)
-                )
-            est = DensitySegmenter(
-                min_cluster_size=dim.min_cluster_size,
-                assign_noise=dim.assign_noise,
-                metric_sample_size=sel.metric_sample_size,
-                random_state=seed,
-            ).fit(Z[rows])
-            model = {
-                "type": "centroid",
-                "centers": est.cluster_centers_.tolist(),
-                "radius": None if dim.assign_noise else est.radius_.tolist(),
-            }
         table = est.evidence_
     labels, _ = predict_params(model, Z, df)
     k = _n_segments(model)
@@ -288,9 +297,9 @@ def fit_dimension(
         k_table=table,
         chosen_k=k,
         stability=chosen.get("stability"),
-        rule=f"among k with stability >= {sel.stability_threshold:.2f}, best mean "
-        "rank of silhouette, Calinski-Harabasz, Davies-Bouldin"
-        f"{', BIC' if dim.method in ('gmm', 'lca') else ''}; else the most stable k",
+        rule=rule_text(
+            stability_threshold=sel.stability_threshold, use_bic=dim.method in ("gmm", "lca")
+        ),
         sizes=np.bincount(labels[labels >= 0], minlength=k).tolist(),
         unassigned=int(np.sum(labels < 0)),
     )
@@ -320,6 +329,45 @@ def fit_dimension(
     if dim.micro is not None and Z is not None:
         params["micro"] = _micro_tree(Z, labels, model, dim, seed)
     return ModelVersion(dim.name, version, now, as_of, "learned", dim.method, params, evidence, k)
+
+
+def _fit_learned(
+    Z: np.ndarray, dim: DimensionConfig, sel: Any, sweep_args: dict[str, Any], seed: int
+) -> tuple[Any, dict[str, Any]]:
+    """Fit the dimension's method on the space ``Z``: (estimator, plain-JSON model)."""
+    if dim.method == "kmeans":
+        est = KMeansSelector(n_clusters=sel.k, n_init=sel.n_init, **sweep_args).fit(Z)
+        return est, {"type": "centroid", "centers": est.cluster_centers_.tolist(), "radius": None}
+    if dim.method == "gmm":
+        gm = GaussianMixtureSelector(
+            n_components=sel.k, covariance_type=dim.covariance_type, **sweep_args
+        ).fit(Z)
+        return gm, gm.params_
+    rows = np.arange(len(Z))
+    if len(Z) > HDBSCAN_MAX_SAMPLE:
+        rows = np.sort(np.random.default_rng(seed).choice(len(Z), HDBSCAN_MAX_SAMPLE, replace=False))
+    est = DensitySegmenter(
+        min_cluster_size=dim.min_cluster_size,
+        assign_noise=dim.assign_noise,
+        metric_sample_size=sel.metric_sample_size,
+        random_state=seed,
+    ).fit(Z[rows])
+    return est, {
+        "type": "centroid",
+        "centers": est.cluster_centers_.tolist(),
+        "radius": None if dim.assign_noise else est.radius_.tolist(),
+    }
+
+
+def _families(dim: DimensionConfig, inputs: list[str]) -> dict[str, list[str]]:
+    return families(list(dim.inputs or []), inputs)
+
+
+def _column_features(spec: PreprocessSpec) -> list[str]:
+    """The input feature behind each column of the clustering space (before PCA)."""
+    return list(spec.numeric) + [
+        c for c, cats in zip(spec.categorical, spec.categories, strict=True) for _ in cats
+    ]
 
 
 def _n_segments(model: dict[str, Any]) -> int:

@@ -10,8 +10,9 @@ segment. A comparison with a null feature is not true, so rules do not match on 
 unless they say so (``recency_days IS NULL``).
 
 **Percentiles.** ``pNN`` compared with a feature (``clv_12m >= p90``,
-``monetary_total BETWEEN p20 AND p80``) is that feature's NN-th percentile
-(``quantile_cont``) over the population at the fit's ``as_of``. The value is resolved
+``monetary_total BETWEEN p20 AND p80``) or with an expression over features
+(``clv_12m + 0.01 * assets >= p90``) is its NN-th percentile (``quantile_cont``) over
+the population at the fit's ``as_of``. The value is resolved
 when the dimension is fitted and recorded in its version, so applying the version on a
 later date uses the same thresholds; ``--refit`` resolves them again.
 """
@@ -71,16 +72,18 @@ def parse_rules(dim: DimensionConfig, columns: set[str]) -> list[ParsedRule]:
                 if feature is None:
                     raise ConfigError(
                         f"{where}: percentile {name!r} in `when: {rule.when}` must be compared "
-                        "with a feature (e.g. `clv_12m >= p90`)"
+                        "with a feature or an expression over features (e.g. `clv_12m >= p90`)"
                     )
-                if feature not in columns:
+                if feature not in columns and _IDENT.match(feature):
                     raise FeatureError(_unknown(dim, i, feature, columns))
                 pct.setdefault(feature, set()).add(float(name[1:]))
                 continue
             if name not in columns:
                 raise FeatureError(_unknown(dim, i, name, columns))
             used.add(name)
-        parsed.append(ParsedRule(i, rule.segment, tree, used | set(pct), pct))
+        parsed.append(
+            ParsedRule(i, rule.segment, tree, used | {f for f in pct if _IDENT.match(f)}, pct)
+        )
     return parsed
 
 
@@ -93,15 +96,33 @@ def _unknown(dim: DimensionConfig, i: int, feature: str, columns: set[str]) -> s
     )
 
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _subject(node: exp.Expression) -> str | None:
+    """A feature's name, or an expression's SQL (e.g. ``clv_12m + 0.01 * assets``)."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Column):
+        return node.name
+    if node.find(exp.Column) is None or any(
+        PERCENTILE.match(c.name) for c in node.find_all(exp.Column)
+    ):
+        return None
+    return node.sql(dialect="duckdb")
+
+
 def _percentile_subject(col: exp.Column) -> str | None:
+    """What a percentile token is compared with: a feature name or an expression's SQL."""
+    node: exp.Expression = col
     parent = col.parent
     while isinstance(parent, exp.Paren):
-        parent = parent.parent
+        node, parent = parent, parent.parent
     if isinstance(parent, _COMPARISONS):
-        other = parent.expression if parent.this is col else parent.this
-        return other.name if isinstance(other, exp.Column) else None
-    if isinstance(parent, exp.Between) and isinstance(parent.this, exp.Column):
-        return parent.this.name
+        other = parent.expression if parent.this is node else parent.this
+        return _subject(other)
+    if isinstance(parent, exp.Between):
+        return _subject(parent.this)
     return None
 
 
@@ -116,7 +137,10 @@ def resolve_percentiles(
     if not wanted:
         return {}
     items = [(f, p) for f in sorted(wanted) for p in sorted(wanted[f])]
-    select = ", ".join(f"quantile_cont(CAST({quote(f)} AS DOUBLE), {p / 100!r})" for f, p in items)
+    select = ", ".join(
+        f"quantile_cont(CAST({quote(f) if _IDENT.match(f) else f'({f})'} AS DOUBLE), {p / 100!r})"
+        for f, p in items
+    )
     row = con.execute(f"SELECT {select} FROM {source}").fetchone()
     out: dict[str, dict[str, float]] = {}
     assert row is not None

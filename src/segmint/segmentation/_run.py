@@ -19,6 +19,7 @@ from segmint.segmentation._dimension import (
     resolve_dimensions,
     version_sql,
 )
+from segmint.segmentation._preprocess import quote
 from segmint.segmentation._registry import (
     ModelVersion,
     applied_version,
@@ -131,6 +132,16 @@ def run_segmentation(
         ).fetchone()  # type: ignore[misc]
         if buyers and have < 0.9 * buyers:
             sparse.add("clv_12m")
+    # a value measure no source feeds (all null or zero) cannot rank anyone
+    candidates = [c for c in ("margin_12m", "revenue_12m", "assets", "monetary_total") if c in columns]
+    if candidates:
+        fed = con.execute(
+            "SELECT " + ", ".join(f"count(*) FILTER ({quote(c)} <> 0)" for c in candidates)
+            + f" FROM {FEATURES} WHERE as_of = ?",
+            [as_of],
+        ).fetchone()
+        assert fed is not None
+        sparse.update(c for c, n in zip(candidates, fed, strict=True) if not n)
     dims, skipped = resolve_dimensions(config, columns, sparse=sparse)
     if not dims:
         raise ConfigError(

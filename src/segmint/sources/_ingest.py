@@ -28,17 +28,37 @@ the entity is reloaded.
 Contract rules (reason codes in the ``quarantine`` table), first match wins:
 
 =========================  ===================================================
+``malformed_row``          a CSV line the reader cannot split into the header's
+                           columns (ragged, bad quoting or encoding); the raw
+                           line is kept in ``original_values->>'line'``
 ``missing_required``       a required canonical column is null
-``unparseable_value``      a value does not parse as its canonical type
+``unparseable_value``      a required value does not parse as its canonical type
 ``non_finite``             a number is NaN or infinite
+``out_of_range``           an amount, balance, revenue or cost beyond
+                           ``contracts.max_amount`` in absolute value
 ``currency_mismatch``      currency differs from ``contracts.currency``
 ``before_min_date``        a date is before ``contracts.min_date``
 ``future_timestamp``       a date is after ``contracts.max_date`` (default: today)
 ``closed_before_opened``   a holding closed before it opened
 ``duplicate_conflict``     rows share a key with different values (all of them)
 ``duplicate_key``          the same, for ``clients``
+``held_client``            the client is itself quarantined: the row waits, and
+                           loads when the client arrives valid
 ``unknown_client``         the client is not in ``clients`` (policy ``quarantine``)
 =========================  ===================================================
+
+An *optional* value that does not parse (``unparseable_value``), or a birth year
+outside ``contracts.min_birth_year`` .. ``max_birth_year`` (``out_of_range``), does not
+cost the row: the value is loaded as null and a *note* is written to ``quarantine``
+(``note = true``, the original value kept). Conflicting duplicate clients are all
+quarantined (``duplicate_key``: which one is right is the source's call), and their
+transactions, holdings... are ``held_client``, not lost.
+
+A reload that would empty an entity, or remove more than ``contracts.max_shrink`` of its
+rows (a header-only or truncated export), is refused (``ShrinkError``, exit code 3)
+unless ``allow_shrink``. User SQL (``{sql:}``, ``where:``) is checked as one expression
+on load and runs on a connection that can reach only the source files
+(``Warehouse.restrict_access``). Timestamps with an offset are converted to UTC.
 
 Rows that share a key and are identical are *collapsed*: one is loaded and the
 others are counted in ``duplicates_collapsed`` (in ``appended`` mode, a new row
@@ -50,6 +70,7 @@ mode all zero.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -57,10 +78,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 from segmint._typing import LoadMode
 from segmint.config import EntityMapping, SqlExpr
-from segmint.errors import SchemaError, SegmintError
+from segmint.errors import SchemaError, SegmintError, ShrinkError
 from segmint.sources._loadstate import (
     LoadPlan,
     appended_table,
@@ -90,9 +113,12 @@ CREATE TABLE IF NOT EXISTS {QUARANTINE} (
     source_key VARCHAR,
     reason VARCHAR NOT NULL,
     column_name VARCHAR,
-    original_values JSON
+    original_values JSON,
+    note BOOLEAN NOT NULL DEFAULT false
 )
 """
+# warehouses written before notes existed
+_QUARANTINE_NOTE = f"ALTER TABLE {QUARANTINE} ADD COLUMN IF NOT EXISTS note BOOLEAN DEFAULT false"
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(step_name, done, total)``."""
@@ -118,6 +144,11 @@ class EntityReport:
         of the run).
     stub_clients : int
         Stub clients this entity's rows created (policy ``stub``).
+    notes : dict
+        Loaded rows with an optional value set to null, by reason (``unparseable_value``,
+        ``out_of_range``); each is a ``quarantine`` row with ``note = true``.
+    rows_before : int
+        Rows in the table before the run.
     """
 
     entity: str
@@ -130,6 +161,8 @@ class EntityReport:
     duplicates_collapsed: int = 0
     stub_clients: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
+    rows_before: int = 0
     seconds: float = 0.0
 
     @property
@@ -148,6 +181,8 @@ class EntityReport:
             "duplicates_collapsed": self.duplicates_collapsed,
             "stub_clients": self.stub_clients,
             "quarantined": dict(self.quarantined),
+            "notes": dict(self.notes),
+            "rows_before": self.rows_before,
         }
 
 
@@ -160,6 +195,8 @@ class IngestReport:
     entities: dict[str, EntityReport]
     inputs: list[dict[str, Any]]
     seconds: float
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
+    """Files left out as unreadable (``on_bad_file: skip``): source, file, why."""
 
     def __getitem__(self, entity: str) -> EntityReport:
         return self.entities[entity]
@@ -183,6 +220,7 @@ class IngestReport:
             "warehouse": self.warehouse,
             "seconds": round(self.seconds, 3),
             "entities": {k: v.as_dict() for k, v in self.entities.items()},
+            "skipped_files": list(self.skipped_files),
         }
 
 
@@ -200,9 +238,13 @@ class _EntityLoader:
         max_date: dt.date,
         unknown_clients: str,
         run_id: str,
+        max_amount: float = 1e12,
+        birth_years: tuple[int, int] = (1900, 9999),
         append: bool = False,
     ) -> None:
         self.con = con
+        self.max_amount = max_amount
+        self.birth_years = birth_years
         self.append = append
         self.entity = entity
         self.mappings = mappings
@@ -215,12 +257,15 @@ class _EntityLoader:
         self.dups = f"__sm_dups_{entity.name}"
         self.drop = f"__sm_drop_{entity.name}"
         self.stubs = f"__sm_stubs_{entity.name}"
+        self.rejects = f"__sm_rej_{entity.name}"
+        self.notes: dict[str, int] = {}
 
     # -- staging: typed columns + row-level reason -------------------------------------
-    def _mapping_select(self, mapping: EntityMapping, reader: SourceReader) -> str:
+    def _mapping_select(self, mapping: EntityMapping, reader: SourceReader, index: int) -> str:
         entity = self.entity
         typed: list[str] = []
-        checks: list[tuple[str, str, str]] = []  # (reason, column, condition)
+        checks: list[tuple[str, str, str]] = []  # (reason, column, condition): quarantine
+        notes: list[tuple[str, str, str]] = []  # (reason, column, condition): null + note
         raw_json: list[str] = []
         for col in entity.mappable:
             spec = mapping.columns.get(col.name)
@@ -237,19 +282,31 @@ class _EntityLoader:
                     if reader.typed_ref(r) != quote(r)
                 ]
             else:
-                reader.require_column(spec, entity=entity.name, canonical=col.name)
+                reader.require_column(spec, entity=entity.name, canonical=col.name, type_=col.type)
                 raw = quote(spec)
                 bad = []
-            cast = f"TRY_CAST({raw} AS {col.type})"
+            if col.type == TIMESTAMP:
+                # an offset (+02:00, Z) is converted to UTC; the session's time zone is UTC
+                cast = f"CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP)"
+            else:
+                cast = f"TRY_CAST({raw} AS {col.type})"
             if col.name == "currency":
                 cast = f"upper(coalesce({cast}, {literal(self.currency)}))"
-            typed.append(f"{cast} AS {quote(col.name)}")
+            value = cast
+            if col.name == "birth_year":
+                low, high = self.birth_years
+                value = f"CASE WHEN {cast} BETWEEN {low} AND {high} THEN {cast} END"
+                notes.append(("out_of_range", col.name, f"NOT ({cast} BETWEEN {low} AND {high})"))
+            typed.append(f"{value} AS {quote(col.name)}")
             raw_json.append(f"{literal(col.name)}: {raw}")
+            # a required value that does not parse sends the row to quarantine; an
+            # optional one becomes null, with a note
+            target = checks if col.required else notes
             if bad:  # a referenced text column did not parse: not a missing value
-                checks.append(("unparseable_value", col.name, " OR ".join(bad)))
+                target.append(("unparseable_value", col.name, " OR ".join(bad)))
             if col.required:
                 checks.append(("missing_required", col.name, f"{raw} IS NULL"))
-            checks.append(
+            target.append(
                 ("unparseable_value", col.name, f"({raw} IS NOT NULL AND {cast} IS NULL)")
             )
         # rules on typed values, evaluated after missing/unparseable
@@ -260,6 +317,8 @@ class _EntityLoader:
             q = quote(col.name)
             if col.type == DOUBLE:
                 typed_checks.append(("non_finite", col.name, f"NOT isfinite({q})"))
+            if col.type == DOUBLE and col.unit == "currency":
+                typed_checks.append(("out_of_range", col.name, f"abs({q}) > {self.max_amount!r}"))
         if "currency" in mapping.columns and entity.name == "transactions":
             typed_checks.append(
                 ("currency_mismatch", "currency", f"{quote('currency')} <> {literal(self.currency)}")
@@ -282,22 +341,40 @@ class _EntityLoader:
             whens = " ".join(f"WHEN {cond} THEN {literal(r + '|' + c)}" for r, c, cond in rules)
             return f"CASE {whens} END"
 
-        where = f" WHERE {mapping.where}" if mapping.where else ""
+        note_list = (
+            "list_filter([" + ", ".join(
+                f"CASE WHEN {cond} THEN {literal(r + '|' + c)} END" for r, c, cond in notes
+            ) + "], lambda x: x IS NOT NULL)"
+            if notes else "CAST([] AS VARCHAR[])"
+        )
+        where = f" WHERE {reader.filter(mapping.where, entity=entity.name)}" if mapping.where else ""
+        rejects = f"{self.rejects}_{index}"
         inner = (
             f"SELECT {literal(reader.name)} AS __sm_source, {FILE_COL}, {ROW_COL}, "
             + ", ".join(typed)
-            + f", {case(checks)} AS __sm_pre, "
-            + f"CASE WHEN {case(checks)} IS NOT NULL THEN to_json({{{', '.join(raw_json)}}}) END AS __sm_raw "
-            + f"FROM {reader.relation()} AS src{where}"
+            + f", {case(checks)} AS __sm_pre, {note_list} AS __sm_notes, "
+            + f"CASE WHEN {case(checks)} IS NOT NULL OR len({note_list}) > 0 "
+            + f"THEN to_json({{{', '.join(raw_json)}}}) END AS __sm_raw "
+            + f"FROM {reader.relation(rejects)} AS src{where}"
         )
         cols = ", ".join(f"s.{quote(c.name)}" for c in entity.mappable)
         unknown, join = "NULL", ""
         if self.checks_clients:
-            unknown = "CASE WHEN c.client_id IS NULL THEN 'unknown_client|client_id' END"
-            join = " LEFT JOIN clients c ON s.client_id = c.client_id"
+            # a client quarantined by this or an earlier load keeps its rows waiting
+            # (held_client) until it arrives valid; a client never seen is unknown
+            unknown = (
+                "CASE WHEN c.client_id IS NULL THEN CASE WHEN h.client_id IS NOT NULL "
+                "THEN 'held_client|client_id' ELSE 'unknown_client|client_id' END END"
+            )
+            join = (
+                " LEFT JOIN clients c ON s.client_id = c.client_id"
+                f" LEFT JOIN (SELECT DISTINCT source_key AS client_id FROM {QUARANTINE}"
+                " WHERE entity = 'clients' AND NOT note) h ON s.client_id = h.client_id"
+            )
         return (
             f"SELECT s.__sm_source, s.{FILE_COL}, s.{ROW_COL}, {cols}, "
-            f"coalesce(s.__sm_pre, {case(typed_checks)}, {unknown}) AS __sm_reason, s.__sm_raw "
+            f"coalesce(s.__sm_pre, {case(typed_checks)}, {unknown}) AS __sm_reason, "
+            f"s.__sm_notes, s.__sm_raw "
             f"FROM ({inner}) s{join}"
         )
 
@@ -312,26 +389,58 @@ class _EntityLoader:
         in append mode such a column is judged with the rows already loaded, see
         :meth:`append_doubt`.
         """
-        selects = [self._mapping_select(m, r) for m, r in self.mappings]
+        selects = [self._mapping_select(m, r, i) for i, (m, r) in enumerate(self.mappings)]
         sql = f"CREATE OR REPLACE TEMP TABLE {self.stage} AS " + " UNION ALL ".join(selects)
         try:
             self.con.execute(sql)
         except duckdb.Error as exc:
+            if isinstance(exc, duckdb.InterruptException | duckdb.OutOfMemoryException | duckdb.IOException):
+                raise
             sources = ", ".join(r.name for _, r in self.mappings)
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SchemaError(
-                f"entities.{self.entity.name} (sources: {sources}): cannot load: {exc}"
+                f"entities.{self.entity.name} (sources: {sources}): cannot load: {first}"
             ) from None
+        self._stage_rejects()
         if not self.append:
             self._check_whole_columns()
         row = self.con.execute(f"SELECT count(*) FROM {self.stage}").fetchone()
         return int(row[0]) if row else 0
 
+    def _stage_rejects(self) -> None:
+        """Rows the CSV reader rejected (ragged, bad quoting or encoding) join the stage as
+        ``malformed_row``, with their raw line; the other rows' numbers are corrected."""
+        for i, (_, reader) in enumerate(self.mappings):
+            rejects = f"{self.rejects}_{i}"
+            for label, select in reader.rejected_rows(self.con, rejects):
+                bad = f"__sm_bad_{self.entity.name}"
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {bad} AS {select}")
+                # a row after k rejected lines was numbered k too low
+                self.con.execute(
+                    f"UPDATE {self.stage} AS s SET {ROW_COL} = s.{ROW_COL} + ("
+                    f"SELECT count(*) FROM (SELECT row - (row_number() OVER (ORDER BY row) - 1) AS p "
+                    f"FROM {bad}) WHERE p <= s.{ROW_COL}) "
+                    f"WHERE s.__sm_source = ? AND s.{FILE_COL} = ?",
+                    [reader.name, label],
+                )
+                self.con.execute(
+                    f"INSERT INTO {self.stage} BY NAME SELECT {literal(reader.name)} AS __sm_source, "
+                    f"{literal(label)} AS {FILE_COL}, row AS {ROW_COL}, "
+                    f"'malformed_row|' AS __sm_reason, CAST([] AS VARCHAR[]) AS __sm_notes, "
+                    f"to_json({{'line': line, 'error': error}}) AS __sm_raw FROM {bad}"
+                )
+                self.con.execute(f"DROP TABLE {bad}")
+            reader.drop_rejects(self.con, rejects)
+
     def _unparsed_columns(self) -> list[tuple[str, int, int]]:
-        """``(column, rows not parsing, rows parsing)`` for columns with unparseable values."""
+        """``(column, rows not parsing, rows parsing)`` for columns with unparseable values
+        (quarantined rows, and notes of optional values set to null)."""
         out = []
         for col, n_bad in self.con.execute(
-            f"SELECT split_part(__sm_reason, '|', 2) AS col, count(*) FROM {self.stage} "
-            f"WHERE __sm_reason LIKE 'unparseable_value|%' GROUP BY 1 ORDER BY 1"
+            "SELECT split_part(r, '|', 2) AS col, count(*) FROM ("
+            f"SELECT __sm_reason AS r FROM {self.stage} UNION ALL "
+            f"SELECT unnest(__sm_notes) FROM {self.stage} WHERE len(__sm_notes) > 0) "
+            "WHERE r LIKE 'unparseable_value|%' GROUP BY 1 ORDER BY 1"
         ).fetchall():
             n_ok = self.con.execute(
                 f"SELECT count(*) FROM {self.stage} WHERE {quote(col)} IS NOT NULL"
@@ -348,7 +457,8 @@ class _EntityLoader:
                 ).fetchall()
                 sample = self.con.execute(
                     f"SELECT __sm_raw->>{literal(col)} FROM {self.stage} "
-                    f"WHERE __sm_reason = {literal('unparseable_value|' + col)} LIMIT 3"
+                    f"WHERE __sm_reason = {literal('unparseable_value|' + col)} "
+                    f"OR list_contains(__sm_notes, {literal('unparseable_value|' + col)}) LIMIT 3"
                 ).fetchall()
                 raise SchemaError(
                     f"{', '.join(f[0] for f in files)}: column mapped to {self.entity.name}.{col} "
@@ -528,12 +638,14 @@ class _EntityLoader:
         key_expr = self._key_string("s")
         values = "{" + ", ".join(f"{literal(c.name)}: s.{quote(c.name)}" for c in e.mappable) + "}"
 
-        def insert(reason: str, source: str) -> None:
+        def insert(reason: str, source: str, note: bool = False) -> None:
             self.con.execute(
-                f"INSERT INTO {QUARANTINE} SELECT {literal(self.run_id)}, {literal(e.name)}, "
+                f"INSERT INTO {QUARANTINE} (run_id, entity, source, source_file, source_row, "
+                "source_key, reason, column_name, original_values, note) "
+                f"SELECT {literal(self.run_id)}, {literal(e.name)}, "
                 f"s.__sm_source, s.{FILE_COL}, s.{ROW_COL}, {key_expr}, "
-                f"split_part({reason}, '|', 1), split_part({reason}, '|', 2), "
-                f"coalesce(s.__sm_raw, to_json({values})) FROM {source}"
+                f"split_part({reason}, '|', 1), nullif(split_part({reason}, '|', 2), ''), "
+                f"coalesce(s.__sm_raw, to_json({values})), {note} FROM {source}"
             )
 
         insert("s.__sm_reason", f"{self.stage} s WHERE s.__sm_reason IS NOT NULL")
@@ -542,13 +654,22 @@ class _EntityLoader:
                 "d.reason",
                 f"{self.stage} s JOIN {self.drop} d ON {lineage} WHERE d.reason IS NOT NULL",
             )
+        # notes: a loaded row whose optional value was set to null, one per value
+        insert(
+            "s.__sm_note",
+            f"(SELECT *, unnest(__sm_notes) AS __sm_note FROM {self.stage} "
+            f"WHERE __sm_reason IS NULL AND len(__sm_notes) > 0) s"
+            + (f" WHERE NOT EXISTS (SELECT 1 FROM {self.drop} d WHERE {lineage})" if has_drop else ""),
+            note=True,
+        )
         loaded = self.con.execute(f"SELECT count(*) FROM {quote(target)}").fetchone()[0]
-        reasons = self.con.execute(
-            f"SELECT reason, count(*) FROM {QUARANTINE} WHERE entity = ? AND run_id = ? "
-            "GROUP BY 1 ORDER BY 1",
+        counts = self.con.execute(
+            f"SELECT note, reason, count(*) FROM {QUARANTINE} WHERE entity = ? AND run_id = ? "
+            "GROUP BY 1, 2 ORDER BY 1, 2",
             [e.name, self.run_id],
         ).fetchall()
-        return int(loaded), {str(k): int(v) for k, v in reasons}
+        self.notes = {str(r): int(n) for note, r, n in counts if note}
+        return int(loaded), {str(r): int(n) for note, r, n in counts if not note}
 
     def cleanup(self) -> None:
         for t in (self.stage, self.dups, self.drop, self.stubs):
@@ -566,6 +687,7 @@ def ingest(
     progress: ProgressCallback | None = None,
     full: bool = False,
     after_load: Callable[[duckdb.DuckDBPyConnection, str], object] | None = None,
+    allow_shrink: bool = False,
 ) -> IngestReport:
     """Load what is new in the mapped sources into the project's warehouse.
 
@@ -587,6 +709,10 @@ def ingest(
         ``after_load(con, run_id)`` after each entity is loaded, inside the load's
         transaction and before its row counts are recorded (governance drops erased
         clients' rows there).
+    allow_shrink : bool
+        Accept a reload that removes more than ``contracts.max_shrink`` of an entity's
+        rows, or all of them (refused by default: a truncated or header-only export
+        must not silently replace the data).
 
     Returns
     -------
@@ -598,6 +724,8 @@ def ingest(
     ------
     SourceNotFoundError, ColumnNotFoundError, SchemaError
         Structural problems; nothing is written.
+    ShrinkError
+        A reload would shrink an entity past ``contracts.max_shrink``; nothing is written.
     """
     cfg = project.config
     contracts = cfg.contracts
@@ -615,20 +743,43 @@ def ingest(
             reader.resolve(con)
             readers[name] = reader
         plans = {e: [(m, readers[m.source]) for m in cfg.mappings(e)] for e in entities}
+        # a file of a source lacking the columns of required values is a bad file
+        needed: dict[str, set[str]] = {name: set() for name in readers}
+        for e, pairs in plans.items():
+            for m, r in pairs:
+                for canonical, spec in m.columns.items():
+                    if not ENTITIES[e].column(canonical).required:
+                        continue
+                    if isinstance(spec, SqlExpr):
+                        needed[r.name].update(_columns_of(spec.sql))
+                    else:
+                        needed[r.name].add(spec)
+        for name, reader in readers.items():
+            if reader.format != "table":
+                reader.check_file_columns(con, needed[name])
         for e, pairs in plans.items():
             for m, r in pairs:
                 for canonical, spec in m.columns.items():
                     if isinstance(spec, SqlExpr):
                         r.expression(spec.sql, entity=e, canonical=canonical)
                     else:
-                        r.require_column(spec, entity=e, canonical=canonical)
+                        r.require_column(
+                            spec, entity=e, canonical=canonical,
+                            type_=ENTITIES[e].column(canonical).type,
+                        )
         hashes = FileHashes() if full else load_hashes(con)
         checksums = {name: r.checksums(hashes) for name, r in readers.items()}
+        # from here on, user SQL runs: only the source files are reachable
+        wh.restrict_access([p for r in readers.values() for p in r.files])
         inputs = [c for cs in checksums.values() for c in cs]
         fingerprints = {e: entity_inputs(ENTITIES[e], plans[e], checksums, contracts) for e in entities}
         if progress:
             progress("resolve", 1, total_steps)
 
+        before = {
+            e: int(con.execute(f"SELECT count(*) FROM {quote(e)}").fetchall()[0][0])
+            for e in entities if wh.has_table(e)
+        }
         run_id = wh.start_run("ingest", inputs)
         settings = _LoadSettings(
             currency=contracts.currency,
@@ -636,10 +787,13 @@ def ingest(
             max_date=max_date,
             unknown_clients=contracts.unknown_clients,
             run_id=run_id,
+            max_amount=contracts.max_amount,
+            birth_years=(contracts.min_birth_year, contracts.max_birth_year or max_date.year),
         )
         reports: dict[str, EntityReport] = {}
         try:
             con.execute(_QUARANTINE_DDL)
+            con.execute(_QUARANTINE_NOTE)
             create_state_tables(con)
             with wh.transaction():
                 for name in ENTITIES:
@@ -674,6 +828,9 @@ def ingest(
                     con.execute(f"DROP TABLE IF EXISTS {prev_clients}")
                 for name, n in record_row_counts(con, entities).items():
                     reports[name].rows_in_table = n
+                    reports[name].rows_before = before.get(name, 0)
+                if not allow_shrink:
+                    _check_shrink(reports, contracts.max_shrink)
                 forget(con, [n for n in ENTITIES if n not in reports])
                 save_hashes(con, hashes)
                 # optional entities not mapped: keep an empty canonical table so later
@@ -683,10 +840,10 @@ def ingest(
                         con.execute(_empty_table_sql(entity))
                 crash_point("before_commit")
         except SegmintError as exc:
-            wh.finish_run(run_id, status="failed", detail=str(exc))
+            _record_failure(wh, run_id, str(exc))
             raise
         except BaseException as exc:
-            wh.finish_run(run_id, status="failed", detail=repr(exc))
+            _record_failure(wh, run_id, repr(exc))
             raise
         seconds = time.perf_counter() - started
         wh.finish_run(
@@ -700,7 +857,39 @@ def ingest(
             entities=reports,
             inputs=inputs,
             seconds=seconds,
+            skipped_files=[
+                {"source": r.name, "file": f, "why": why}
+                for r in readers.values() for f, why in r.skipped
+            ],
         )
+
+
+def _record_failure(wh: Warehouse, run_id: str, detail: str) -> None:
+    """Mark the run failed; when even that fails (disk full...), the next run marks it
+    ``interrupted`` and the original error is the one raised."""
+    with contextlib.suppress(duckdb.Error):
+        wh.finish_run(run_id, status="failed", detail=detail)
+
+
+def _columns_of(sql: str) -> set[str]:
+    """The column names an expression reads."""
+    return {c.name for c in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Column)}
+
+
+def _check_shrink(reports: dict[str, EntityReport], max_shrink: float) -> None:
+    """Refuse a reload that empties an entity or removes more than ``max_shrink`` of it."""
+    for name, rep in reports.items():
+        before, after = rep.rows_before, rep.rows_in_table
+        if rep.mode != "reloaded" or before == 0 or after >= before:
+            continue
+        lost = (before - after) / before
+        if after == 0 or lost > max_shrink:
+            raise ShrinkError(
+                f"entities.{name}: this load would leave {after:,} of {before:,} rows "
+                f"(-{lost:.0%}, more than contracts.max_shrink = {max_shrink:.0%}); refused, "
+                "the warehouse keeps the previous load. If the sources really shrank, rerun "
+                "with --allow-shrink (Project.ingest(allow_shrink=True))"
+            )
 
 
 @dataclass(frozen=True)
@@ -710,6 +899,8 @@ class _LoadSettings:
     max_date: dt.date
     unknown_clients: str
     run_id: str
+    max_amount: float = 1e12
+    birth_years: tuple[int, int] = (1900, 9999)
 
 
 def _refers_to_clients(entity: Entity) -> bool:
@@ -741,6 +932,7 @@ def _load_entity(
         rep.stub_clients = loader.insert_stubs()
     rep.duplicates_collapsed = loader.find_duplicates()
     rep.rows_loaded, rep.quarantined = loader.write()
+    rep.notes = loader.notes
     loader.cleanup()
     return rep
 
@@ -781,6 +973,7 @@ def _append(
             rep.stub_clients = loader.insert_stubs()
         rep.duplicates_collapsed = loader.collapsed()
         rep.rows_loaded, rep.quarantined = loader.write()
+        rep.notes = loader.notes
         rep.rows_appended = rep.rows_loaded
         return rep
     finally:
@@ -791,9 +984,14 @@ def quarantine_summary(wh: Warehouse) -> list[tuple[str, str, int]]:
     """``(entity, reason, rows)`` for the current quarantine table."""
     if not wh.has_table(QUARANTINE):
         return []
+    has_note = wh.con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'note'",
+        [QUARANTINE],
+    ).fetchall()[0][0]
+    where = " WHERE NOT note" if has_note else ""
     return [
         (str(e), str(r), int(n))
         for e, r, n in wh.con.execute(
-            f"SELECT entity, reason, count(*) FROM {QUARANTINE} GROUP BY 1, 2 ORDER BY 1, 2"
+            f"SELECT entity, reason, count(*) FROM {QUARANTINE}{where} GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall()
     ]

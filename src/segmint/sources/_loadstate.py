@@ -290,12 +290,24 @@ def clients_check(con: duckdb.DuckDBPyConnection, entity: str, prev_clients: str
         if gone and gone[0]:
             return "clients were removed or replaced"
     found = con.execute(
-        "SELECT count(*) FROM quarantine q WHERE q.entity = ? AND q.reason = 'unknown_client' "
+        "SELECT count(*) FROM quarantine q WHERE q.entity = ? "
+        "AND q.reason IN ('unknown_client', 'held_client') "
         "AND EXISTS (SELECT 1 FROM clients c WHERE c.client_id = q.original_values->>'client_id')",
         [entity],
     ).fetchone()
     if found and found[0]:
-        return "rows quarantined as unknown_client now have a client"
+        return "rows quarantined as unknown_client or held_client now have a client"
+    # held_client: the client is quarantined itself; unknown_client: it is not
+    moved = con.execute(
+        "SELECT count(*) FROM quarantine q WHERE q.entity = ? "
+        "AND q.reason IN ('unknown_client', 'held_client') "
+        "AND (q.reason = 'held_client') <> EXISTS (SELECT 1 FROM quarantine k "
+        "WHERE k.entity = 'clients' AND NOT k.note "
+        "AND k.source_key = q.original_values->>'client_id')",
+        [entity],
+    ).fetchone()
+    if moved and moved[0]:
+        return "the quarantine of clients some rows wait for changed"
     return None
 
 

@@ -12,8 +12,10 @@ the type DuckDB's sniffer detects, with ``TRY_CAST``.
 
 from __future__ import annotations
 
+import codecs
 import glob as globlib
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,25 @@ def text_cast(value_sql: str, type_: str) -> str:
     if type_ == "BIGINT":
         return f"CASE WHEN regexp_full_match(trim({value_sql}), '[+-]?[0-9]+') THEN {cast} END"
     return cast
+
+
+_NUMERIC = {"DOUBLE", "BIGINT", "INTEGER"}
+
+
+def _unreadable_folder(pattern: str) -> str | None:
+    """The deepest existing folder of a glob pattern, when it cannot be listed."""
+    parts = Path(pattern).parts
+    folder = Path(parts[0])
+    for part in parts[1:]:
+        if any(ch in part for ch in "*?["):
+            break
+        nxt = folder / part
+        if not nxt.is_dir():
+            break
+        folder = nxt
+    if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+        return str(folder)
+    return None
 
 
 RACY_NS = 2_000_000_000
@@ -97,6 +118,9 @@ class SourceReader:
     raw_types: dict[str, str] = field(default_factory=dict)
     typed_types: dict[str, str] = field(default_factory=dict)
     alias: str = ""
+    file_columns: dict[Path, list[str]] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files left out (``on_bad_file: skip``): (file, why)."""
 
     @property
     def format(self) -> str:
@@ -123,23 +147,120 @@ class SourceReader:
             matches = sorted(Path(p) for p in globlib.glob(pattern, recursive=True))
             matches = [p for p in matches if p.is_file()]
             if not matches:
+                blocked = _unreadable_folder(pattern)
+                if blocked is not None:
+                    raise SourceNotFoundError(
+                        f"sources.{self.name}.path: cannot look for {cfg.path!r}: "
+                        f"permission denied on folder {blocked}"
+                    )
                 raise SourceNotFoundError(
                     f"sources.{self.name}.path: no file matches {cfg.path!r} "
                     f"(looked in {self.root})"
                 )
             self.files = matches
+            for p in list(self.files):
+                why = self._probe(con, p)
+                if why is not None:
+                    self._bad_file(p, why)
+        self._read_types(con)
+
+    def _read_types(self, con: duckdb.DuckDBPyConnection) -> None:
         self.raw_types = self.column_types(con)
         if self.format == "csv":
             self.typed_types = self._infer_text_types(con)
         else:
             self.typed_types = dict(self.raw_types)
 
+    def _bad_file(self, path: Path, why: str) -> None:
+        """Leave a file out (``on_bad_file: skip``) or stop, naming it and the cause."""
+        if self.config.on_bad_file == "skip":
+            self.files.remove(path)
+            self.skipped.append((self.label(path), why))
+            if not self.files:
+                raise SchemaError(
+                    f"sources.{self.name}: every file was left out as unreadable "
+                    f"(e.g. {self.skipped[0][0]}: {self.skipped[0][1]})"
+                )
+            return
+        raise SchemaError(
+            f"{self.label(path)} (source {self.name!r}): {why}"
+            + (f"; set sources.{self.name}.on_bad_file: skip to load the other files"
+               if len(self.files) > 1 else "")
+        )
+
+    def _probe(self, con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
+        """Why the file cannot be read (None: it can): permission, encoding or format."""
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(1 << 16)
+        except PermissionError:
+            return "cannot read the file (permission denied)"
+        except OSError as exc:
+            return f"cannot read the file ({exc.strerror or exc})"
+        if self.format == "csv":
+            enc = self.config.encoding
+            if enc != "utf-16" and head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+                return (f"the file is UTF-16 text, not {enc}; "
+                        f"set sources.{self.name}.encoding: utf-16")
+            if enc == "utf-8":
+                try:
+                    head.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    if exc.start < len(head) - 4:  # not a character cut by the 64 KiB sample
+                        return (f"not UTF-8 text (byte {exc.start}: {head[exc.start:exc.start + 1]!r}); "
+                                f"set sources.{self.name}.encoding (utf-8, utf-16 or latin-1)")
+        try:
+            desc = con.execute(f"DESCRIBE SELECT * FROM {self._scan_file(path)}").fetchall()
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = first.split(": ", 1)[-1] if first.startswith(("Invalid Input Error", "IO Error")) else first
+            if first.startswith("Error when sniffing file"):
+                first = ("its CSV dialect cannot be detected (a quote left open, another "
+                         "delimiter or encoding?)")
+            what = "CSV" if self.format == "csv" else "Parquet"
+            opts = (f" with delimiter {self.config.delimiter!r} and quote {self.config.quote!r}"
+                    if self.format == "csv" else "")
+            return f"cannot be read as {what}{opts}: {first}"
+        self.file_columns[path] = [r[0] for r in desc if r[0] not in (FILE_COL, ROW_COL)]
+        return None
+
+    def check_file_columns(self, con: duckdb.DuckDBPyConnection, needed: set[str]) -> None:
+        """Every file holds the columns ``needed`` (those mapped to required columns).
+
+        A file that lacks them (another delimiter or encoding in a glob, a different
+        export) would only give rows with nothing in them: it is a bad file.
+        """
+        n_files = len(self.files)
+        needed = needed & set(self.raw_types)  # a column in no file is a mapping error
+        for p in list(self.files):
+            cols = self.file_columns.get(p)
+            if cols is None:
+                continue
+            missing = sorted(needed - set(cols))
+            if missing:
+                self._bad_file(
+                    p, f"column(s) {', '.join(missing)} not found{self._dialect_hint(cols)}"
+                )
+        if len(self.files) < n_files:
+            self._read_types(con)
+
+    def _dialect_hint(self, columns: list[str]) -> str:
+        if self.format != "csv":
+            return ""
+        header = ",".join(columns)
+        for d in (";", "\t", "|", ","):
+            if d != self.config.delimiter and d in header:
+                return (f"; the header reads {header[:60]!r}: is the delimiter {d!r}? "
+                        f"(sources.{self.name}.delimiter)")
+        return ""
+
     def column_types(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         """The source's columns and their types as read (no data is scanned)."""
         try:
-            desc = con.execute(f"DESCRIBE SELECT * FROM {self._scan(typed=False)}").fetchall()
+            desc = con.execute(f"DESCRIBE SELECT * FROM {self._scan()}").fetchall()
         except duckdb.Error as exc:
-            raise SchemaError(f"sources.{self.name}: cannot read {self._where()}: {exc}") from None
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SchemaError(f"sources.{self.name}: cannot read {self._where()}: {first}") from None
         return {r[0]: r[1] for r in desc if r[0] not in (FILE_COL, ROW_COL)}
 
     def _infer_text_types(self, con: duckdb.DuckDBPyConnection, sample: int = 50_000) -> dict[str, str]:
@@ -153,7 +274,7 @@ class SourceReader:
         aggs = [f"count({quote(c)})" for c in cols]
         aggs += [f"count({text_cast(quote(c), t)})" for c in cols for t in candidates]
         row = con.execute(
-            f"SELECT {', '.join(aggs)} FROM (SELECT * FROM {self._scan(typed=False)} LIMIT {sample})"
+            f"SELECT {', '.join(aggs)} FROM (SELECT * FROM {self._scan()} LIMIT {sample})"
         ).fetchone()
         assert row is not None
         n = len(cols)
@@ -193,7 +314,59 @@ class SourceReader:
             parts.insert(0, quote(self.alias))
         return ".".join(parts)
 
-    def _scan(self, *, typed: bool) -> str:
+    def _read_csv(self, path: Path, rejects: str | None = None) -> str:
+        """``read_csv`` of one file as text, with the source's dialect.
+
+        With ``rejects``, rows that do not parse (ragged, bad quoting, bad encoding) are
+        kept in the temporary table ``rejects`` (see :meth:`rejected_rows`); without it,
+        they are skipped (reading column names and samples only).
+        """
+        cfg = self.config
+        bad = (f"store_rejects=true, rejects_table={literal(rejects)}, "
+               f"rejects_scan={literal(rejects + '_scan')}" if rejects else "ignore_errors=true")
+        return (
+            f"read_csv({literal(str(path))}, all_varchar=true, header={cfg.header}, "
+            f"delim={literal(cfg.delimiter)}, quote={literal(cfg.quote)}, "
+            f"encoding={literal(cfg.encoding)}, {bad})"
+        )
+
+    def _scan_file(self, path: Path) -> str:
+        if self.format == "csv":
+            return self._read_csv(path)
+        return f"read_parquet({literal(str(path))})"
+
+    def rejected_rows(self, con: duckdb.DuckDBPyConnection, rejects: str) -> list[tuple[str, str]]:
+        """``(file label, SQL selecting the file's rejected rows)`` after a scan with ``rejects``.
+
+        Each select gives ``row`` (0-based data row, assuming one line per row),
+        ``line`` (the raw text) and ``error``.
+        """
+        if self.format != "csv":
+            return []
+        out = []
+        skip = 1 if self.config.header else 0
+        for i, p in enumerate(self.files):
+            table = f"{rejects}_{i}"
+            exists = con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [table]
+            ).fetchall()[0][0]
+            if not exists:
+                continue
+            n = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0]
+            if n:
+                out.append((
+                    self.label(p),
+                    f"SELECT DISTINCT line - 1 - {skip} AS row, csv_line AS line, "
+                    f"lower(error_type) AS error FROM {quote(table)}",
+                ))
+        return out
+
+    def drop_rejects(self, con: duckdb.DuckDBPyConnection, rejects: str) -> None:
+        for i in range(len(self.files)):
+            con.execute(f"DROP TABLE IF EXISTS {quote(f'{rejects}_{i}')}")
+            con.execute(f"DROP TABLE IF EXISTS {quote(f'{rejects}_{i}_scan')}")
+
+    def _scan(self, *, typed: bool = False, rejects: str | None = None) -> str:
         """A FROM-clause item yielding the source columns plus lineage columns."""
         fmt = self.format
         if fmt == "parquet":
@@ -210,12 +383,11 @@ class SourceReader:
             # one scan per file so that row numbers restart in each file; DuckDB keeps
             # insertion order, so row_number() over () is the data row's position.
             parts = []
-            for p in self.files:
+            for i, p in enumerate(self.files):
                 parts.append(
                     f"SELECT *, {literal(self.label(p))} AS {FILE_COL}, "
                     f"row_number() OVER () - 1 AS {ROW_COL} "
-                    f"FROM read_csv({literal(str(p))}, all_varchar=true, "
-                    f"header={self.config.header}, delim={literal(self.config.delimiter)})"
+                    f"FROM {self._read_csv(p, None if rejects is None else f'{rejects}_{i}')}"
                 )
             return "(" + " UNION ALL BY NAME ".join(parts) + ")"
         return (
@@ -223,15 +395,25 @@ class SourceReader:
             f"row_number() OVER () - 1 AS {ROW_COL} FROM {self.table_ref()})"
         )
 
-    def relation(self) -> str:
-        return self._scan(typed=False)
+    def relation(self, rejects: str | None = None) -> str:
+        """The source as a FROM-clause item; ``rejects`` keeps unparseable CSV rows."""
+        return self._scan(rejects=rejects)
 
     # -- columns and expressions ----------------------------------------------------
-    def require_column(self, column: str, *, entity: str, canonical: str) -> None:
+    def require_column(
+        self, column: str, *, entity: str, canonical: str, type_: str | None = None
+    ) -> None:
         if column not in self.raw_types:
             raise ColumnNotFoundError(
                 f"{self._where()}: column {column!r} not found (mapped to {entity}.{canonical} "
                 f"from source {self.name!r}); available: {', '.join(self.raw_types)}"
+                + self._dialect_hint(list(self.raw_types))
+            )
+        if type_ in _NUMERIC and self.raw_types[column] == "BOOLEAN":
+            raise SchemaError(
+                f"{self._where()}: column {column!r} is BOOLEAN, but {entity}.{canonical} is a "
+                f"number ({type_}); map a numeric column, or convert it with "
+                f"`{{sql: \"CAST({column} AS INTEGER)\"}}` if that is really meant"
             )
 
     def expression(self, sql: str, *, entity: str, canonical: str) -> tuple[str, list[str]]:
@@ -266,6 +448,24 @@ class SourceReader:
 
             tree = tree.transform(_cast)
         return tree.sql(dialect="duckdb"), sorted(set(refs))
+
+    def filter(self, sql: str, *, entity: str) -> str:
+        """A ``where:`` filter re-generated from its parse tree (checked on load).
+
+        The filter sees the source columns as read (CSV: text), as it always has.
+        """
+        where = f"entities.{entity}.where"
+        try:
+            tree = sqlglot.parse_one(sql, read="duckdb")
+        except sqlglot.errors.ParseError as exc:
+            raise ConfigError(f"{where}: cannot parse SQL {sql!r}: {exc}") from None
+        for col in tree.find_all(exp.Column):
+            if col.name not in self.raw_types:
+                raise ColumnNotFoundError(
+                    f"{self._where()}: column {col.name!r} used in {where} ({sql!r}) not found; "
+                    f"available: {', '.join(self.raw_types)}"
+                )
+        return "(" + tree.sql(dialect="duckdb") + ")"
 
     def typed_ref(self, column: str) -> str:
         """SQL for a source column cast to its sniffed type (CSV) or as is."""

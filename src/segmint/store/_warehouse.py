@@ -68,7 +68,7 @@ class Warehouse:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise WarehouseError(
-                    f"{self.path.parent}: cannot create the warehouse folder: {exc.strerror}"
+                    f"{self.path.parent}: cannot create the warehouse folder: {_why(exc)}"
                 ) from None
         if read_only and self.path is not None and not self.path.exists():
             raise WarehouseError(f"{self.path}: no warehouse yet (run `segmint ingest` first)")
@@ -87,6 +87,11 @@ class Warehouse:
                 self.con.execute(_LEDGER_DDL)
                 if first:
                     self._mark_interrupted()
+        except duckdb.Error as exc:  # a setting or the ledger on a file DuckDB opened
+            self._unlock()
+            if hasattr(self, "con"):
+                self.con.close()
+            raise WarehouseError(f"{path}: cannot use the warehouse: {_first_line(exc)}") from None
         except BaseException:
             self._unlock()
             raise
@@ -115,9 +120,9 @@ class Warehouse:
                         f"{path}: the warehouse is {who}; waited {wait:g} s, try again when it "
                         "finishes (readers of a running service use the serving store)"
                     ) from None
-                raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+                raise WarehouseError(f"{path}: cannot open the warehouse: {_first_line(exc)}") from None
             except duckdb.Error as exc:
-                raise WarehouseError(f"{path}: cannot open the warehouse: {exc}") from None
+                raise WarehouseError(f"{path}: cannot open the warehouse: {_first_line(exc)}") from None
 
     def _mark_interrupted(self) -> None:
         """Runs left ``running`` by a killed command: no writer holds the lock but us."""
@@ -148,6 +153,23 @@ class Warehouse:
 
     def sql(self, query: str, params: list[Any] | None = None) -> duckdb.DuckDBPyRelation:
         return self.con.sql(query, params=params)
+
+    def restrict_access(self, paths: list[str | Path] | None = None) -> None:
+        """Close the connection to the outside world before it runs user SQL.
+
+        After this, queries can read only ``paths`` (the source files, already found)
+        and the warehouse itself: no other file, no ``COPY``, ``ATTACH``, ``INSTALL`` or
+        ``LOAD``, and the configuration is locked, so no later statement can undo it.
+        Times are read in UTC. The restriction lasts until the connection (and every
+        other connection of this process to the same file) is closed.
+        """
+        self.con.execute("SET TimeZone = 'UTC'")
+        allowed = [str(p) for p in paths or []]
+        if allowed:
+            self.con.execute("SET allowed_paths = ?", [allowed])
+        self.con.execute("SET autoinstall_known_extensions = false")
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
 
     def has_table(self, name: str) -> bool:
         # fetchall: a result left unfinished makes DuckDB refuse some later calls
@@ -216,6 +238,18 @@ class Warehouse:
         cur = self.con.execute(f"SELECT * FROM {LEDGER} ORDER BY started_at")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return "a part of the path is a file, not a folder"
+    if isinstance(exc, PermissionError):
+        return "permission denied (read-only folder?)"
+    return exc.strerror or str(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _now() -> dt.datetime:
