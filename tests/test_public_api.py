@@ -13,9 +13,11 @@ PACKAGES = [
     "segmint.clv",
     "segmint.segmentation",
     "segmint.profiles",
+    "segmint.targeting",
     "segmint.report",
     "segmint.monitoring",
     "segmint.datasets",
+    "segmint.api",
 ]
 
 

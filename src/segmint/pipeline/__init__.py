@@ -14,9 +14,13 @@ from segmint.pipeline._steps import (
     features_frame,
     ingest,
     newest_data_day,
+    open_history,
+    publish,
+    readiness,
     report,
     segment,
     snapshot_features,
+    stored_features,
 )
 from segmint.pipeline._workspace import Workspace
 
@@ -32,11 +36,15 @@ __all__ = [
     "ingest",
     "ingest_events",
     "newest_data_day",
+    "open_history",
+    "readiness",
+    "publish",
     "report",
     "rescore",
     "run_cycle",
     "run_pipeline",
     "segment",
     "snapshot_features",
+    "stored_features",
     "undo_cycle",
 ]

@@ -20,6 +20,12 @@ from segmint.segmentation._identity import match_centers, match_labels
 from segmint.segmentation._kmeans import KMeansSelector
 from segmint.segmentation._lca import LatentClassAnalysis
 from segmint.segmentation._mixture import GaussianMixtureSelector
+from segmint.segmentation._naming import (
+    NAMES_TABLE,
+    apply_segment_names,
+    generated_names,
+    record_segment_names,
+)
 from segmint.segmentation._preprocess import PreprocessSpec, build_pipeline, fit_preprocessing
 from segmint.segmentation._registry import (
     DECISIONS,
@@ -51,10 +57,12 @@ __all__ = [
     "GaussianMixtureSelector",
     "KMeansSelector",
     "LatentClassAnalysis",
+    "NAMES_TABLE",
     "ModelVersion",
     "PreprocessSpec",
     "SegmentationRun",
     "applied_version",
+    "apply_segment_names",
     "assign_sql",
     "build_pipeline",
     "choose_k",
@@ -63,6 +71,7 @@ __all__ = [
     "fit_dimension",
     "fit_preprocessing",
     "fit_rules",
+    "generated_names",
     "latest_as_of",
     "list_versions",
     "load_version",
@@ -73,6 +82,7 @@ __all__ = [
     "predict_version",
     "protected_features",
     "record_decision",
+    "record_segment_names",
     "resolve_dimensions",
     "run_segmentation",
     "version_sql",
