@@ -111,3 +111,34 @@ def test_propensity_deciles_and_outcomes_when_tables_exist():
     assert out.calibration_difference == pytest.approx(0.4, abs=0.05)
     assert out.flagged_calibration
     assert any(b.startswith("calibration:") for b in audit.breaches())
+
+
+def test_declared_protected_attributes_are_audited_once(tmp_path):
+    """A protected attribute declared in the project file (attr_<name>) is audited; one
+    that restates an audited clients column (attr_gender <- gender) is not audited twice."""
+    from segmint.config._governance import FairnessConfig
+    from segmint.governance._fairness import protected_attributes
+    from segmint.store import Warehouse
+
+    with Warehouse(tmp_path / "wh.duckdb") as wh:
+        wh.con.execute(
+            "CREATE TABLE clients AS SELECT 'c' || i AS client_id, "
+            "CASE WHEN i % 2 = 0 THEN 'f' ELSE 'm' END AS gender FROM range(20) t(i)"
+        )
+        wh.con.execute(
+            "CREATE TABLE features AS SELECT 'c' || i AS client_id, DATE '2025-01-01' AS as_of, "
+            "CASE WHEN i % 3 = 0 THEN 'a' ELSE 'b' END AS attr_ethnicity, "
+            "CASE WHEN i % 2 = 0 THEN 'f' ELSE 'm' END AS attr_gender FROM range(20) t(i)"
+        )
+        wh.con.execute(
+            "CREATE TABLE client_attributes (attribute VARCHAR, feature VARCHAR, type VARCHAR, "
+            "role VARCHAR, description VARCHAR, unit VARCHAR, client_column VARCHAR, "
+            "time_varying BOOLEAN, builtin BOOLEAN)"
+        )
+        wh.con.execute(
+            "INSERT INTO client_attributes VALUES "
+            "('ethnicity', 'attr_ethnicity', 'categorical', 'protected', '', '', 'ethnicity', false, false), "
+            "('gender', 'attr_gender', 'categorical', 'protected', '', '', 'gender', false, true)"
+        )
+        got = protected_attributes(wh, FairnessConfig())
+    assert got == {"gender": "clients", "attr_ethnicity": "features"}

@@ -181,9 +181,14 @@ def protected_attributes(wh: Warehouse, config: FairnessConfig) -> dict[str, str
                     "feature"
                 )
         return out
+    from segmint.sources import protected_attribute_features
+
     out = {c: "clients" for c in sorted(protected_columns()) if c in clients}
-    for f in sorted(protected_features()):
-        if f in features and f not in out:
+    # declared protected attributes (attr_<name>, role protected) are audited as features,
+    # unless they only restate a clients column already audited (attr_gender <- gender)
+    restated = {f for f, col in protected_attribute_features(wh).items() if col in out}
+    for f in sorted(protected_features(wh.con)):
+        if f in features and f not in out and f not in restated:
             out[f] = "features"
     # filled in somewhere: an attribute never recorded has no groups to compare
     return {
