@@ -13,10 +13,12 @@ PACKAGES = [
     "segmint.clv",
     "segmint.segmentation",
     "segmint.profiles",
+    "segmint.targeting",
     "segmint.report",
     "segmint.monitoring",
     "segmint.targeting",
     "segmint.datasets",
+    "segmint.api",
 ]
 
 

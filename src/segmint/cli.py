@@ -212,6 +212,7 @@ def ingest(
 
         report = proj.ingest(progress=tick, full=full, allow_shrink=allow_shrink)
     print_ingest_report(report)
+    print_notes(proj.readiness(strict=False).warnings)
 
 
 def _date(value: str | None):
@@ -302,6 +303,9 @@ def generate(
     chunk_size: int = typer.Option(
         50_000, "--chunk-size", help="Clients per part file (a multiple of 1,000)."
     ),
+    campaigns: int = typer.Option(
+        0, "--campaigns", help="Randomised campaigns to run (planted effect per persona; docs/experiments.md)."
+    ),
 ) -> None:
     """Write a synthetic bank (CRM, transactions, holdings, engagement, profitability).
 
@@ -332,12 +336,15 @@ def generate(
             migration_rate=migration_rate,
             chunk_size=chunk_size,
             progress=lambda done, total: bar.update(task, completed=done),
+            campaigns=campaigns,
         )
     console.print(
         f"wrote {data.n_clients:,} clients, {data.n_transactions:,} transactions, "
         f"{data.n_holdings:,} holdings, {data.n_engagement:,} engagement events, "
         f"{data.n_profitability:,} profitability rows, {data.n_faults:,} faults, "
-        f"{data.n_migrants:,} migrants to {data.out_dir}",
+        f"{data.n_migrants:,} migrants"
+        + (f", {data.n_exposures:,} campaign exposures" if data.n_exposures else "")
+        + f" to {data.out_dir}",
         highlight=False,
     )
     console.print(f"project file: {data.config}", highlight=False)
@@ -369,14 +376,22 @@ def segment(
         console.print(f"{name}: skipped ({why})")
 
 
-def _run_with_progress(proj, *, as_of=None, report=None, allow_shrink=False):
+def _run_with_progress(proj, *, as_of=None, report=None, allow_shrink=False, strict=None):
     with _progress() as bar:
         task = bar.add_task("ingest", total=5)
 
         def tick(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
-        return proj.run(as_of=as_of, report=report, progress=tick, allow_shrink=allow_shrink)
+        return proj.run(
+            as_of=as_of, report=report, progress=tick, allow_shrink=allow_shrink, strict=strict
+        )
+
+
+def print_notes(notes) -> None:
+    """One line per note: what was left out or is short (never silent)."""
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def print_run_summary(run) -> None:
@@ -402,6 +417,7 @@ def print_run_summary(run) -> None:
             f"; {m} not scored ({why})" for m, why in scores.skipped.items()))
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
     console.print(f"stages: {timings}")
+    print_notes(run.notes)
     console.print(f"report: {run.report}", highlight=False)
 
 
@@ -411,14 +427,22 @@ def run(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot date (default: latest transaction).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report file (default: report.html beside the project file).")] = None,
     allow_shrink: AllowShrinkOpt = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop after ingestion (non-zero exit) when the data is short of the readiness minimums.")] = False,
 ) -> None:
-    """Run the whole pipeline: ingest, features, segment, catalog, report.
+    """Run the whole pipeline: ingest, readiness check, features, segment, catalog, report.
 
-    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31
+    Data short of the `readiness:` minimums (default 12 months of transactions, 500
+    clients with repeat activity) is a warning, or with --strict an error naming what
+    is short.
+
+    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31 --strict
     """
     proj = _project(project)
     print_run_summary(
-        _run_with_progress(proj, as_of=_date(as_of), report=out, allow_shrink=allow_shrink)
+        _run_with_progress(
+            proj, as_of=_date(as_of), report=out, allow_shrink=allow_shrink,
+            strict=True if strict else None,
+        )
     )
 
 
@@ -592,13 +616,15 @@ def features(
         raise typer.BadParameter("give --as-of DATE, or a subcommand (list)", param_hint="--as-of")
     from segmint.project import Project
 
-    frame = Project.from_yaml(project).features(as_of)
+    proj = Project.from_yaml(project)
+    result = proj.snapshot_features(as_of)
     if out is not None:
-        frame.to_parquet(out, index=False)
+        proj.features_frame(as_of).to_parquet(out, index=False)
     console.print(
-        f"{len(frame)} clients x {frame.shape[1] - 1} features as of {as_of} "
+        f"{result.rows} clients x {len(result.columns) - 1} features as of {as_of} "
         "stored in the warehouse table `features`" + (f" and written to {out}" if out else "")
     )
+    print_notes(result.notes)
 
 
 @features_app.command("list")
@@ -744,6 +770,585 @@ def propensity_score(
         console.print(f"{model}: version {version}, {result.clients:,} clients scored as of {result.as_of}")
     for model, why in result.skipped.items():
         console.print(f"{model}: not scored: {why}")
+# -- governance ---------------------------------------------------------------------
+
+audit_app = typer.Typer(no_args_is_help=True, help="Fairness audits.")
+app.add_typer(audit_app, name="audit")
+models_app = typer.Typer(no_args_is_help=True, help="Model versions: review, approve, pin, roll back.")
+app.add_typer(models_app, name="models")
+alerts_app = typer.Typer(no_args_is_help=True, help="Monitoring alerts.")
+app.add_typer(alerts_app, name="alerts")
+export_app = typer.Typer(no_args_is_help=True, help="Exports for sharing outside the warehouse.")
+app.add_typer(export_app, name="export")
+
+ActorOpt = Annotated[str | None, typer.Option("--by", help="Who decides (default: the OS user).")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")]
+
+
+def _actor(by: str | None) -> str:
+    from segmint.governance._audit_log import default_actor
+
+    return by or default_actor()
+
+
+@audit_app.command("fairness")
+def audit_fairness(
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Assignments of this date (default: latest).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full audit as JSON.")] = False,
+) -> None:
+    """Audit segments (and audiences, propensity deciles, offers) for disparities between
+    protected groups, and model inputs for proxies; exit 1 when the policy is breached.
+
+    Example: segmint audit fairness --json > audit.json
+    """
+    import json
+
+    from segmint.governance import audit_fairness as run_audit
+
+    proj = _project(project)
+    with proj.warehouse() as wh:
+        audit = run_audit(wh, proj.config.governance.fairness, as_of=_date(as_of))
+    if as_json:
+        print(json.dumps(audit.to_dict(), indent=1, default=str))
+    else:
+        console.print(f"fairness audit as of {audit.as_of}: attributes "
+                      f"{', '.join(audit.attributes) or 'none'}", highlight=False)
+        for line in audit.findings():
+            console.print(f"  {line}", highlight=False)
+        for note in audit.notes:
+            console.print(f"  note: {note}", highlight=False)
+        console.print("passed" if audit.passed else f"FAILED: {len(audit.breaches())} breach(es)")
+    if not audit.passed:
+        raise typer.Exit(1)
+
+
+@models_app.command("list")
+def models_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """List model versions and their status (applied, proposed, rejected, ...).
+
+    Example: segmint models list
+    """
+    from segmint.governance import model_versions
+
+    with _project(project).warehouse() as wh:
+        frame = model_versions(wh)
+    table = Table()
+    for col in ("dimension", "version", "as_of", "k", "status", "pinned"):
+        table.add_column(col)
+    for r in frame.itertuples(index=False):
+        table.add_row(r.dimension, str(r.version), str(r.as_of), str(r.k), r.status, "yes" if r.pinned else "")
+    console.print(table)
+
+
+@models_app.command("diff")
+def models_diff(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    version: Annotated[int, typer.Argument(help="Version to compare with the applied one.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Show what a proposed version changes: segments, shares, rules, fairness (JSON).
+
+    Example: segmint models diff behaviour 3
+    """
+    import json
+
+    from segmint.governance import proposal_diff
+
+    proj = _project(project)
+    with proj.warehouse() as wh:
+        diff = proposal_diff(wh, dimension, version, fairness=proj.config.governance.fairness)
+    print(json.dumps(diff, indent=1, default=str))
+
+
+def _decision(action: str, dimension: str, version: int | None, project: Path, by, reason) -> None:
+    from segmint import governance as gov
+
+    proj = _project(project)
+    seg = proj.config.segmentation
+    with proj.warehouse() as wh:
+        if action == "approve":
+            gov.approve(wh, dimension, version, actor=_actor(by), reason=reason, config=seg)
+        elif action == "reject":
+            gov.reject(wh, dimension, version, actor=_actor(by), reason=reason)
+        elif action == "pin":
+            gov.pin(wh, dimension, version, actor=_actor(by), reason=reason, config=seg)
+        elif action == "unpin":
+            gov.unpin(wh, dimension, actor=_actor(by), reason=reason, config=seg)
+        else:
+            version = gov.rollback(wh, dimension, actor=_actor(by), reason=reason, config=seg)
+    console.print(f"{dimension}: {action} done" + (f" (version {version})" if version else ""))
+
+
+@models_app.command("approve")
+def models_approve(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    version: Annotated[int, typer.Argument(help="Proposed version.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Approve a proposed version: it applies from now on.
+
+    Example: segmint models approve behaviour 3 --by alice --reason "reviewed diff"
+    """
+    _decision("approve", dimension, version, project, by, reason)
+
+
+@models_app.command("reject")
+def models_reject(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    version: Annotated[int, typer.Argument(help="Proposed version.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Reject a proposed version: it never applies.
+
+    Example: segmint models reject behaviour 3 --reason "segments not actionable"
+    """
+    _decision("reject", dimension, version, project, by, reason)
+
+
+@models_app.command("pin")
+def models_pin(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    version: Annotated[int, typer.Argument(help="Version to hold the dimension at.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Hold a dimension at a version whatever is fitted later.
+
+    Example: segmint models pin value 2
+    """
+    _decision("pin", dimension, version, project, by, reason)
+
+
+@models_app.command("unpin")
+def models_unpin(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Release a pin.
+
+    Example: segmint models unpin value
+    """
+    _decision("unpin", dimension, None, project, by, reason)
+
+
+@models_app.command("rollback")
+def models_rollback(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Withdraw the applied version; the one before it applies again.
+
+    Example: segmint models rollback behaviour --reason "complaints from branches"
+    """
+    _decision("rollback", dimension, None, project, by, reason)
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    cycle_id: Annotated[str, typer.Argument(help="Cycle id (its as_of).")],
+    rule: Annotated[str, typer.Argument(help="Alert rule.")],
+    dimension: Annotated[str | None, typer.Option("--dimension", help="Only this dimension's alerts.")] = None,
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Acknowledge alerts (recorded in the audit log).
+
+    Example: segmint alerts ack 2024-06-30 share_shift --reason "seasonal"
+    """
+    from segmint.governance import acknowledge_alert
+
+    with _project(project).warehouse() as wh:
+        n = acknowledge_alert(wh, cycle_id, rule, actor=_actor(by), reason=reason, dimension=dimension)
+    console.print(f"{n} alert(s) acknowledged")
+
+
+@app.command()
+def erase(
+    client_ids: Annotated[list[str] | None, typer.Argument(help="Client ids to erase.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="File of ids (one a line, or CSV/Parquet with client_id).")] = None,
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Erase clients from every warehouse table and keep them out of later ingests.
+
+    Needs the pseudonymisation key (governance.pseudonymise) for the tombstone.
+
+    Example: segmint erase C00000042 C00000043 --reason "erasure request 2024-117"
+    """
+    from segmint.governance import erase_clients, pseudonym_key, read_ids
+
+    proj = _project(project)
+    ids = list(client_ids or []) + (read_ids(file) if file else [])
+    key = pseudonym_key(proj.config.governance.pseudonymise, proj.root)
+    with proj.warehouse() as wh:
+        result = erase_clients(wh, ids, key=key, actor=_actor(by), reason=reason)
+    console.print(f"{len(ids)} client(s) erased: {result.total} row(s) in {len(result.rows)} table(s)")
+
+
+@export_app.command("profiles")
+def export_profiles_cmd(
+    out: Annotated[Path, typer.Option("--out", help="CSV or JSON file to write.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    dp_epsilon: Annotated[float | None, typer.Option("--dp-epsilon", help="Release with differential-privacy noise, spending this epsilon.")] = None,
+    mean: Annotated[list[str] | None, typer.Option("--mean", help="FEATURE or FEATURE:LO:HI (bounds required with --dp-epsilon); repeatable.")] = None,
+    by: ActorOpt = None,
+) -> None:
+    """Export segment sizes, shares and feature means for sharing: small cells suppressed,
+    or differentially private with --dp-epsilon.
+
+    Example: segmint export profiles --out partner.csv --dp-epsilon 0.5 --mean clv_12m:0:5000
+    """
+    from segmint.errors import ParameterError
+    from segmint.governance import export_profiles
+
+    means: dict[str, tuple[float, float] | None] = {}
+    for m in mean or []:
+        parts = m.split(":")
+        if len(parts) == 1:
+            means[parts[0]] = None
+        elif len(parts) == 3:
+            try:
+                means[parts[0]] = (float(parts[1]), float(parts[2]))
+            except ValueError:
+                raise ParameterError(f"--mean {m}: bounds must be numbers") from None
+        else:
+            raise ParameterError(f"--mean {m}: expected FEATURE or FEATURE:LO:HI")
+    proj = _project(project)
+    gov = proj.config.governance
+    with proj.warehouse() as wh:
+        frame = export_profiles(
+            wh, proj.resolve(str(out)), min_cell=gov.min_cell, budget=gov.privacy_budget,
+            dp_epsilon=dp_epsilon, means=means, actor=_actor(by),
+        )
+    console.print(f"{len(frame)} segment rows written to {out}")
+
+
+@app.command()
+def publish(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """Publish the current segments, scores, history, catalog and alerts to the serving store.
+
+    Runs at the end of `segmint run`, `segmint update` and event re-scoring anyway; use it
+    after changing `serving:` or to publish by hand.
+
+    Example: segmint publish -p my-project/segmint.yaml
+    """
+    pub = _project(project).publish(kind="manual", force=True)
+    if pub is None:
+        console.print("nothing to publish yet (run `segmint run` first)")
+        return
+    console.print(
+        f"published {pub.publication_id}: {pub.clients:,} clients as of {pub.as_of} "
+        f"to {pub.location} ({pub.seconds:.1f} s)",
+        highlight=False,
+    )
+
+
+def _rescorer(proj):
+    """The event re-scoring the service runs for POST /v1/events: store the events, re-score
+    the clients the project's rules mark, publish."""
+
+    def rescore(frame):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "events.parquet"
+            frame.to_parquet(path, index=False)
+            result = proj.ingest_events(path)
+        return {
+            "events_stored": int(result.n_events),
+            "clients_triggered": len(result.clients),
+            "clients_rescored": 0 if result.rescore is None else len(result.rescore.features),
+            "segment_changes": 0 if result.rescore is None else len(result.rescore.changes),
+            "as_of": result.as_of.isoformat(),
+        }
+
+    return rescore
+
+
+@app.command()
+def serve(
+    project: ProjectOpt = Path("segmint.yaml"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API and the dashboard from the serving store (FastAPI on uvicorn).
+
+    The OpenAPI document is at /openapi.json and /docs; the dashboard at /dashboard.
+    Create keys first with `segmint api-key create`.
+
+    Example: segmint serve -p my-project/segmint.yaml --port 8000
+    """
+    import logging
+
+    from segmint.api import app_for_project
+
+    try:
+        import uvicorn
+    except ImportError:
+        from segmint.errors import MissingDependencyError
+
+        raise MissingDependencyError("uvicorn", "serve") from None
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    proj = _project(project)
+    app_ = app_for_project(proj.config, proj.root, rescore=_rescorer(proj))
+    uvicorn.run(app_, host=host, port=port, access_log=False, log_level="info")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the HTTP service (stored hashed).")
+app.add_typer(keys_app, name="api-key")
+
+
+def _state(proj):
+    from segmint.api import ServiceState
+    from segmint.api._store import resolve
+
+    return ServiceState(resolve(proj.root, proj.config.serving.state))
+
+
+@keys_app.command("create")
+def api_key_create(
+    role: Annotated[str, typer.Option("--role", help="admin, analyst, rm (relationship manager) or campaign.")],
+    name: Annotated[str, typer.Option("--name", help="Who or what holds the key.")],
+    book: Annotated[str | None, typer.Option("--book", help="The book (RM or branch) an rm key may see.")] = None,
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Create an API key and print it once (only its hash is stored).
+
+    Example: segmint api-key create --role rm --book North --name alice
+    """
+    key_id, key = _state(_project(project)).create_key(role=role, name=name, book=book)
+    err_console.print(f"key {key_id} ({role}{', book ' + book if book else ''}) created; "
+                      "it is shown once:", highlight=False)
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("revoke")
+def api_key_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (see `segmint api-key list`).")],
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Revoke an API key (it stops working within seconds).
+
+    Example: segmint api-key revoke 3f9c2a1b7e
+    """
+    from segmint.errors import ParameterError
+
+    if not _state(_project(project)).revoke_key(key_id):
+        raise ParameterError(f"api-key revoke: no active key {key_id!r}")
+    console.print(f"key {key_id} revoked", highlight=False)
+
+
+@keys_app.command("list")
+def api_key_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """List API keys (ids, names, roles, books; never the keys).
+
+    Example: segmint api-key list
+    """
+    table = Table("key id", "name", "role", "book", "created", "revoked")
+    for k in _state(_project(project)).list_keys():
+        table.add_row(k.key_id, k.name, k.role, k.book or "", k.created_at, k.revoked_at or "")
+    console.print(table)
+
+from segmint._cli_experiment import experiment_app  # noqa: E402
+
+app.add_typer(experiment_app, name="experiment")
+# -- targeting ----------------------------------------------------------------------------
+audience_app = typer.Typer(no_args_is_help=True, help="Audiences declared in segmint.yaml.")
+app.add_typer(audience_app, name="audience")
+
+
+def _frame_table(frame, title: str | None = None) -> Table:
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col))
+    for row in frame.itertuples(index=False):
+        table.add_row(*["" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                        for v in row])
+    return table
+
+
+@audience_app.command("build")
+def audience_build(
+    name: Annotated[str, typer.Argument(help="Audience name (a key of `audiences:`).")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Export the members to .csv or .parquet.")] = None,
+    mark_contacted: Annotated[bool, typer.Option("--mark-contacted", help="Record the members in `contacts`.")] = False,
+) -> None:
+    """Select and store the next version of an audience; optionally export it.
+
+    Example: segmint audience build card_upsell --out card_upsell.csv
+    """
+    b = _project(project).build_audience(name, as_of=_date(as_of), out=out, mark_contacted=mark_contacted)
+    console.print(f"audience {b.audience} v{b.version} as of {b.as_of}: {b.members:,} members, "
+                  f"{b.holdout:,} in the holdout" + (f"; written to {out}" if out else ""), highlight=False)
+    console.print("  " + ", ".join(f"{k} {v:,}" for k, v in b.counts.items()), highlight=False)
+    if b.changes:
+        console.print(f"  since v{b.version - 1}: +{b.changes['added']:,} -{b.changes['removed']:,} "
+                      f"(kept {b.changes['kept']:,})", highlight=False)
+    for note in b.notes:
+        console.print(f"  note: {note}", highlight=False)
+
+
+@audience_app.command("list")
+def audience_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """List declared and built audiences: latest version, size, changes since the build before.
+
+    Example: segmint audience list
+    """
+    console.print(_frame_table(_project(project).audiences(), "Audiences"))
+
+
+@audience_app.command("show")
+def audience_show(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    version: Annotated[int | None, typer.Option("--version", help="Build version (default: latest).")] = None,
+) -> None:
+    """Show a build: counts at each selection step, notes, changes and segment mix.
+
+    Example: segmint audience show card_upsell
+    """
+    info = _project(project).audience(name, version=version)
+    console.print(f"audience {name} v{info['version']} as of {info['as_of']}: {info['members']:,} members, "
+                  f"{info['holdout']:,} holdout", highlight=False)
+    console.print("  " + ", ".join(f"{k} {v:,}" for k, v in info["counts"].items()), highlight=False)
+    if info["changes"]:
+        console.print(f"  changes: {info['changes']}", highlight=False)
+    for note in info["notes"]:
+        console.print(f"  note: {note}", highlight=False)
+    console.print(_frame_table(info["segments"], "Members by segment"))
+
+
+@audience_app.command("overlap")
+def audience_overlap_cmd(
+    names: Annotated[list[str] | None, typer.Argument(help="Audiences (default: all built).")] = None,
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Members shared by the latest builds of audiences (the diagonal holds the sizes).
+
+    Example: segmint audience overlap card_upsell savers
+    """
+    console.print(_frame_table(_project(project).audience_overlap(names).reset_index(), "Overlap"))
+
+
+@audience_app.command("export")
+def audience_export(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    out: Annotated[Path, typer.Option("--out", help="A .csv or .parquet file.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    version: Annotated[int | None, typer.Option("--version", help="Build version (default: latest).")] = None,
+) -> None:
+    """Write a stored build's members with segment names, scores and reasons.
+
+    Example: segmint audience export card_upsell --out card_upsell.parquet
+    """
+    path = _project(project).export_audience(name, out, version=version)
+    console.print(f"written to {path}", highlight=False)
+
+
+@app.command()
+def lookalike(
+    project: ProjectOpt = Path("segmint.yaml"),
+    segment: Annotated[str | None, typer.Option("--segment", help="Seed segment as DIMENSION=SEGMENT.")] = None,
+    audience: Annotated[str | None, typer.Option("--audience", help="Seed audience (latest build).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Seed client list (.csv/.parquet with client_id).")] = None,
+    method: Annotated[str, typer.Option("--method", help="cosine, centroid or classifier.")] = "cosine",
+    holdout: Annotated[float, typer.Option("--holdout", help="Seed share held out for fidelity.")] = 0.3,
+    drop_atypical: Annotated[float, typer.Option("--drop-atypical", help="Share of least typical seed members dropped.")] = 0.0,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the ranked clients to .csv or .parquet.")] = None,
+) -> None:
+    """Rank clients by similarity to a seed and print the reach-versus-fidelity curve.
+
+    Example: segmint lookalike --segment behaviour=behaviour-3 --out lookalikes.csv
+    """
+    from segmint.errors import ParameterError
+
+    seed: dict = {}
+    if segment:
+        if "=" not in segment:
+            raise ParameterError(f"--segment {segment!r}: expected DIMENSION=SEGMENT")
+        dim, seg = segment.split("=", 1)
+        seed["segment"] = {dim: seg}
+    if audience:
+        seed["audience"] = audience
+    if file:
+        seed["file"] = str(file)
+    if len(seed) != 1:
+        raise ParameterError("give exactly one of --segment, --audience or --file")
+    res = _project(project).lookalike(seed, as_of=_date(as_of), method=method, holdout=holdout,
+                                      drop_atypical=drop_atypical)
+    console.print(f"seed {res.seed_size:,} clients ({res.heldout_size:,} held out), space of "
+                  f"{res.dimension}, method {res.method}; seed mean {res.value}: "
+                  f"{res.seed_value if res.seed_value is None else f'{res.seed_value:.4g}'}", highlight=False)
+    console.print(_frame_table(res.curve.iloc[:: max(1, len(res.curve) // 10)], "Reach vs fidelity"))
+    if res.curve_optimised is not None:
+        reach = 2 * res.heldout_size
+        n_drop = int(res.typicality.atypical.sum())
+        console.print(f"without the {n_drop} least typical seed members, fidelity at reach {reach:,}: "
+                      f"{res.recovered_at(reach, res.curve_optimised):.1%} (all: {res.recovered_at(reach):.1%})",
+                      highlight=False)
+    if out is not None:
+        suffix = out.suffix.lower()
+        if suffix == ".parquet":
+            res.scores.to_parquet(out, index=False)
+        elif suffix == ".csv":
+            res.scores.to_csv(out, index=False)
+        else:
+            raise ParameterError(f"--out {out}: expected a .csv or .parquet file")
+        console.print(f"{len(res.scores):,} ranked clients written to {out}", highlight=False)
+
+
+@app.command()
+def nbo(
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the offers to .csv or .parquet.")] = None,
+) -> None:
+    """Rank each client's eligible offers (`nbo:`) under the contact policy; store `nbo_offers`.
+
+    Example: segmint nbo --out offers.csv
+    """
+    res = _project(project).next_best_offers(as_of=_date(as_of), out=out)
+    console.print(f"{len(res.offers):,} offers to {res.offers.client_id.nunique():,} clients as of "
+                  f"{res.as_of} (from {res.candidates:,} eligible pairs, {res.rounds} policy rounds); "
+                  "by channel: " + ", ".join(f"{k} {v:,}" for k, v in res.channel_use.items()),
+                  highlight=False)
+    console.print(_frame_table(res.by_segment, "Best offer per segment"))
+
+
+@app.command()
+def profitability(
+    dimension: Annotated[str, typer.Argument(help="Dimension whose segments to rank.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+    months: Annotated[int, typer.Option("--months", help="Window in months.")] = 12,
+) -> None:
+    """Fully loaded profitability per segment: revenue, each cost, margin, CLV; losses flagged.
+
+    Example: segmint profitability value --months 12
+    """
+    frame = _project(project).profitability(dimension, as_of=_date(as_of), months=months)
+    console.print(_frame_table(frame.drop(columns=["dimension"]), f"Profitability of {dimension}"))
+
+
+@app.command()
+def affinity(
+    project: ProjectOpt = Path("segmint.yaml"),
+    dimension: Annotated[str | None, typer.Option("--dimension", help="Also per segment of this dimension.")] = None,
+    items: Annotated[str, typer.Option("--items", help="products or categories.")] = "products",
+    min_count: Annotated[int, typer.Option("--min-count", help="Smallest count shown.")] = 10,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+) -> None:
+    """Cross-sell affinity: association rules and upgrade paths, globally and per segment.
+
+    Example: segmint affinity --dimension behaviour
+    """
+    rules, paths = _project(project).affinity(dimension=dimension, items=items, as_of=_date(as_of),
+                                              min_count=min_count)
+    console.print(_frame_table(rules.head(30), f"Rules ({items})"))
+    if not paths.empty:
+        console.print(_frame_table(paths.head(30), "Upgrade paths"))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,10 @@ class UnsupportedOperationError(SegmintError, NotImplementedError):
     """An engine cannot run an operation a definition asks for."""
 
 
+class ReadinessError(SegmintError, ValueError):
+    """The loaded data is short of the readiness minimums and strict mode refuses it."""
+
+
 class ProtectedAttributeError(SegmintError, ValueError):
     """A protected attribute was requested as a model input."""
 
@@ -74,6 +78,10 @@ class MissingDependencyError(SegmintError, ImportError):
 
 class ParameterError(SegmintError, ValueError):
     """A function argument or command-line option has an invalid value."""
+
+
+class ServingError(SegmintError, RuntimeError):
+    """The serving store cannot be written or read (not published yet, unreachable)."""
 
 
 class ShrinkError(SegmintError, ValueError):

@@ -16,10 +16,14 @@ from segmint.pipeline._steps import (
     fit_propensity,
     ingest,
     newest_data_day,
+    open_history,
+    publish,
+    readiness,
     report,
     score_propensity,
     segment,
     snapshot_features,
+    stored_features,
 )
 from segmint.pipeline._workspace import Workspace
 
@@ -37,6 +41,9 @@ __all__ = [
     "ingest",
     "ingest_events",
     "newest_data_day",
+    "open_history",
+    "readiness",
+    "publish",
     "report",
     "rescore",
     "run_cycle",
@@ -44,5 +51,6 @@ __all__ = [
     "score_propensity",
     "segment",
     "snapshot_features",
+    "stored_features",
     "undo_cycle",
 ]

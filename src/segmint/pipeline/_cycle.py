@@ -29,6 +29,7 @@ from segmint.pipeline._notify import deliver_queued
 from segmint.pipeline._workspace import Workspace
 from segmint.segmentation import load_version
 from segmint.store import crash_point, project_lock
+from segmint.targeting import assign_holdout
 
 log = logging.getLogger("segmint.pipeline")
 
@@ -51,6 +52,7 @@ def run_cycle(
     with project_lock(ws.warehouse_path):
         result = _locked_cycle(ws, as_of, refit=refit, ingest=ingest, notify=notify,
                                force_as_of=force_as_of, allow_shrink=allow_shrink)
+        steps.publish(ws, kind="cycle")
     if notify and ws.config.monitoring.webhook is not None:
         t0 = time.perf_counter()
         deliveries = deliver_queued(ws)
@@ -123,6 +125,9 @@ def _cycle(ws, as_of, previous, applied, refit, notify, started, lap) -> CycleRe
     seg = steps.segment(ws, as_of, refit=todo, load=False)
     lap("segment")
     crash_point("update:after_segment")
+    if cfg.experiments.holdout is not None:  # new clients join the global holdout or not
+        with ws.warehouse() as wh:
+            assign_holdout(wh, cfg.experiments, as_of=as_of)
     with ws.warehouse() as wh:
         result = record_cycle(
             wh, cfg.monitoring, project=cfg.project, as_of=as_of, previous=previous,

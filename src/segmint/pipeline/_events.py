@@ -18,22 +18,29 @@ def ingest_events(
     ws: Workspace, path: str | Path, *, as_of: dt.date | str | None = None
 ) -> EventsResult:
     """Store a file of events and re-score the clients the ``events:`` rules mark."""
-    with project_lock(ws.warehouse_path), ws.warehouse() as wh:
-        return _ingest_events(
-            wh,
-            ws.resolve(str(path)),
-            rules=ws.config.events,
-            features=ws.config.features,
-            currency=ws.config.contracts.currency,
-            as_of=steps.as_date(as_of),
-        )
+    with project_lock(ws.warehouse_path):
+        with ws.warehouse() as wh:
+            result = _ingest_events(
+                wh,
+                ws.resolve(str(path)),
+                rules=ws.config.events,
+                features=ws.config.features,
+                currency=ws.config.contracts.currency,
+                as_of=steps.as_date(as_of),
+            )
+        if result.rescore is not None:
+            steps.publish(ws, kind="event")
+    return result
 
 
 def rescore(ws: Workspace, client_ids, *, as_of: dt.date | str | None = None) -> RescoreResult:
     """Recompute these clients' features and segments now (default: latest data day)."""
     day = steps.as_date(as_of) or steps.default_as_of(ws)
-    with project_lock(ws.warehouse_path), ws.warehouse() as wh:
-        return _rescore(
-            wh, list(client_ids), day,
-            features=ws.config.features, currency=ws.config.contracts.currency,
-        )
+    with project_lock(ws.warehouse_path):
+        with ws.warehouse() as wh:
+            result = _rescore(
+                wh, list(client_ids), day,
+                features=ws.config.features, currency=ws.config.contracts.currency,
+            )
+        steps.publish(ws, kind="event")
+    return result

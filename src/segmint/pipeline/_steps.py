@@ -38,10 +38,15 @@ def ingest(
     allow_shrink: bool = False,
 ):
     """Load what is new in the sources, and keep the incremental feature state in step."""
+    from segmint.governance import drop_erased, optional_key
     from segmint.sources import appended_table
     from segmint.sources import ingest as load
 
-    report = load(ws, progress=progress, full=full, allow_shrink=allow_shrink)
+    key = optional_key(ws.config.governance.pseudonymise, ws.root)
+    report = load(
+        ws, progress=progress, full=full, allow_shrink=allow_shrink,
+        after_load=lambda con, run_id: drop_erased(con, key, run_id=run_id),
+    )
     if ws.config.features.incremental:
         from segmint.features._snapshot import refresh_state
 
@@ -77,7 +82,7 @@ def snapshot_features(ws: Workspace, as_of: dt.date | str) -> SnapshotResult:
         wh.finish_run(
             run_id,
             counts={"clients": result.rows, "features": len(result.columns) - 1,
-                    "mode": result.mode},
+                    "mode": result.mode, "notes": result.notes},
             timings=result.timings,
         )
     return result
@@ -86,7 +91,6 @@ def snapshot_features(ws: Workspace, as_of: dt.date | str) -> SnapshotResult:
 def features_frame(ws: Workspace, as_of: dt.date | str, *, store: bool = True) -> pd.DataFrame:
     """Every client's features as of a date, as a frame (stored unless ``store=False``)."""
     from segmint.features import DuckDBEngine, compute_features
-    from segmint.features._compute import SNAPSHOT_TABLE, _date
 
     if not store:
         with ws.warehouse() as wh:
@@ -95,12 +99,51 @@ def features_frame(ws: Workspace, as_of: dt.date | str, *, store: bool = True) -
                 currency=ws.config.contracts.currency,
             )
     result = snapshot_features(ws, as_of)
-    cols = ", ".join(f'"{c}"' for c in result.columns)
+    return stored_features(ws, as_of, result.columns)
+
+
+def stored_features(
+    ws: Workspace, as_of: dt.date | str, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """The stored features snapshot of ``as_of`` (``columns``: default all), by client."""
+    from segmint.features._compute import SNAPSHOT_TABLE, _date
+
     with ws.warehouse() as wh:
+        if columns is None:
+            columns = [
+                r[0] for r in wh.con.execute(f"DESCRIBE {SNAPSHOT_TABLE}").fetchall()
+                if r[0] != "as_of"
+            ]
+        cols = ", ".join(f'"{c}"' for c in columns)
         return wh.con.execute(
             f"SELECT {cols} FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY client_id",
             [_date(as_of)],
         ).df()
+
+
+def readiness(ws: Workspace, *, strict: bool | None = None):
+    """Measure what the loaded data supports, store it, and in strict mode refuse it."""
+    from segmint.errors import ReadinessError
+    from segmint.sources import measure_readiness, store_readiness
+
+    with ws.warehouse() as wh:
+        result = measure_readiness(wh, ws.config)
+        store_readiness(wh, result)
+    strict = ws.config.readiness.strict if strict is None else strict
+    if strict and result.short:
+        raise ReadinessError(
+            "the data is not ready to segment (strict mode): "
+            + "; ".join(c.message() for c in result.short)
+        )
+    return result
+
+
+def open_history(ws: Workspace, as_of: dt.date) -> None:
+    """Record the run's assignments as the first spells of ``segment_history``."""
+    from segmint.monitoring import open_history as record
+
+    with ws.warehouse() as wh:
+        record(wh, as_of)
 
 
 def segment(
@@ -112,13 +155,28 @@ def segment(
     load: bool = True,
 ) -> SegmentationRun:
     """Assign every client to one segment of each dimension."""
+    from segmint.governance import consent_predicates, copy_pseudonymised, pseudonym_key
     from segmint.segmentation import run_segmentation
 
+    gov = ws.config.governance
     out_path = ws.resolve(str(out)) if out is not None else None
     with ws.warehouse() as wh:
-        return run_segmentation(
-            wh, ws.config.segmentation, as_of=as_date(as_of), refit=refit, out=out_path, load=load
+        no_learned, no_dimension = consent_predicates(wh.con, gov.consent)
+        run = run_segmentation(
+            wh, ws.config.segmentation, as_of=as_date(as_of), refit=refit,
+            out=None if gov.pseudonymise.enabled else out_path, load=load,
+            approval=gov.approval == "required",
+            exclude_learned=no_learned, exclude_all=no_dimension,
         )
+        if gov.pseudonymise.enabled and out_path is not None:
+            copy_pseudonymised(
+                wh.con,
+                f"SELECT * FROM segment_assignments WHERE as_of = DATE '{run.as_of.isoformat()}' "
+                "ORDER BY dimension, client_id",
+                out_path,
+                pseudonym_key(gov.pseudonymise, ws.root),
+            )
+        return run
 
 
 def catalog(ws: Workspace, *, as_of=None, store: bool = True):
@@ -154,13 +212,16 @@ def report(ws: Workspace, out=None, *, as_of=None) -> Path:
 
 
 def default_as_of(ws: Workspace) -> dt.date:
-    """The date of the latest loaded transaction (the natural 'now' of the data)."""
+    """The date of the latest loaded transaction (the natural 'now' of the data); without
+    transactions, the latest date the other entities hold."""
+    from segmint.sources import data_end_date
+
     with ws.warehouse(read_only=True) as wh:
-        wh.require("transactions", hint="run `segmint ingest` first")
-        row = wh.con.execute("SELECT max(ts)::DATE FROM transactions").fetchone()
-    if not row or row[0] is None:
-        raise WarehouseError(f"{ws.warehouse_path}: no transactions loaded")
-    return row[0]
+        wh.require("clients", hint="run `segmint ingest` first")
+        day = data_end_date(wh)
+    if day is None:
+        raise WarehouseError(f"{ws.warehouse_path}: no dated rows loaded")
+    return day
 
 
 #: dated columns of the canonical entities: the newest data day is the latest of them
@@ -230,3 +291,12 @@ def score_propensity(ws: Workspace, names=None, *, as_of: dt.date | str | None =
             wh.require(SNAPSHOT_TABLE, hint="run `segmint features` or `segmint run` first")
             as_of = wh.con.execute(f"SELECT max(as_of) FROM {SNAPSHOT_TABLE}").fetchone()[0]
         return score_models(wh, ws.config, as_of, names=None if names is None else list(names))
+def publish(ws: Workspace, *, kind: str = "manual", force: bool = False):
+    """Publish to the serving store the service reads (``segmint.api.publish``), unless
+    ``serving.publish`` is off (``force``: anyway). Callers hold the project lock."""
+    if not (ws.config.serving.publish or force):
+        return None
+    from segmint.api import publish as _publish
+
+    with ws.warehouse() as wh:
+        return _publish(wh, ws.config, root=ws.root, kind=kind)

@@ -51,6 +51,16 @@ class PropensityStat(BaseModel):
         description="Share of the segment's clients in the population's top score decile "
         "(0.1 when the segment is like the population)."
     )
+class LabelStat(BaseModel):
+    """An observed outcome (a label: churn, campaign response) in one segment."""
+
+    model_config = _CFG
+    label: str
+    clients: int = Field(description="Clients of the segment with an observation of the label.")
+    rate: float | None = Field(
+        description="Mean of their latest value (the label rate for a 1/0 label)."
+    )
+    population_rate: float | None = Field(description="The same over the whole population.")
 
 
 class SegmentProfile(BaseModel):
@@ -66,6 +76,9 @@ class SegmentProfile(BaseModel):
     top_features: list[str] = Field(description="Features with the largest |lift|, largest first.")
     propensities: list[PropensityStat] = Field(
         default_factory=list, description="Each propensity score's mean and top-decile share."
+    )
+    labels: list[LabelStat] = Field(
+        default_factory=list, description="Observed outcomes (labels) of the segment's clients."
     )
 
     def feature(self, name: str) -> FeatureStat | None:

@@ -1,0 +1,298 @@
+"""The serving store: what a publication holds, swaps that readers never see half-done, a
+batch that never waits for readers; on the embedded store and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+from segmint import Project
+from segmint.api import DuckDBStore, ServiceState, create_app, open_store, publish
+from segmint.api._store import publications_dir, resolve
+from segmint.store import Warehouse
+
+from .conftest import auth, book_of, serve_in_thread
+
+PG_DSN = os.environ.get("SEGMINT_TEST_PG_DSN")
+
+
+def _with_serving(project: Project, **serving) -> Project:
+    from segmint.config import ServingConfig
+
+    config = project.config.model_copy(update={
+        "serving": ServingConfig.model_validate(project.config.serving.model_dump() | serving)})
+    return Project(config, project.root)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def backend_project(request, served):
+    """The served bank on each backend (PostgreSQL: its own schema prefix, dropped after)."""
+    if request.param == "duckdb":
+        yield served
+        return
+    if not PG_DSN:
+        pytest.skip("SEGMINT_TEST_PG_DSN is not set: no PostgreSQL to test against")
+    import psycopg
+
+    prefix = "t" + uuid.uuid4().hex[:10]
+    os.environ["SEGMINT_SERVING_DSN_TEST"] = PG_DSN
+    project = _with_serving(served, backend="postgres", dsn_env="SEGMINT_SERVING_DSN_TEST",
+                            schema_prefix=prefix)
+    project.publish()
+    yield project
+    with psycopg.connect(PG_DSN, autocommit=True) as pg:
+        names = [r[0] for r in pg.execute(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", [prefix]).fetchall()]
+        for name in names:
+            pg.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def test_publication_holds_current_segments_values_books(served, state, keys):
+    store = open_store(served.config, served.root)
+    by_book = book_of(served)
+    with served.warehouse(read_only=True) as wh:
+        current = wh.con.execute(
+            "SELECT client_id, dimension, segment_id FROM segment_assignments "
+            "WHERE as_of = (SELECT max(as_of) FROM segment_assignments)").fetchall()
+        clv = dict(wh.con.execute("SELECT client_id, clv_12m FROM features "
+                                  "WHERE as_of = (SELECT max(as_of) FROM features)").fetchall())
+    with store.snapshot() as snap:
+        assert snap.meta["clients"] == len(by_book)
+        for cid, dim, seg in current[:200]:
+            book, doc = snap.client(cid)
+            assert book == by_book[cid]
+            assert {s["dimension"]: s["segment_id"] for s in doc["segments"]}[dim] == seg
+            assert doc["values"]["clv_12m"] == pytest.approx(clv[cid])
+        sizes = {(s.dimension, s.segment_id): s.clients for s in snap.segments()}
+    expected: dict = {}
+    for _, dim, seg in current:
+        expected[(dim, seg)] = expected.get((dim, seg), 0) + 1
+    assert sizes == expected
+    store.close()
+
+
+def test_nothing_to_publish_before_segments(tmp_path, served):
+    with Warehouse(tmp_path / "empty.duckdb") as wh:
+        assert publish(wh, served.config, root=tmp_path) is None
+    store = DuckDBStore(tmp_path / "nothing.duckdb")
+    from segmint.api import NotPublishedError
+
+    with pytest.raises(NotPublishedError), store.snapshot():
+        pass
+
+
+def test_scores_and_audiences_of_either_shape(served):
+    with served.warehouse() as wh:
+        wh.con.execute("CREATE TABLE scores AS SELECT client_id, DATE '2025-12-31' AS as_of, "
+                       "'churn' AS model, 0.25 AS score FROM clients UNION ALL "
+                       "SELECT client_id, DATE '2025-12-30', 'churn', 0.9 FROM clients")
+    served.publish()
+    store = open_store(served.config, served.root)
+    cid = sorted(book_of(served))[0]
+    with store.snapshot() as snap:
+        assert snap.client(cid)[1]["scores"] == {"churn": 0.25}  # the latest as_of only
+    with served.warehouse() as wh:
+        wh.con.execute("DROP TABLE scores")
+        wh.con.execute("CREATE TABLE scores AS SELECT client_id, 0.5 AS upgrade, 0.125 AS next_purchase "
+                       "FROM clients")
+    served.publish()
+    with store.snapshot() as snap:
+        assert snap.client(cid)[1]["scores"] == {"next_purchase": 0.125, "upgrade": 0.5}
+        audiences = snap.audiences(book=None, scoped=False)
+        assert [a["audience_id"] for a in audiences] == ["upsell"]
+        members = snap.audience_members("upsell", book=None, scoped=False, after=None, limit=10)
+        assert members and all(d["group"] in ("holdout", "treatment") for _, d in members)
+    store.close()
+
+
+def test_book_from_a_mapping_file(served, tmp_path):
+    import pandas as pd
+
+    ids = sorted(book_of(served))
+    pd.DataFrame({"client_id": ids, "book": ["rm-a" if i % 2 else "rm-b" for i in range(len(ids))]}
+                 ).to_csv(served.root / "books.csv", index=False)
+    project = _with_serving(served, book={"path": "books.csv"})
+    project.publish()
+    store = open_store(project.config, project.root)
+    with store.snapshot() as snap:
+        assert snap.client(ids[1])[0] == "rm-a" and snap.client(ids[0])[0] == "rm-b"
+    store.close()
+
+
+def test_a_reader_holding_a_publication_never_blocks_the_batch(served):
+    """A request in flight keeps reading its publication while the batch publishes past it
+    (and deletes its file); the batch does not wait."""
+    store = open_store(served.config, served.root)
+    cid = sorted(book_of(served))[0]
+    with store.snapshot() as held:
+        old = held.publication_id
+        before = held.client(cid)
+        folder = publications_dir(resolve(served.root, served.config.serving.path))
+        for _ in range(served.config.serving.keep + 1):
+            t0 = time.perf_counter()
+            served.publish()
+            assert time.perf_counter() - t0 < 30
+        assert not (folder / f"{old}.duckdb").exists()  # deleted under the reader
+        assert held.client(cid) == before and held.publication_id == old
+    with store.snapshot() as fresh:
+        assert fresh.publication_id != old
+    store.close()
+
+
+def test_publishing_during_lookups_never_mixes_publications(backend_project, tmp_path):
+    """Each publication sets every client's CLV to its own number k; a lookup (and a segment
+    listing) must show the k of the publication it names, never another's."""
+    project = backend_project
+    state = ServiceState(tmp_path / "state.sqlite")
+    key = state.create_key(role="admin", name="bench")[1]
+    store = open_store(project.config, project.root)
+    app = create_app(store=store, state=state, settings=project.config.serving, worker=False)
+    server, thread, url = serve_in_thread(app)
+    ids = sorted(book_of(project))
+    marks: dict[str, int] = {}
+    seen: list[tuple[str, float | None]] = []
+    seen_segments: list[tuple[str, list]] = []
+    errors: list[str] = []
+    done = threading.Event()
+
+    def reader(i: int) -> None:
+        with httpx.Client(base_url=url, headers=auth(key), timeout=30) as http:
+            n = 0
+            while not done.is_set():
+                n += 1
+                if n % 5 == 0:
+                    r = http.get("/v1/segments")
+                    if r.status_code != 200:
+                        errors.append(f"segments {r.status_code}")
+                        continue
+                    body = r.json()
+                    seen_segments.append((body["publication_id"],
+                                          [s["clv_mean"] for s in body["segments"] if s["clients"]]))
+                    continue
+                r = http.get(f"/v1/clients/{ids[(i * 37 + n) % len(ids)]}")
+                if r.status_code != 200:
+                    errors.append(f"client {r.status_code}")
+                    continue
+                body = r.json()
+                seen.append((body["publication_id"], body["clv"]))
+
+    readers = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+    for t in readers:
+        t.start()
+    try:
+        for k in range(1, 7):
+            with project.warehouse() as wh:
+                wh.con.execute("UPDATE features SET clv_12m = ? WHERE as_of = "
+                               "(SELECT max(as_of) FROM features)", [float(k)])
+                pub = publish(wh, project.config, root=project.root, kind="cycle")
+            marks[pub.publication_id] = k
+            time.sleep(0.3)
+    finally:
+        done.set()
+        for t in readers:
+            t.join()
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+    assert not errors, errors[:5]
+    tagged = [(p, clv) for p, clv in seen if p in marks]
+    assert len({p for p, _ in tagged}) >= 3, "the lookups did not span several publications"
+    for pub_id, clv in tagged:
+        assert clv == marks[pub_id], f"torn read: publication {pub_id} (k={marks[pub_id]}) showed {clv}"
+    for pub_id, means in seen_segments:
+        if pub_id in marks:
+            assert means and all(m == pytest.approx(marks[pub_id]) for m in means)
+
+
+def test_postgres_lookup_equals_embedded(served):
+    if not PG_DSN:
+        pytest.skip("SEGMINT_TEST_PG_DSN is not set: no PostgreSQL to test against")
+    import psycopg
+
+    prefix = "t" + uuid.uuid4().hex[:10]
+    os.environ["SEGMINT_SERVING_DSN_TEST"] = PG_DSN
+    pg_project = _with_serving(served, backend="postgres", dsn_env="SEGMINT_SERVING_DSN_TEST",
+                               schema_prefix=prefix, keep=2)
+    try:
+        for _ in range(3):
+            pg_project.publish()
+        served.publish()
+        embedded, remote = open_store(served.config, served.root), open_store(
+            pg_project.config, pg_project.root)
+        ids = sorted(book_of(served))
+        with embedded.snapshot() as a, remote.snapshot() as b:
+            for cid in ids[:50]:
+                assert a.client(cid) == b.client(cid)
+            assert [s.__dict__ for s in a.segments()] == [s.__dict__ for s in b.segments()]
+            for seg in a.segments()[:3]:
+                args = dict(book=None, scoped=False, after=None, limit=1000)
+                assert a.members(seg.dimension, seg.segment_id, **args) == b.members(
+                    seg.dimension, seg.segment_id, **args)
+            assert a.audiences(book="x", scoped=True) == b.audiences(book="x", scoped=True)
+            assert len(a.alerts()) == len(b.alerts()) == 1
+        embedded.close()
+        remote.close()
+        with psycopg.connect(PG_DSN) as pg:
+            schemas = pg.execute("SELECT count(*) FROM pg_namespace WHERE starts_with(nspname, %s)",
+                                 [prefix + "_p_"]).fetchone()[0]
+        assert schemas == 2  # keep: older publications dropped
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as pg:
+            for (name,) in pg.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)",
+                                      [prefix]).fetchall():
+                pg.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def test_pseudonymised_ids_when_governance_turns_them_on(served, monkeypatch):
+    """Through the seam governance fills (``pseudonym_key``, ``pseudonym_sql``): every
+    published id is the pseudonym; the real id is not found."""
+    import sys
+    import types
+    from types import SimpleNamespace
+
+    fake = types.ModuleType("segmint.governance")
+    fake.pseudonym_key = lambda settings, root: b"k" * 16
+    fake.pseudonym_sql = lambda column, key: f"'p-' || md5({column} || '{key.decode()}')"
+    monkeypatch.setitem(sys.modules, "segmint.governance", fake)
+
+    class WithGovernance:
+        governance = SimpleNamespace(pseudonymise=SimpleNamespace(enabled=True))
+
+        def __getattr__(self, name):
+            return getattr(served.config, name)
+
+    with served.warehouse() as wh:
+        publish(wh, WithGovernance(), root=served.root, kind="manual")
+    import hashlib
+
+    store = open_store(served.config, served.root)
+    real = sorted(book_of(served))[0]
+    pseudo = "p-" + hashlib.md5((real + "k" * 16).encode()).hexdigest()
+    with store.snapshot() as snap:
+        assert snap.client(real) is None
+        book, doc = snap.client(pseudo)
+        assert book == book_of(served)[real] and doc["segments"]
+        seg = snap.segments()[0]
+        members = snap.members(seg.dimension, seg.segment_id, book=None, scoped=False, after=None,
+                               limit=100_000)
+        assert members and all(m.startswith("p-") for m in members)
+        audience = snap.audience_members("upsell", book=None, scoped=False, after=None, limit=100_000)
+        assert audience and all(c.startswith("p-") for c, _ in audience)
+    store.close()
+    monkeypatch.delitem(sys.modules, "segmint.governance")
+    monkeypatch.setattr("builtins.__import__", _refuse_governance(__import__))
+    with served.warehouse() as wh, pytest.raises(Exception, match="refusing to publish real client ids"):
+        publish(wh, WithGovernance(), root=served.root, kind="manual")
+
+
+def _refuse_governance(real_import):
+    def fake(name, *args, **kwargs):
+        if name == "segmint.governance":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    return fake
