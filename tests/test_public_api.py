@@ -16,6 +16,7 @@ PACKAGES = [
     "segmint.targeting",
     "segmint.report",
     "segmint.monitoring",
+    "segmint.targeting",
     "segmint.datasets",
     "segmint.api",
 ]

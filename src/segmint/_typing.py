@@ -29,6 +29,9 @@ ValueMeasure = Literal["auto", "clv", "margin", "revenue", "spend"]
 ImputeStrategy = Literal["median", "zero", "min", "max"]
 SummaryFreq = Literal["W", "D"]
 CalibrationMethod = Literal["isotonic", "sigmoid"]
+OutcomeKind = Literal["label", "purchase", "product_opened", "category_first_spend", "churn"]
+LabelPopulation = Literal["all", "labelled"]
+PropensityAlgorithm = Literal["hgb", "logistic"]
 
 FeatureGroupName = Literal[
     "rfm", "rfm_scores", "behaviour", "engagement", "holdings", "value", "attributes", "custom",

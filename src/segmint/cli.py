@@ -410,6 +410,11 @@ def print_run_summary(run) -> None:
                 end_section=i == len(dim.segments) - 1,
             )
     console.print(table)
+    scores = run.scores
+    if scores is not None and (scores.scored or scores.skipped):
+        done = ", ".join(f"{m} v{v}" for m, v in scores.scored.items()) or "none"
+        console.print(f"propensity scores: {done}" + "".join(
+            f"; {m} not scored ({why})" for m, why in scores.skipped.items()))
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
     console.print(f"stages: {timings}")
     print_notes(run.notes)
@@ -680,6 +685,91 @@ def events_ingest(
         )
 
 
+propensity_app = typer.Typer(
+    no_args_is_help=True, help="Propensity models: fit, evaluate on time, score every client."
+)
+app.add_typer(propensity_app, name="propensity")
+
+
+def _metrics_table(metrics: dict) -> Table:
+    table = Table("scorer", "ROC AUC", "PR AUC", "Brier", "ECE", "top-decile lift")
+    for key, m in metrics["scorers"].items():
+        label = key if key != "naive" else f"naive ({m.get('rule')})"
+        cells = [m.get(c) for c in ("roc_auc", "pr_auc", "brier", "ece", "top_decile_lift")]
+        table.add_row(label, *("-" if v is None else f"{v:.3f}" for v in cells))
+    return table
+
+
+@propensity_app.command("fit")
+def propensity_fit(
+    name: str = typer.Argument(..., help="Model name under targeting.propensity."),
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Fit a propensity model point-in-time, evaluate it on the latest complete date, store it.
+
+    Example: segmint propensity fit churn
+    """
+    pv = _project(project).fit_propensity(name)
+    m = pv.metrics
+    counts = m["counts"]
+    console.print(
+        f"{name}: version {pv.version}; trained on {', '.join(pv.params['train_as_of'])} "
+        f"({counts['training']['n']:,} examples, {counts['training']['positives']:,} positive), "
+        f"calibrated on {pv.params['calibration_as_of']} "
+        f"({m['calibration']['hgb']['method']}), evaluated on {m['evaluation_as_of']} "
+        f"({counts['evaluation']['n']:,} examples, {counts['evaluation']['positives']:,} positive)"
+    )
+    console.print(_metrics_table(m))
+    for note in pv.params["dropped"]:
+        console.print(f"  note: {note}")
+
+
+@propensity_app.command("evaluate")
+def propensity_evaluate(
+    name: str = typer.Argument(..., help="Model name under targeting.propensity."),
+    as_of: str | None = typer.Option(
+        None, "--as-of",
+        help="Evaluate the stored model on this later date (its outcome window must be "
+        "complete); default: the evaluation made at fit time.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Show a propensity model's evaluation on time: ROC/PR AUC, Brier, ECE, lift, drivers.
+
+    Example: segmint propensity evaluate churn --json
+    """
+    import json
+
+    metrics = _project(project).evaluate_propensity(name, as_of=_date(as_of))
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, indent=2, default=str) + "\n")
+        return
+    console.print(f"{name} v{metrics['version']}, evaluated on {metrics['evaluation_as_of']}")
+    console.print(_metrics_table(metrics))
+    for d in metrics.get("drivers", [])[:5]:
+        console.print(f"  driver: {d['label']} ({d['feature']}): AUC drop {d['importance']:.3f}")
+
+
+@propensity_app.command("score")
+def propensity_score(
+    name: str | None = typer.Argument(None, help="Model to score (default: every declared one)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Features snapshot to score (default: the latest)."
+    ),
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Score every client with a propensity model into `scores` and `propensity_<name>`.
+
+    Example: segmint propensity score churn
+    """
+    result = _project(project).score_propensity(
+        None if name is None else [name], as_of=_date(as_of)
+    )
+    for model, version in result.scored.items():
+        console.print(f"{model}: version {version}, {result.clients:,} clients scored as of {result.as_of}")
+    for model, why in result.skipped.items():
+        console.print(f"{model}: not scored: {why}")
 # -- governance ---------------------------------------------------------------------
 
 audit_app = typer.Typer(no_args_is_help=True, help="Fairness audits.")

@@ -178,6 +178,46 @@ class Project(Workspace):
         """
         return pipeline.snapshot_features(self, as_of)
 
+    # -- targeting ----------------------------------------------------------------------
+    def fit_propensity(self, name: str):
+        """Fit, evaluate on time and store a new version of a propensity model (stage 6).
+
+        The model is ``targeting.propensity.<name>`` in segmint.yaml; see
+        :func:`segmint.targeting.fit_propensity` and ``docs/propensity.md``.
+
+        Returns
+        -------
+        segmint.targeting.PropensityVersion
+            ``.metrics`` holds the evaluation on the latest complete as-of date.
+
+        Examples
+        --------
+        >>> project.fit_propensity("churn").metrics["scorers"]["hgb"]["roc_auc"]  # doctest: +SKIP
+        """
+        return pipeline.fit_propensity(self, name)
+
+    def evaluate_propensity(self, name: str, *, as_of: dt.date | str | None = None) -> dict:
+        """The evaluation of a propensity model's current version: from its fit, or of the
+        stored model on a later ``as_of`` whose outcome window is complete.
+
+        Returns
+        -------
+        dict
+            Metrics per scorer (``hgb``, ``logistic``, ``naive``), drivers, counts.
+        """
+        return pipeline.evaluate_propensity(self, name, as_of=as_of)
+
+    def score_propensity(self, names=None, *, as_of: dt.date | str | None = None):
+        """Score every client of the ``as_of`` features snapshot with the propensity models
+        (default: all declared ones, at the latest snapshot) into ``scores`` and the
+        ``propensity_<name>`` features; a model without a version is fitted first.
+
+        Returns
+        -------
+        segmint.targeting.ScoreResult
+        """
+        return pipeline.score_propensity(self, names, as_of=as_of)
+
     # -- monitoring ---------------------------------------------------------------------
     def update(
         self,

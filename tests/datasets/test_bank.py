@@ -96,6 +96,7 @@ EXPECTED_COLUMNS = {
     "finance/profitability.csv": ["customer_no", "month", "revenue", "cost"],
     "truth/segments.parquet": ["client_id", "segment", "valid_from", "valid_to"],
     "truth/faults.csv": ["entity", "file", "row", "key", "fault"],
+    "truth/upgrades.csv": ["client_id", "product_type", "opened", "migrated"],
 }
 
 
@@ -178,7 +179,7 @@ def test_same_seed_writes_identical_files(tmp_path):
     a = generate_bank(tmp_path / "a", n_clients=1_200, seed=7, faults=RATE)
     b = generate_bank(tmp_path / "b", n_clients=1_200, seed=7, faults=RATE)
     files = sorted(p.relative_to(a.out_dir) for p in a.out_dir.rglob("*") if p.is_file())
-    assert len(files) == 8
+    assert len(files) == 9
     for rel in files:
         assert (a.out_dir / rel).read_bytes() == (b.out_dir / rel).read_bytes(), rel
     c = generate_bank(tmp_path / "c", n_clients=1_200, seed=8)
@@ -328,6 +329,26 @@ def test_keys_name_the_row(faulty):
 
 
 # ------------------------------------------------------------------ planted truth
+def test_planted_upgrades_follow_migrations(clean):
+    from segmint.datasets._bank_story import UPGRADE_DAYS_AFTER_MIGRATION, UPGRADES
+
+    upgrades = pd.read_csv(clean.path("upgrades"), parse_dates=["opened", "migrated"])
+    assert len(upgrades) > 0
+    truth = pq.read_table(clean.path("segments")).to_pandas()
+    holdings = pq.read_table(clean.path("holdings")).to_pandas()
+    dest = truth[truth.valid_to.isna() & truth.client_id.duplicated(keep=False)]
+    merged = upgrades.merge(dest, on="client_id", validate="one_to_one")
+    assert (merged.segment.map(lambda s: UPGRADES[s][0]) == merged.product_type).all()
+    assert (pd.to_datetime(merged.valid_from) == merged.migrated).all()
+    lag = (merged.opened - merged.migrated).dt.days
+    assert lag.between(*UPGRADE_DAYS_AFTER_MIGRATION).all()
+    held = upgrades.merge(
+        holdings.rename(columns={"customer_no": "client_id"}), on=["client_id", "product_type"]
+    )
+    assert len(held) == len(upgrades)
+    assert (pd.to_datetime(held.opened_y) == held.opened_x).all() and held.closed.isna().all()
+
+
 def test_migration_truth_is_consistent(clean):
     truth = pq.read_table(clean.path("segments")).to_pandas()
     clients = _csv(clean.path("clients"))

@@ -38,6 +38,9 @@ from segmint.config._targeting import (
     LookalikeSeed,
     NboConfig,
     OfferConfig,
+    OutcomeConfig,
+    PropensityConfig,
+    TargetingConfig,
     check_audience_names,
 )
 from segmint.errors import ConfigError
@@ -57,6 +60,8 @@ __all__ = [
     "GovernanceConfig",
     "LookalikeSeed",
     "MonitoringConfig",
+    "OutcomeConfig",
+    "PropensityConfig",
     "NboConfig",
     "OfferConfig",
     "SegmentationConfig",
@@ -65,6 +70,7 @@ __all__ = [
     "ReadinessConfig",
     "SourceConfig",
     "SqlExpr",
+    "TargetingConfig",
     "WarehouseConfig",
     "load_config",
 ]
@@ -93,6 +99,7 @@ class ProjectConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    targeting: TargetingConfig = Field(default_factory=TargetingConfig)
     governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)

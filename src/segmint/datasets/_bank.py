@@ -42,6 +42,7 @@ FILES = {
     "profitability": "finance/profitability.csv",
     "segments": "truth/segments.parquet",
     "faults": "truth/faults.csv",
+    "upgrades": "truth/upgrades.csv",
     "exposures": "campaigns/exposures.csv",
     "offers": "holdings/campaign-offers.parquet",
     "campaign_effects": "truth/campaign_effects.csv",
@@ -87,6 +88,8 @@ class GeneratedData:
     n_exposures: int = 0
 
     def path(self, name: str) -> Path:
+        """Path of a named output: clients, holdings, profitability, segments, faults,
+        upgrades, config."""
         """Path of a named output: clients, holdings, profitability, segments, faults, config,
         exposures, offers, campaign_effects."""
         return self.out_dir / FILES[name]
@@ -184,7 +187,7 @@ def generate_bank(
             n_migrants += int((cb.final_segment != cb.segment).sum())
             tx = blocks.make_transactions(cal, seed, b, cb, counters.next_txn)
             counters.next_txn += tx.table.num_rows
-            holdings = blocks.make_holdings(cal, seed, b, cb, counters.next_account)
+            holdings, upgrades = blocks.make_holdings(cal, seed, b, cb, counters.next_account)
             counters.next_account += holdings.num_rows
             engagement = blocks.make_engagement(cal, seed, b, cb)
             finance = blocks.make_profitability(cal, seed, b, cb, tx)
@@ -198,6 +201,7 @@ def generate_bank(
             ):
                 writers.write(entity, inject(entity, table, faults, seed, b, counters))
             writers.truth.write_table(cb.truth)
+            writers.upgrades.write_table(upgrades)
             if campaign_writer is not None:
                 rng = np.random.default_rng(np.random.SeedSequence([seed, b, 6]))
                 exposures, opened = campaigns_.make_campaigns(
@@ -270,6 +274,9 @@ class _Writers:
         )
         self.truth = pq.ParquetWriter(out / FILES["segments"], blocks.TRUTH_SCHEMA)
         self.faults = pcsv.CSVWriter(out / FILES["faults"], FAULTS_SCHEMA, write_options=_CSV)
+        self.upgrades = pcsv.CSVWriter(
+            out / FILES["upgrades"], blocks.UPGRADES_SCHEMA, write_options=_CSV
+        )
         self.part: int | None = None
         self.part_writers: dict[str, pq.ParquetWriter] = {}
         self.parts: dict[str, list[Path]] = {"transactions": [], "engagement": []}
@@ -333,7 +340,7 @@ class _Writers:
 
     def close(self) -> None:
         self._close_parts()
-        for w in (self.clients, self.finance, self.holdings, self.truth, self.faults):
+        for w in (self.clients, self.finance, self.holdings, self.truth, self.faults, self.upgrades):
             w.close()
 
 

@@ -23,7 +23,7 @@ BLOCK = 1000  # clients per random-number block
 
 _LABEL = pa.dictionary(pa.int32(), pa.string())  # low-cardinality text in the big files
 _HOUR_BINS = 4096  # hour-of-day distributions are tabulated at this resolution
-_STREAMS = {"clients": 1, "tx": 2, "engagement": 3, "holdings": 4, "finance": 5}
+_STREAMS = {"clients": 1, "tx": 2, "engagement": 3, "holdings": 4, "finance": 5, "upgrades": 6}
 _US_PER_DAY = 86_400_000_000
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -77,6 +77,14 @@ FINANCE_SCHEMA = pa.schema(
         ("month", pa.date32()),
         ("revenue", pa.string()),  # text, so that unparseable values can be planted
         ("cost", pa.string()),
+    ]
+)
+UPGRADES_SCHEMA = pa.schema(
+    [
+        ("client_id", pa.string()),
+        ("product_type", pa.string()),
+        ("opened", pa.date32()),
+        ("migrated", pa.date32()),
     ]
 )
 TRUTH_SCHEMA = pa.schema(
@@ -436,7 +444,10 @@ def make_engagement(cal: Calendar, seed: int, block: int, cb: ClientBlock) -> pa
     )
 
 
-def make_holdings(cal: Calendar, seed: int, block: int, cb: ClientBlock, first_account: int) -> pa.Table:
+def make_holdings(
+    cal: Calendar, seed: int, block: int, cb: ClientBlock, first_account: int
+) -> tuple[pa.Table, pa.Table]:
+    """The block's holdings, and the planted upgrades among them (truth/upgrades.csv)."""
     rng = _rng(seed, block, "holdings")
     segs = [story.SEGMENTS[s] for s in story.SEGMENT_NAMES]
     n = cb.number.size
@@ -456,6 +467,7 @@ def make_holdings(cal: Calendar, seed: int, block: int, cb: ClientBlock, first_a
     is_closed = (rng.random((n, n_types)) < p_closed) & closed_ok
     is_closed[:, 0] = False
     closed = opened + 1 + np.floor(rng.random((n, n_types)) * np.maximum(end_day - opened - 1, 1)).astype(np.int64)
+    upgraded = _plant_upgrades(cal, seed, block, cb, has, opened, is_closed)
 
     median = np.array([story.BALANCE_MEDIAN[t] for t in story.PRODUCT_TYPES])
     scaled = np.array([t in story.WEALTH_SCALED for t in story.PRODUCT_TYPES])
@@ -474,6 +486,16 @@ def make_holdings(cal: Calendar, seed: int, block: int, cb: ClientBlock, first_a
     names = [story.PRODUCT_NAMES[t][i] for t in story.PRODUCT_TYPES for i in (0, 1)]
     name_code = type_idx.ravel()[keep] * 2 + np.where(premium.ravel()[keep], 0, 1)
     base = cal.start_epoch_day
+    up_client, up_type = np.nonzero(upgraded)
+    upgrades = pa.table(
+        {
+            "client_id": cb.ids.take(pa.array(up_client)),
+            "product_type": _labels(up_type, story.PRODUCT_TYPES, dense=False),
+            "opened": pa.array((base + opened[up_client, up_type]).astype(np.int32), pa.date32()),
+            "migrated": pa.array((base + cb.migration_day[up_client]).astype(np.int32), pa.date32()),
+        },
+        schema=UPGRADES_SCHEMA,
+    )
     account = pa.array(np.arange(first_account, first_account + k, dtype=np.int64) + 1)
     account = pc.binary_join_element_wise(
         "A", pc.utf8_lpad(pc.cast(account, pa.string()), 9, "0"), ""
@@ -493,7 +515,32 @@ def make_holdings(cal: Calendar, seed: int, block: int, cb: ClientBlock, first_a
             "balance": pa.array(balance.ravel()[keep]),
         },
         schema=HOLDINGS_SCHEMA,
-    )
+    ), upgrades
+
+
+def _plant_upgrades(cal, seed, block, cb, has, opened, is_closed) -> np.ndarray:
+    """Open the upgrade product of migrants into an upgrading segment (in place).
+
+    Drawn from a stream of its own: every other client's holdings are unchanged.
+    Returns the (clients, product types) mask of the planted openings.
+    """
+    rng = _rng(seed, block, "upgrades")
+    n = cb.number.size
+    draw = rng.random(n)
+    day = cb.migration_day + rng.integers(*story.UPGRADE_DAYS_AFTER_MIGRATION, n, endpoint=True)
+    planted = np.zeros_like(has)
+    for segment, (product_type, probability) in story.UPGRADES.items():
+        dest = story.SEGMENT_NAMES.index(segment)
+        j = story.PRODUCT_TYPES.index(product_type)
+        hit = (
+            (cb.final_segment == dest) & (cb.segment != dest) & ~has[:, j]
+            & (draw < probability) & (day < cal.n_days)
+        )
+        has[hit, j] = True
+        opened[hit, j] = day[hit]
+        is_closed[hit, j] = False
+        planted[hit, j] = True
+    return planted
 
 
 def make_profitability(cal: Calendar, seed: int, block: int, cb: ClientBlock, tx: TxBlock) -> pa.Table:

@@ -202,6 +202,12 @@ MIGRATION_WINDOW_DAYS = 26 * 7
 # A migrating client has been a client for at least this long before migrating.
 MIGRATION_MIN_TENURE_DAYS = 90
 
+# Planted upgrades: a client who migrates into one of these segments and does not hold its
+# product type opens one with this probability, a uniform number of days after the migration
+# (when that day is within the period). Listed in truth/upgrades.csv.
+UPGRADES = {"affluent_loyalist": ("investment", 0.6)}
+UPGRADE_DAYS_AFTER_MIGRATION = (7, 90)
+
 # Product economics: base median balance (EUR, liabilities negative), name by tier.
 BALANCE_MEDIAN = {
     "current": 3_000.0,

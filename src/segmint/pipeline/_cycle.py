@@ -104,6 +104,8 @@ def _cycle(ws, as_of, previous, applied, refit, notify, started, lap) -> CycleRe
         anchor = state_anchor(wh)  # where the feature state's windows were: undo goes back
     steps.snapshot_features(ws, as_of)
     lap("features")
+    steps.score_propensity(ws, as_of=as_of)  # targeting: `scores`, propensity_* features
+    lap("score")
     with ws.warehouse() as wh:
         names = dimension_names(cfg.segmentation, wh)
         refs = reference_versions(wh, names, applied)

@@ -1,4 +1,8 @@
-"""The whole pipeline in one call: ingest → features → segment → catalog → report."""
+"""The whole pipeline in one call: ingest → features → score → segment → catalog → report.
+
+*score* applies the propensity models of ``targeting.propensity`` (none by default) right
+after the features, so that dimensions, the catalog and the report can read their scores.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from segmint.pipeline import _steps as steps
 from segmint.pipeline._workspace import Workspace
 from segmint.store import project_lock
 
-STAGES = ("ingest", "features", "segment", "catalog", "report")
+STAGES = ("ingest", "features", "score", "segment", "catalog", "report")
 
 
 @dataclass
@@ -27,6 +31,7 @@ class PipelineRun:
     catalog: Any
     report: Path
     timings: dict[str, float] = field(default_factory=dict)
+    scores: Any = None  # targeting.ScoreResult
     #: one line each: readiness warnings, feature groups and dimensions skipped, top-N
     #: options that left values out
     notes: list[str] = field(default_factory=list)
@@ -54,6 +59,7 @@ def run_pipeline(
         ready = steps.readiness(ws, strict=strict)
         date = steps.as_date(as_of) or steps.default_as_of(ws)
         features = step("features", lambda: steps.snapshot_features(ws, date))
+        scores = step("score", lambda: steps.score_propensity(ws, as_of=date))
         seg = step("segment", lambda: steps.segment(ws, date, load=False))
         steps.open_history(ws, date)  # `segmint history` works after the first run
         catalog = step("catalog", lambda: steps.catalog(ws, as_of=date))
@@ -68,6 +74,7 @@ def run_pipeline(
         catalog=catalog,
         report=path,
         timings=timings,
+        scores=scores,
         notes=ready.warnings + features.notes
         + [f"skipped dimension {d}: {why}" for d, why in seg.skipped.items()],
     )

@@ -264,6 +264,33 @@ def check_as_of(ws: Workspace, as_of: dt.date, *, force: bool = False) -> None:
         )
 
 
+def fit_propensity(ws: Workspace, name: str):
+    """Fit, evaluate on time and store a new version of a propensity model."""
+    from segmint.targeting import fit_propensity as fit
+
+    with ws.warehouse() as wh:
+        return fit(wh, ws.config, name)
+
+
+def evaluate_propensity(ws: Workspace, name: str, *, as_of: dt.date | str | None = None) -> dict:
+    """A propensity model's evaluation: from its fit, or on a later complete ``as_of``."""
+    from segmint.targeting import evaluate_propensity as evaluate
+
+    with ws.warehouse() as wh:
+        return evaluate(wh, ws.config, name, as_of=as_date(as_of))
+
+
+def score_propensity(ws: Workspace, names=None, *, as_of: dt.date | str | None = None):
+    """Score the ``as_of`` snapshot (default: the latest) with the propensity models."""
+    from segmint.features._compute import SNAPSHOT_TABLE
+    from segmint.targeting import score_models
+
+    as_of = as_date(as_of)
+    with ws.warehouse() as wh:
+        if as_of is None:
+            wh.require(SNAPSHOT_TABLE, hint="run `segmint features` or `segmint run` first")
+            as_of = wh.con.execute(f"SELECT max(as_of) FROM {SNAPSHOT_TABLE}").fetchone()[0]
+        return score_models(wh, ws.config, as_of, names=None if names is None else list(names))
 def publish(ws: Workspace, *, kind: str = "manual", force: bool = False):
     """Publish to the serving store the service reads (``segmint.api.publish``), unless
     ``serving.publish`` is off (``force``: anyway). Callers hold the project lock."""

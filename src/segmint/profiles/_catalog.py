@@ -25,6 +25,7 @@ from segmint.profiles._profile import (
     numeric_features,
     prepare,
     profile_segments,
+    propensity_stats,
 )
 from segmint.profiles._rules import definition_rules, fit_rules
 from segmint.segmentation import generated_names, record_segment_names
@@ -81,6 +82,9 @@ def build_catalog(
     dimensions = []
     for info in infos:
         profiles = profile_segments(wh.con, info.dimension, features, top=config.top_features)
+        for seg, stats in propensity_stats(wh.con, info.dimension, features).items():
+            if seg in profiles:
+                profiles[seg] = profiles[seg].model_copy(update={"propensities": stats})
         for seg, stats in label_stats(wh.con, info.dimension).items():
             if seg in profiles:
                 profiles[seg] = profiles[seg].model_copy(update={"labels": stats})

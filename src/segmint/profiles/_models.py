@@ -40,6 +40,17 @@ class ValueStat(BaseModel):
     share_of_total: float | None = Field(description="Segment total / population total.")
 
 
+class PropensityStat(BaseModel):
+    """A propensity score (a ``propensity_*`` feature) in one segment."""
+
+    model_config = _CFG
+    feature: str = Field(description="The score's feature column, ``propensity_<model>``.")
+    mean: float | None = Field(description="Mean score of the segment's clients.")
+    population_mean: float | None
+    top_decile_share: float | None = Field(
+        description="Share of the segment's clients in the population's top score decile "
+        "(0.1 when the segment is like the population)."
+    )
 class LabelStat(BaseModel):
     """An observed outcome (a label: churn, campaign response) in one segment."""
 
@@ -63,6 +74,9 @@ class SegmentProfile(BaseModel):
     population_churn_risk: float | None
     features: list[FeatureStat]
     top_features: list[str] = Field(description="Features with the largest |lift|, largest first.")
+    propensities: list[PropensityStat] = Field(
+        default_factory=list, description="Each propensity score's mean and top-decile share."
+    )
     labels: list[LabelStat] = Field(
         default_factory=list, description="Observed outcomes (labels) of the segment's clients."
     )

@@ -24,6 +24,7 @@ from segmint.profiles._models import (
     CrossTab,
     CrossTabCell,
     FeatureStat,
+    PropensityStat,
     SegmentProfile,
     ValueStat,
 )
@@ -219,4 +220,37 @@ def crosstabs(con: duckdb.DuckDBPyConnection, dimension: str, others: list[str])
         ).fetchall()
         out.append(CrossTab(other_dimension=other,
                             cells=[CrossTabCell(segment_id=a, other_segment_id=b, clients=n) for a, b, n in rows]))
+    return out
+
+
+SCORE_PREFIX = "propensity_"
+
+
+def propensity_stats(
+    con: duckdb.DuckDBPyConnection, dimension: str, features: list[str]
+) -> dict[str, list[PropensityStat]]:
+    """Per segment, each ``propensity_*`` score's mean and top-decile share.
+
+    Deciles are taken over every client of the staged snapshot with a score, ordered by
+    score then client_id: those of the targeting stage's ``scores`` table. Read from the
+    features generically: profiles never import the targeting stage.
+    """
+    out: dict[str, list[PropensityStat]] = {}
+    for col in (f for f in features if f.startswith(SCORE_PREFIX)):
+        rows = con.execute(
+            f"""WITH d AS (SELECT client_id, {q(col)} AS x,
+                             ntile(10) OVER (ORDER BY {q(col)}, client_id) AS decile
+                           FROM {FEATURES} WHERE {q(col)} IS NOT NULL)
+                SELECT grouping(a.segment_id) = 1, a.segment_id, avg(d.x), avg((d.decile = 10)::INT)
+                FROM {ASSIGN} a JOIN d USING (client_id) WHERE a.dimension = ?
+                GROUP BY GROUPING SETS ((a.segment_id), ())""",
+            [dimension],
+        ).fetchall()
+        pop = next((r for r in rows if r[0]), None)
+        for is_pop, seg, mean, top in rows:
+            if not is_pop:
+                out.setdefault(seg, []).append(PropensityStat(
+                    feature=col, mean=mean, population_mean=pop[2] if pop else None,
+                    top_decile_share=top,
+                ))
     return out

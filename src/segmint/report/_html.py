@@ -27,6 +27,7 @@ from segmint.profiles import Catalog, Dimension
 from segmint.profiles._labels import label as _label
 from segmint.report._governance import governance_section
 from segmint.report._notes import data_notes
+from segmint.report._propensity import propensity_sections
 from segmint.store import Warehouse
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04",
@@ -606,6 +607,8 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
     toc = "".join(
         f"<li><a href='#dim-{_slug(d.dimension)}'>Dimension: {_e(d.dimension)}</a></li>" for d in catalog.dimensions
     ) + "<li><a href='#data-quality'>Data quality</a></li>"
+    propensity = propensity_sections(wh, catalog, _fig_html)
+    toc += "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t, _ in propensity)
     changed = what_changed(wh, catalog.as_of)
     if changed:
         toc += "<li><a href='#what-changed'>What changed</a></li>"
@@ -650,6 +653,7 @@ built {catalog.created_at:%Y-%m-%d %H:%M} UTC · segmint {_e(catalog.segmint_ver
 <main>
 <nav class="toc"><strong>Contents</strong><ol>{toc}</ol></nav>
 {''.join(parts)}
+{''.join(body for _, _, body in propensity)}
 {changed}
 {_data_quality(wh)}
 {governance_section(wh)}

@@ -3,7 +3,7 @@
 Audiences, lookalikes, cross-sell affinity, next-best-offer and segment profitability
 (``docs/targeting.md``); randomised holdouts, campaign lift per segment, power planning,
 uplift models and budget allocation (``docs/experiments.md``); propensity models
-(``docs/propensity.md``, when present). Everything is computed in the engine from
+(``docs/propensity.md``: outcomes, point-in-time training, ``scores``). Everything is computed in the engine from
 features, segments and scores.
 """
 
@@ -42,6 +42,13 @@ from segmint.targeting._experiments import (
     holdout_clients_sql,
     uniform_sql,
 )
+from segmint.targeting._fit import (
+    evaluate_propensity,
+    feature_labels,
+    fit_propensity,
+    naive_rule,
+    next_purchase_timing,
+)
 from segmint.targeting._lookalike import (
     LookalikeResult,
     client_space,
@@ -52,7 +59,16 @@ from segmint.targeting._lookalike import (
     similarity_scores,
     typicality,
 )
+from segmint.targeting._metrics import (
+    calibration_table,
+    deciles,
+    expected_calibration_error,
+    gains_table,
+    score_metrics,
+)
+from segmint.targeting._model import ColumnPlan, PropensityClassifier, encode, plan_columns
 from segmint.targeting._nbo import OFFERS, NboResult, affinity_rates, next_best_offers
+from segmint.targeting._outcomes import data_end, outcome_sql, outcomes
 from segmint.targeting._power import (
     PowerPlan,
     control_size,
@@ -64,7 +80,14 @@ from segmint.targeting._profitability import (
     cost_components,
     segment_profitability,
 )
+from segmint.targeting._registry import (
+    MODELS_TABLE,
+    PropensityVersion,
+    list_versions,
+    load_version,
+)
 from segmint.targeting._response import lift_history, promo_response, response_alerts
+from segmint.targeting._score import SCORES_TABLE, ScoreResult, latest_scores, score_models
 from segmint.targeting._sql import build_base, compile_expression
 from segmint.targeting._stats import (
     benjamini_hochberg,
@@ -72,6 +95,7 @@ from segmint.targeting._stats import (
     welch_interval,
     wilson_interval,
 )
+from segmint.targeting._training import DatePlan, plan_dates, training_set
 from segmint.targeting._uplift import (
     UPLIFT_TABLE,
     TwoModelUplift,
@@ -89,16 +113,23 @@ __all__ = [
     "BUILDS",
     "CONTACTS",
     "MEMBERS",
+    "MODELS_TABLE",
     "OFFERS",
+    "SCORES_TABLE",
     "UPLIFT_TABLE",
     "AllocationResult",
     "AudienceBuild",
     "BalanceReport",
     "CampaignAnalysis",
+    "ColumnPlan",
+    "DatePlan",
     "DrawResult",
     "LookalikeResult",
     "NboResult",
     "PowerPlan",
+    "PropensityClassifier",
+    "PropensityVersion",
+    "ScoreResult",
     "TwoModelUplift",
     "UpliftResult",
     "XLearnerUplift",
@@ -114,25 +145,43 @@ __all__ = [
     "benjamini_hochberg",
     "build_audience",
     "build_base",
+    "calibration_table",
     "classify_uplift",
     "client_profitability",
     "client_space",
     "compile_expression",
     "control_size",
     "cost_components",
+    "data_end",
+    "deciles",
     "draw_campaign",
+    "encode",
+    "evaluate_propensity",
+    "expected_calibration_error",
     "export_audience",
     "exposure_outcomes_sql",
+    "feature_labels",
+    "fit_propensity",
     "fit_uplift",
+    "gains_table",
     "holdout_clients_sql",
+    "latest_scores",
     "lift_history",
     "lift_table",
     "list_audiences",
+    "list_versions",
+    "load_version",
     "lookalike",
     "lookalike_audience_scores",
     "minimum_detectable_effect",
+    "naive_rule",
     "newcombe_interval",
     "next_best_offers",
+    "next_purchase_timing",
+    "outcome_sql",
+    "outcomes",
+    "plan_columns",
+    "plan_dates",
     "plan_segments",
     "promo_response",
     "qini_coefficient",
@@ -141,6 +190,8 @@ __all__ = [
     "record_contacts",
     "response_alerts",
     "response_by_channel",
+    "score_metrics",
+    "score_models",
     "seed_clients",
     "segment_names",
     "segment_profitability",
@@ -148,6 +199,7 @@ __all__ = [
     "show_audience",
     "similarity_scores",
     "stay_probabilities",
+    "training_set",
     "typicality",
     "uniform_sql",
     "upgrade_paths",
