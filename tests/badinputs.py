@@ -82,16 +82,13 @@ def run_cli(*args: str) -> Result:
     argv = sys.argv
     sys.argv = ["segmint", *args]
     code = 0
-    old_out, old_err = cli.console.file, cli.err_console.file
-    cli.console.file, cli.err_console.file = out, err
-    try:
+    try:  # the consoles write to whatever sys.stdout / sys.stderr are at the time
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             cli.main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         sys.argv = argv
-        cli.console.file, cli.err_console.file = old_out, old_err
     return Result(code, out.getvalue(), err.getvalue())
 
 

@@ -13,6 +13,7 @@ PACKAGES = [
     "segmint.clv",
     "segmint.segmentation",
     "segmint.profiles",
+    "segmint.targeting",
     "segmint.report",
     "segmint.monitoring",
     "segmint.datasets",

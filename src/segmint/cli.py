@@ -212,6 +212,7 @@ def ingest(
 
         report = proj.ingest(progress=tick, full=full, allow_shrink=allow_shrink)
     print_ingest_report(report)
+    print_notes(proj.readiness(strict=False).warnings)
 
 
 def _date(value: str | None):
@@ -302,6 +303,9 @@ def generate(
     chunk_size: int = typer.Option(
         50_000, "--chunk-size", help="Clients per part file (a multiple of 1,000)."
     ),
+    campaigns: int = typer.Option(
+        0, "--campaigns", help="Randomised campaigns to run (planted effect per persona; docs/experiments.md)."
+    ),
 ) -> None:
     """Write a synthetic bank (CRM, transactions, holdings, engagement, profitability).
 
@@ -332,12 +336,15 @@ def generate(
             migration_rate=migration_rate,
             chunk_size=chunk_size,
             progress=lambda done, total: bar.update(task, completed=done),
+            campaigns=campaigns,
         )
     console.print(
         f"wrote {data.n_clients:,} clients, {data.n_transactions:,} transactions, "
         f"{data.n_holdings:,} holdings, {data.n_engagement:,} engagement events, "
         f"{data.n_profitability:,} profitability rows, {data.n_faults:,} faults, "
-        f"{data.n_migrants:,} migrants to {data.out_dir}",
+        f"{data.n_migrants:,} migrants"
+        + (f", {data.n_exposures:,} campaign exposures" if data.n_exposures else "")
+        + f" to {data.out_dir}",
         highlight=False,
     )
     console.print(f"project file: {data.config}", highlight=False)
@@ -369,14 +376,22 @@ def segment(
         console.print(f"{name}: skipped ({why})")
 
 
-def _run_with_progress(proj, *, as_of=None, report=None, allow_shrink=False):
+def _run_with_progress(proj, *, as_of=None, report=None, allow_shrink=False, strict=None):
     with _progress() as bar:
         task = bar.add_task("ingest", total=5)
 
         def tick(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
-        return proj.run(as_of=as_of, report=report, progress=tick, allow_shrink=allow_shrink)
+        return proj.run(
+            as_of=as_of, report=report, progress=tick, allow_shrink=allow_shrink, strict=strict
+        )
+
+
+def print_notes(notes) -> None:
+    """One line per note: what was left out or is short (never silent)."""
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def print_run_summary(run) -> None:
@@ -397,6 +412,7 @@ def print_run_summary(run) -> None:
     console.print(table)
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items())
     console.print(f"stages: {timings}")
+    print_notes(run.notes)
     console.print(f"report: {run.report}", highlight=False)
 
 
@@ -406,14 +422,22 @@ def run(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot date (default: latest transaction).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Report file (default: report.html beside the project file).")] = None,
     allow_shrink: AllowShrinkOpt = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop after ingestion (non-zero exit) when the data is short of the readiness minimums.")] = False,
 ) -> None:
-    """Run the whole pipeline: ingest, features, segment, catalog, report.
+    """Run the whole pipeline: ingest, readiness check, features, segment, catalog, report.
 
-    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31
+    Data short of the `readiness:` minimums (default 12 months of transactions, 500
+    clients with repeat activity) is a warning, or with --strict an error naming what
+    is short.
+
+    Example: segmint run -p my-project/segmint.yaml --as-of 2025-12-31 --strict
     """
     proj = _project(project)
     print_run_summary(
-        _run_with_progress(proj, as_of=_date(as_of), report=out, allow_shrink=allow_shrink)
+        _run_with_progress(
+            proj, as_of=_date(as_of), report=out, allow_shrink=allow_shrink,
+            strict=True if strict else None,
+        )
     )
 
 
@@ -587,13 +611,15 @@ def features(
         raise typer.BadParameter("give --as-of DATE, or a subcommand (list)", param_hint="--as-of")
     from segmint.project import Project
 
-    frame = Project.from_yaml(project).features(as_of)
+    proj = Project.from_yaml(project)
+    result = proj.snapshot_features(as_of)
     if out is not None:
-        frame.to_parquet(out, index=False)
+        proj.features_frame(as_of).to_parquet(out, index=False)
     console.print(
-        f"{len(frame)} clients x {frame.shape[1] - 1} features as of {as_of} "
+        f"{result.rows} clients x {len(result.columns) - 1} features as of {as_of} "
         "stored in the warehouse table `features`" + (f" and written to {out}" if out else "")
     )
+    print_notes(result.notes)
 
 
 @features_app.command("list")
@@ -780,6 +806,208 @@ def api_key_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
     for k in _state(_project(project)).list_keys():
         table.add_row(k.key_id, k.name, k.role, k.book or "", k.created_at, k.revoked_at or "")
     console.print(table)
+
+from segmint._cli_experiment import experiment_app  # noqa: E402
+
+app.add_typer(experiment_app, name="experiment")
+# -- targeting ----------------------------------------------------------------------------
+audience_app = typer.Typer(no_args_is_help=True, help="Audiences declared in segmint.yaml.")
+app.add_typer(audience_app, name="audience")
+
+
+def _frame_table(frame, title: str | None = None) -> Table:
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col))
+    for row in frame.itertuples(index=False):
+        table.add_row(*["" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                        for v in row])
+    return table
+
+
+@audience_app.command("build")
+def audience_build(
+    name: Annotated[str, typer.Argument(help="Audience name (a key of `audiences:`).")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Export the members to .csv or .parquet.")] = None,
+    mark_contacted: Annotated[bool, typer.Option("--mark-contacted", help="Record the members in `contacts`.")] = False,
+) -> None:
+    """Select and store the next version of an audience; optionally export it.
+
+    Example: segmint audience build card_upsell --out card_upsell.csv
+    """
+    b = _project(project).build_audience(name, as_of=_date(as_of), out=out, mark_contacted=mark_contacted)
+    console.print(f"audience {b.audience} v{b.version} as of {b.as_of}: {b.members:,} members, "
+                  f"{b.holdout:,} in the holdout" + (f"; written to {out}" if out else ""), highlight=False)
+    console.print("  " + ", ".join(f"{k} {v:,}" for k, v in b.counts.items()), highlight=False)
+    if b.changes:
+        console.print(f"  since v{b.version - 1}: +{b.changes['added']:,} -{b.changes['removed']:,} "
+                      f"(kept {b.changes['kept']:,})", highlight=False)
+    for note in b.notes:
+        console.print(f"  note: {note}", highlight=False)
+
+
+@audience_app.command("list")
+def audience_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """List declared and built audiences: latest version, size, changes since the build before.
+
+    Example: segmint audience list
+    """
+    console.print(_frame_table(_project(project).audiences(), "Audiences"))
+
+
+@audience_app.command("show")
+def audience_show(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    version: Annotated[int | None, typer.Option("--version", help="Build version (default: latest).")] = None,
+) -> None:
+    """Show a build: counts at each selection step, notes, changes and segment mix.
+
+    Example: segmint audience show card_upsell
+    """
+    info = _project(project).audience(name, version=version)
+    console.print(f"audience {name} v{info['version']} as of {info['as_of']}: {info['members']:,} members, "
+                  f"{info['holdout']:,} holdout", highlight=False)
+    console.print("  " + ", ".join(f"{k} {v:,}" for k, v in info["counts"].items()), highlight=False)
+    if info["changes"]:
+        console.print(f"  changes: {info['changes']}", highlight=False)
+    for note in info["notes"]:
+        console.print(f"  note: {note}", highlight=False)
+    console.print(_frame_table(info["segments"], "Members by segment"))
+
+
+@audience_app.command("overlap")
+def audience_overlap_cmd(
+    names: Annotated[list[str] | None, typer.Argument(help="Audiences (default: all built).")] = None,
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Members shared by the latest builds of audiences (the diagonal holds the sizes).
+
+    Example: segmint audience overlap card_upsell savers
+    """
+    console.print(_frame_table(_project(project).audience_overlap(names).reset_index(), "Overlap"))
+
+
+@audience_app.command("export")
+def audience_export(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    out: Annotated[Path, typer.Option("--out", help="A .csv or .parquet file.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    version: Annotated[int | None, typer.Option("--version", help="Build version (default: latest).")] = None,
+) -> None:
+    """Write a stored build's members with segment names, scores and reasons.
+
+    Example: segmint audience export card_upsell --out card_upsell.parquet
+    """
+    path = _project(project).export_audience(name, out, version=version)
+    console.print(f"written to {path}", highlight=False)
+
+
+@app.command()
+def lookalike(
+    project: ProjectOpt = Path("segmint.yaml"),
+    segment: Annotated[str | None, typer.Option("--segment", help="Seed segment as DIMENSION=SEGMENT.")] = None,
+    audience: Annotated[str | None, typer.Option("--audience", help="Seed audience (latest build).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Seed client list (.csv/.parquet with client_id).")] = None,
+    method: Annotated[str, typer.Option("--method", help="cosine, centroid or classifier.")] = "cosine",
+    holdout: Annotated[float, typer.Option("--holdout", help="Seed share held out for fidelity.")] = 0.3,
+    drop_atypical: Annotated[float, typer.Option("--drop-atypical", help="Share of least typical seed members dropped.")] = 0.0,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the ranked clients to .csv or .parquet.")] = None,
+) -> None:
+    """Rank clients by similarity to a seed and print the reach-versus-fidelity curve.
+
+    Example: segmint lookalike --segment behaviour=behaviour-3 --out lookalikes.csv
+    """
+    from segmint.errors import ParameterError
+
+    seed: dict = {}
+    if segment:
+        if "=" not in segment:
+            raise ParameterError(f"--segment {segment!r}: expected DIMENSION=SEGMENT")
+        dim, seg = segment.split("=", 1)
+        seed["segment"] = {dim: seg}
+    if audience:
+        seed["audience"] = audience
+    if file:
+        seed["file"] = str(file)
+    if len(seed) != 1:
+        raise ParameterError("give exactly one of --segment, --audience or --file")
+    res = _project(project).lookalike(seed, as_of=_date(as_of), method=method, holdout=holdout,
+                                      drop_atypical=drop_atypical)
+    console.print(f"seed {res.seed_size:,} clients ({res.heldout_size:,} held out), space of "
+                  f"{res.dimension}, method {res.method}; seed mean {res.value}: "
+                  f"{res.seed_value if res.seed_value is None else f'{res.seed_value:.4g}'}", highlight=False)
+    console.print(_frame_table(res.curve.iloc[:: max(1, len(res.curve) // 10)], "Reach vs fidelity"))
+    if res.curve_optimised is not None:
+        reach = 2 * res.heldout_size
+        n_drop = int(res.typicality.atypical.sum())
+        console.print(f"without the {n_drop} least typical seed members, fidelity at reach {reach:,}: "
+                      f"{res.recovered_at(reach, res.curve_optimised):.1%} (all: {res.recovered_at(reach):.1%})",
+                      highlight=False)
+    if out is not None:
+        suffix = out.suffix.lower()
+        if suffix == ".parquet":
+            res.scores.to_parquet(out, index=False)
+        elif suffix == ".csv":
+            res.scores.to_csv(out, index=False)
+        else:
+            raise ParameterError(f"--out {out}: expected a .csv or .parquet file")
+        console.print(f"{len(res.scores):,} ranked clients written to {out}", highlight=False)
+
+
+@app.command()
+def nbo(
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the offers to .csv or .parquet.")] = None,
+) -> None:
+    """Rank each client's eligible offers (`nbo:`) under the contact policy; store `nbo_offers`.
+
+    Example: segmint nbo --out offers.csv
+    """
+    res = _project(project).next_best_offers(as_of=_date(as_of), out=out)
+    console.print(f"{len(res.offers):,} offers to {res.offers.client_id.nunique():,} clients as of "
+                  f"{res.as_of} (from {res.candidates:,} eligible pairs, {res.rounds} policy rounds); "
+                  "by channel: " + ", ".join(f"{k} {v:,}" for k, v in res.channel_use.items()),
+                  highlight=False)
+    console.print(_frame_table(res.by_segment, "Best offer per segment"))
+
+
+@app.command()
+def profitability(
+    dimension: Annotated[str, typer.Argument(help="Dimension whose segments to rank.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+    months: Annotated[int, typer.Option("--months", help="Window in months.")] = 12,
+) -> None:
+    """Fully loaded profitability per segment: revenue, each cost, margin, CLV; losses flagged.
+
+    Example: segmint profitability value --months 12
+    """
+    frame = _project(project).profitability(dimension, as_of=_date(as_of), months=months)
+    console.print(_frame_table(frame.drop(columns=["dimension"]), f"Profitability of {dimension}"))
+
+
+@app.command()
+def affinity(
+    project: ProjectOpt = Path("segmint.yaml"),
+    dimension: Annotated[str | None, typer.Option("--dimension", help="Also per segment of this dimension.")] = None,
+    items: Annotated[str, typer.Option("--items", help="products or categories.")] = "products",
+    min_count: Annotated[int, typer.Option("--min-count", help="Smallest count shown.")] = 10,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Features date (default: latest).")] = None,
+) -> None:
+    """Cross-sell affinity: association rules and upgrade paths, globally and per segment.
+
+    Example: segmint affinity --dimension behaviour
+    """
+    rules, paths = _project(project).affinity(dimension=dimension, items=items, as_of=_date(as_of),
+                                              min_count=min_count)
+    console.print(_frame_table(rules.head(30), f"Rules ({items})"))
+    if not paths.empty:
+        console.print(_frame_table(paths.head(30), "Upgrade paths"))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,10 @@ class UnsupportedOperationError(SegmintError, NotImplementedError):
     """An engine cannot run an operation a definition asks for."""
 
 
+class ReadinessError(SegmintError, ValueError):
+    """The loaded data is short of the readiness minimums and strict mode refuses it."""
+
+
 class ProtectedAttributeError(SegmintError, ValueError):
     """A protected attribute was requested as a model input."""
 

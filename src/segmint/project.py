@@ -71,6 +71,28 @@ class Project(Workspace):
             self, progress=progress, full=full, build_state=build_state, allow_shrink=allow_shrink
         )
 
+    def readiness(self, *, strict: bool | None = None):
+        """Measure what the loaded data supports and store it (table ``data_readiness``).
+
+        Months of history per entity, clients with repeat activity, engagement coverage,
+        attribute completeness, label counts, against the ``readiness:`` minimums.
+
+        Parameters
+        ----------
+        strict : bool, optional
+            Raise when a minimum is not met (default: ``readiness.strict``).
+
+        Returns
+        -------
+        segmint.sources.Readiness
+
+        Raises
+        ------
+        ReadinessError
+            In strict mode, naming every check that is short.
+        """
+        return pipeline.readiness(self, strict=strict)
+
     def catalog(self, *, as_of=None, store: bool = True):
         """Build the segment catalog of ``as_of`` (latest assignments by default) (stage 4).
 
@@ -138,6 +160,10 @@ class Project(Workspace):
         >>> project.features("2024-06-30").head()  # doctest: +SKIP
         """
         return pipeline.features_frame(self, as_of, store=store)
+
+    def features_frame(self, as_of: dt.date | str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The stored features snapshot of ``as_of`` (``columns``: default all), by client."""
+        return pipeline.stored_features(self, as_of, columns)
 
     def snapshot_features(self, as_of: dt.date | str) -> SnapshotResult:
         """Compute and store the features snapshot of a date, in the engine (stage 2).
@@ -222,8 +248,139 @@ class Project(Workspace):
         from segmint.monitoring import HISTORY, client_history
 
         with self.warehouse(read_only=True) as wh:
-            wh.require(HISTORY, hint="run `segmint update` first")
+            wh.require(HISTORY, hint="run `segmint run` or `segmint update` first")
             return client_history(wh.con, client_id)
+
+    # -- targeting (stage 6) --------------------------------------------------------------
+    def build_audience(
+        self,
+        name: str,
+        *,
+        as_of: dt.date | str | None = None,
+        out: str | Path | None = None,
+        mark_contacted: bool = False,
+    ):
+        """Select and store the next version of audience ``name`` (``audiences:``), and
+        optionally export it (CSV / Parquet) and record its members as contacted.
+
+        Returns
+        -------
+        segmint.targeting.AudienceBuild
+
+        Examples
+        --------
+        >>> project.build_audience("card_upsell", out="card_upsell.csv").members  # doctest: +SKIP
+        """
+        from segmint.targeting import build_audience, export_audience, record_contacts
+
+        with self.warehouse() as wh:
+            build = build_audience(wh, name, self.config.audiences, as_of=_as_date(as_of),
+                                   root=self.root)
+            if out is not None:
+                export_audience(wh, name, self.resolve(str(out)), version=build.version,
+                                client_id_sql=self._exported_id_sql())
+            if mark_contacted:
+                record_contacts(wh, name, version=build.version)
+        return build
+
+    def _exported_id_sql(self) -> str:
+        """SQL of the client id in exported files, over ``m.client_id``.
+
+        The seam for pseudonymised exports: governance (``governance.pseudonymise``)
+        supplies its keyed-pseudonym expression here once it lands; until then ids are
+        exported as stored.
+        """
+        return "m.client_id"
+
+    def export_audience(self, name: str, out: str | Path, *, version: int | None = None) -> Path:
+        """Write a stored audience build (default: the latest) to CSV or Parquet."""
+        from segmint.targeting import export_audience
+
+        with self.warehouse() as wh:
+            return export_audience(wh, name, self.resolve(str(out)), version=version,
+                                   client_id_sql=self._exported_id_sql())
+
+    def audiences(self) -> pd.DataFrame:
+        """Declared and built audiences: latest version, as_of, sizes, changes."""
+        from segmint.targeting import list_audiences
+
+        with self.warehouse() as wh:
+            return list_audiences(wh, self.config.audiences)
+
+    def audience(self, name: str, *, version: int | None = None) -> dict:
+        """One build: definition, counts per step, notes, changes, segment mix."""
+        from segmint.targeting import show_audience
+
+        with self.warehouse() as wh:
+            return show_audience(wh, name, version=version)
+
+    def audience_overlap(self, names: list[str] | None = None) -> pd.DataFrame:
+        """Members shared by the latest builds of the audiences (diagonal: sizes)."""
+        from segmint.targeting import audience_overlap
+
+        with self.warehouse() as wh:
+            return audience_overlap(wh, names or None)
+
+    def lookalike(self, seed, *, as_of: dt.date | str | None = None, **options):
+        """Rank the clients outside a seed by similarity, with the reach-versus-fidelity curve.
+
+        ``seed`` is a :class:`segmint.config.LookalikeSeed` or its dict (``{"segment":
+        {"behaviour": "behaviour-3"}}``, ``{"audience": NAME}``, ``{"file": PATH}``);
+        ``options`` go to :func:`segmint.targeting.lookalike`.
+
+        Returns
+        -------
+        segmint.targeting.LookalikeResult
+        """
+        from segmint.config import LookalikeSeed
+        from segmint.targeting import lookalike, seed_clients
+
+        seed = seed if isinstance(seed, LookalikeSeed) else LookalikeSeed.model_validate(seed)
+        with self.warehouse() as wh:
+            day = _as_date(as_of) or _latest_features(wh)
+            return lookalike(wh, seed_clients(wh, seed, day, root=self.root), as_of=day, **options)
+
+    def next_best_offers(self, *, as_of: dt.date | str | None = None, out: str | Path | None = None):
+        """Rank every client's eligible offers (``nbo:``) under the contact policy; store
+        ``nbo_offers`` and optionally write them to a file.
+
+        Returns
+        -------
+        segmint.targeting.NboResult
+        """
+        from segmint.targeting import next_best_offers
+
+        with self.warehouse() as wh:
+            return next_best_offers(wh, self.config.nbo, as_of=_as_date(as_of),
+                                    out=None if out is None else self.resolve(str(out)))
+
+    def profitability(self, dimension: str, *, as_of: dt.date | str | None = None,
+                      months: int = 12) -> pd.DataFrame:
+        """Fully loaded profitability per segment of ``dimension`` (ranked by margin)."""
+        from segmint.targeting import segment_profitability
+
+        with self.warehouse(read_only=True) as wh:
+            day = _as_date(as_of) or _latest_features(wh)
+            return segment_profitability(wh.con, day, dimension, months=months)
+
+    def affinity(self, *, dimension: str | None = None, items: str = "products",
+                 as_of: dt.date | str | None = None, min_count: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Association rules (and, for products, upgrade paths) globally and per segment.
+
+        Returns
+        -------
+        (rules, paths) : DataFrames; ``paths`` is empty for ``items="categories"``.
+        """
+        import pandas as pd
+
+        from segmint.targeting import association_rules, upgrade_paths
+
+        with self.warehouse() as wh:
+            day = _as_date(as_of) or _latest_features(wh)
+            rules = association_rules(wh.con, day, items=items, dimension=dimension, min_count=min_count)
+            paths = (upgrade_paths(wh.con, day, dimension=dimension, min_count=min_count)
+                     if items == "products" else pd.DataFrame())
+        return rules, paths
 
     # -- events -------------------------------------------------------------------------
     def ingest_events(self, path: str | Path, *, as_of: dt.date | str | None = None):
@@ -273,10 +430,14 @@ class Project(Workspace):
 
     # -- the whole pipeline -------------------------------------------------------------
     def default_as_of(self) -> dt.date:
-        """The date of the latest loaded transaction (the natural 'now' of the data)."""
+        """The date of the latest loaded transaction (the natural 'now' of the data); without
+        transactions, the latest date the other entities hold."""
         return pipeline.default_as_of(self)
 
-    def run(self, *, as_of=None, report=None, progress=None, allow_shrink: bool = False) -> PipelineRun:
+    def run(
+        self, *, as_of=None, report=None, progress=None, allow_shrink: bool = False,
+        strict: bool | None = None,
+    ) -> PipelineRun:
         """Run every stage: ingest -> features -> segment -> catalog -> report.
 
         Parameters
@@ -289,12 +450,32 @@ class Project(Workspace):
             ``progress(stage, done, total)`` after each stage.
         allow_shrink : bool
             Accept an ingest that shrinks an entity past ``contracts.max_shrink``.
+        strict : bool, optional
+            Stop after ingestion when the data is short of the ``readiness:`` minimums
+            (default: ``readiness.strict``); otherwise they are warnings in ``notes``.
 
         Returns
         -------
         PipelineRun
         """
         return pipeline.run_pipeline(
-            self, as_of=as_of, report=report, progress=progress, allow_shrink=allow_shrink
+            self, as_of=as_of, report=report, progress=progress, allow_shrink=allow_shrink,
+            strict=strict,
         )
 
+
+def _latest_features(wh) -> dt.date:
+    from segmint.targeting._sql import latest_features_as_of
+
+    return latest_features_as_of(wh.con)
+
+
+def _as_date(value: dt.date | str | None) -> dt.date | None:
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            from segmint.errors import ParameterError
+
+            raise ParameterError(f"as_of {value!r}: expected a date as YYYY-MM-DD") from None
+    return value

@@ -21,6 +21,7 @@ from segmint.features import (
     compute_features,
     store_snapshot,
 )
+from segmint.features._compute import skipped_groups
 from segmint.store import Warehouse
 
 from .conftest import clients_frame, load_tables, tx_frame
@@ -104,9 +105,10 @@ def test_hand_computed_rfm_scores_behaviour(warehouse, engine_for):
     assert math.isnan(c["recency_days"]) and c["tenure_days"] == 1185.0  # onboarded 2021-01-01
     assert math.isnan(c["btyd_T"]) and c["btyd_t_x"] == 0.0
     assert (c["spend_trend"], c["refund_rate"], c["promo_uplift"]) == (0.0, 0.0, 0.0)
-    # scores among buyers a, b, e: rank-based quintiles, ties share the score
-    assert (a["r_score"], a["f_score"], a["m_score"], a["rfm_cell"]) == (2, 4, 4, "244")
-    assert (b["r_score"], b["f_score"], b["m_score"], b["rfm_cell"]) == (4, 1, 2, "412")
+    # scores among buyers a, b, e: rank-based quintiles, ties share the score; the best
+    # value scores 5 (b's recency, a's frequency and spend)
+    assert (a["r_score"], a["f_score"], a["m_score"], a["rfm_cell"]) == (2, 5, 5, "255")
+    assert (b["r_score"], b["f_score"], b["m_score"], b["rfm_cell"]) == (5, 1, 2, "512")
     assert (e["r_score"], e["f_score"], e["m_score"], e["rfm_cell"]) == (1, 1, 1, "111")
     assert (c["r_score"], c["rfm_cell"]) == (0, "000")
 
@@ -180,8 +182,17 @@ def test_groups_follow_the_tables(warehouse):
 
 
 def test_missing_base_tables_is_a_clear_error(warehouse):
-    with pytest.raises(WarehouseError, match="clients, transactions"):
+    with pytest.raises(WarehouseError, match="table.s. clients,"):
         compute_features(DuckDBEngine(warehouse.con), AS_OF)
+
+
+def test_without_transactions_their_groups_are_skipped(warehouse):
+    load_tables(warehouse, clients=clients_frame(["a", "b"]), transactions=tx_frame([]))
+    engine = DuckDBEngine(warehouse.con)
+    skipped = skipped_groups(engine, FeaturesConfig())
+    assert skipped["rfm"] == "no transactions data" and "clv" in skipped
+    f = compute_features(engine, AS_OF)
+    assert list(f.columns) == ["client_id"] and list(f["client_id"]) == ["a", "b"]
 
 
 def test_bad_as_of(warehouse):
@@ -192,8 +203,46 @@ def test_bad_as_of(warehouse):
 def test_score_bins_and_separator(warehouse):
     wh = basic_warehouse(warehouse)
     f = compute_features(DuckDBEngine(wh.con), AS_OF, FeaturesConfig(groups=["rfm_scores"], score_bins=10))
-    assert by_client(f)["a"]["rfm_cell"] == "4-7-7"  # ranks 2, 3, 3 of 3 buyers
+    # recency rank 2 of 3 buyers; a has the best frequency and spend: 10
+    assert by_client(f)["a"]["rfm_cell"] == "4-10-10"
     assert by_client(f)["c"]["rfm_cell"] == "0-0-0"
+
+
+def heavy_ties_warehouse(wh: Warehouse) -> Warehouse:
+    """40 clients: 30 billed on the as-of day (10 each), 10 billed 5..50 days before;
+    frequency 1 for 30 of them; spend ties at the top (10 clients with 900)."""
+    rows = []
+    for i in range(30):
+        rows.append((f"c{i:02d}", "2024-03-31 09:00", 900.0 if i < 10 else 10.0))
+    for i in range(30, 40):
+        day = dt.date(2024, 3, 31) - dt.timedelta(days=5 * (i - 29))
+        rows.append((f"c{i:02d}", f"{day} 09:00", 20.0 + i))
+        rows.append((f"c{i:02d}", f"{day - dt.timedelta(days=1)} 09:00", 1.0))
+    clients = clients_frame([f"c{i:02d}" for i in range(40)])
+    return load_tables(wh, clients=clients, transactions=tx_frame(rows))
+
+
+def test_heavy_ties_get_the_score_of_their_value(warehouse, engine_for):
+    f = compute_features(
+        engine_for(heavy_ties_warehouse(warehouse)), AS_OF, FeaturesConfig(groups=["rfm_scores"])
+    )
+    rows = by_client(f)
+    billed_today = [rows[f"c{i:02d}"] for i in range(30)]
+    # 30 of 40 share the best recency: all get the best score (RANK() alone gave them 2)
+    assert {r["r_score"] for r in billed_today} == {5}
+    # the others by how many buyers are worse: c30 (5 days) has 9 worse -> 1 + floor(45/40),
+    # c31 8 worse -> 1 + floor(40/40), c32 7 worse -> 1 + floor(35/40) ...
+    assert [rows[f"c{i:02d}"]["r_score"] for i in range(30, 40)] == [2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+    # frequency: 30 tie at the worst value (1 day) -> 1; the 10 with 2 days are the best -> 5
+    assert {r["f_score"] for r in billed_today} == {1}
+    assert {rows[f"c{i:02d}"]["f_score"] for i in range(30, 40)} == {5}
+    # monetary: the 10 tied at the top (900) -> 5; 20 tied at the bottom (10) -> 1
+    assert {rows[f"c{i:02d}"]["m_score"] for i in range(10)} == {5}
+    assert {rows[f"c{i:02d}"]["m_score"] for i in range(10, 30)} == {1}
+    # c30..c39 spend 51..60: 20 buyers below them -> 1 + floor(5 * (20 + k) / 40)
+    assert [rows[f"c{i:02d}"]["m_score"] for i in range(30, 40)] == [
+        1 + (5 * (20 + k)) // 40 for k in range(10)
+    ]
 
 
 def test_time_unit_days(warehouse):

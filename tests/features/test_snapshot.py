@@ -68,3 +68,37 @@ def test_snapshot_from_the_state_equals_the_history(warehouse):
     inc = write_snapshot(wh, "2024-01-31")
     assert inc.mode == "incremental" and inc.columns == full.columns
     assert wh.con.execute("SELECT * FROM features ORDER BY client_id").fetchall() == a
+
+
+def _capped_warehouse(wh: Warehouse) -> Warehouse:
+    # spend per category: food 60, travel 30, books 6, toys 4; channels web 3, shop 1
+    rows = [
+        ("a", "2024-03-01 10:00", 60.0, "food", "web"),
+        ("b", "2024-03-02 10:00", 30.0, "travel", "web"),
+        ("a", "2024-03-03 10:00", 6.0, "books", "web"),
+        ("b", "2024-03-04 10:00", 4.0, "toys", "shop"),
+    ]
+    return load_tables(wh, clients=clients_frame(["a", "b"]), transactions=tx_frame(rows))
+
+
+@pytest.mark.parametrize("use_state", [False, True])
+def test_caps_say_what_they_drop_and_can_be_raised(warehouse, use_state):
+    from segmint.config import FeaturesConfig
+
+    wh = _capped_warehouse(warehouse)
+    if use_state:
+        build_state(wh)
+    config = FeaturesConfig(groups=["behaviour"], top_categories=2, top_channels=1)
+    result = write_snapshot(wh, "2024-03-31", config, use_state=use_state)
+    assert result.mode == ("incremental" if use_state else "full")
+    assert result.notes == [
+        "features.top_categories = 2: 2 of 4 categories have no column (10.0% of purchase "
+        "spend): books, toys; raise top_categories to keep them",
+        "features.top_channels = 1: 1 of 2 purchase channels have no column (25.0% of "
+        "purchases): shop; raise top_channels to keep them",
+    ]
+    assert "share_cat_books" not in result.columns
+    raised = FeaturesConfig(groups=["behaviour"], top_categories=4, top_channels=2)
+    again = write_snapshot(wh, "2024-03-31", raised, use_state=use_state)
+    assert again.notes == []
+    assert {"share_cat_books", "share_cat_toys", "share_channel_shop"} <= set(again.columns)

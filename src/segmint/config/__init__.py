@@ -15,33 +15,52 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from segmint.config._attributes import check_attributes
 from segmint.config._catalog import CatalogConfig
 from segmint.config._events import EventsConfig
+from segmint.config._experiments import CampaignConfig, ExperimentsConfig
 from segmint.config._features import FeaturesConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
 from segmint.config._serving import BookMapping, ServingConfig
 from segmint.config._sources import (
+    AttributeConfig,
     ContractsConfig,
     EntityMapping,
+    ReadinessConfig,
     SourceConfig,
     SqlExpr,
     WarehouseConfig,
+)
+from segmint.config._targeting import (
+    AudienceConfig,
+    LookalikeSeed,
+    NboConfig,
+    OfferConfig,
+    check_audience_names,
 )
 from segmint.errors import ConfigError
 from segmint.sources._schema import ENTITIES
 
 __all__ = [
+    "AttributeConfig",
     "BookMapping",
+    "AudienceConfig",
     "CatalogConfig",
     "ContractsConfig",
     "EntityMapping",
     "EventsConfig",
+    "CampaignConfig",
+    "ExperimentsConfig",
     "FeaturesConfig",
+    "LookalikeSeed",
     "MonitoringConfig",
+    "NboConfig",
+    "OfferConfig",
     "SegmentationConfig",
     "ServingConfig",
     "ProjectConfig",
+    "ReadinessConfig",
     "SourceConfig",
     "SqlExpr",
     "WarehouseConfig",
@@ -61,15 +80,27 @@ class ProjectConfig(BaseModel):
         description="Canonical entity -> one mapping or a list of mappings (one per source)."
     )
     contracts: ContractsConfig = Field(default_factory=ContractsConfig)
+    attributes: dict[str, AttributeConfig] = Field(
+        default_factory=dict,
+        description="Client attributes, by name: each becomes the feature `attr_<name>` "
+        "(see docs/attributes.md).",
+    )
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
+    audiences: dict[str, AudienceConfig] = Field(
+        default_factory=dict, description="Named audiences (see `segmint audience build`)."
+    )
+    nbo: NboConfig = Field(default_factory=NboConfig)
 
     @model_validator(mode="after")
     def _check_references(self) -> ProjectConfig:
+        check_attributes(self)  # names first: a mapping may use them
         for entity, mappings in self.entities.items():
             if entity not in ENTITIES:
                 raise ValueError(
@@ -84,6 +115,8 @@ class ProjectConfig(BaseModel):
                         f"(declared: {', '.join(self.sources) or 'none'})"
                     )
                 allowed = {c.name for c in canonical.mappable}
+                if entity == "clients":
+                    allowed |= set(self.attributes)
                 for col in m.columns:
                     if col not in allowed:
                         raise ValueError(
@@ -98,9 +131,8 @@ class ProjectConfig(BaseModel):
                         f"{where}.columns: required canonical column(s) not mapped: "
                         f"{', '.join(missing)}"
                     )
-        for entity in ("clients", "transactions"):
-            if entity not in self.entities:
-                raise ValueError(f"entities.{entity}: required entity is not mapped")
+        if "clients" not in self.entities:
+            raise ValueError("entities.clients: required entity is not mapped")
         dimensions = self.segmentation.dimension_names()
         for name in self.monitoring.alerts.dimensions:
             if name not in dimensions:
@@ -108,6 +140,7 @@ class ProjectConfig(BaseModel):
                     f"monitoring.alerts.dimensions.{name}: not a segmentation dimension "
                     f"(dimensions: {', '.join(dimensions) or 'none'})"
                 )
+        check_audience_names(self.audiences)
         return self
 
     def mappings(self, entity: str) -> list[EntityMapping]:

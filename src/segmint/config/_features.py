@@ -2,9 +2,89 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import re
 
-from segmint._typing import FeatureGroupName, TimeUnit
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from segmint._typing import CustomFeatureEntity, FeatureGroupName, TimeUnit
+from segmint.config._user_sql import parse_user_expression
+
+_FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: columns a user-defined feature may read, per entity (the canonical schema's)
+CUSTOM_ENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "transactions": ("transaction_id", "client_id", "ts", "amount", "currency", "category",
+                     "channel", "is_promotion", "is_refund"),
+    "engagement": ("client_id", "ts", "channel", "event_type"),
+    "holdings": ("client_id", "product_id", "product", "product_type", "opened_at",
+                 "closed_at", "balance"),
+    "profitability": ("client_id", "period", "revenue", "cost"),
+    "labels": ("client_id", "label", "value", "observed_at"),
+    "attributes": ("client_id", "attribute", "value", "valid_from"),
+}
+
+
+class CustomFeature(BaseModel):
+    """A user-defined feature: an aggregate over one entity's rows per client, as of a date.
+
+    The engine applies the as-of cut (and the window) itself: the expression never sees a
+    row after as_of. Runs on every engine (the SQL is DuckDB's dialect, transpiled for
+    Spark).
+
+    Examples
+    --------
+    .. code-block:: yaml
+
+        features:
+          custom:
+            - name: salary_payments_90d
+              description: Salary payments received in the last 90 days
+              unit: count
+              entity: transactions
+              filter: "category = 'salary'"
+              window_days: 90
+              aggregate: "COUNT(*)"
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Feature (column) name: lower-case letters, digits, underscores.")
+    description: str = Field(description="What it measures, in words.")
+    unit: str = Field(default="", description="Unit: count, days, the currency, share...")
+    entity: CustomFeatureEntity = Field(description="The entity whose rows are aggregated.")
+    filter: str | None = Field(
+        default=None, description="Optional SQL condition on the entity's columns (DuckDB dialect)."
+    )
+    window_days: int | None = Field(
+        default=None, ge=1,
+        description="Only rows of the last this-many days up to as_of (by the entity's date).",
+    )
+    aggregate: str = Field(
+        description="SQL aggregate over the entity's columns, e.g. `COUNT(*)`, `SUM(amount)`."
+    )
+    if_no_data: float | None = Field(
+        default=None,
+        description="Value of a client without any row; default: null (0 for an aggregate "
+        "that is a plain COUNT).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> CustomFeature:
+        where = f"features.custom.{self.name}"
+        if not _FEATURE_NAME.match(self.name):
+            raise ValueError(
+                f"{where}: name: use lower-case letters, digits and underscores, starting "
+                "with a letter"
+            )
+        if self.name.startswith("attr_"):
+            raise ValueError(f"{where}: name: attr_ is reserved for client attributes")
+        columns = set(CUSTOM_ENTITY_COLUMNS[self.entity])
+        parse_user_expression(self.aggregate, what=f"{where}.aggregate", columns=columns,
+                              aggregate=True)
+        if self.filter is not None:
+            parse_user_expression(self.filter, what=f"{where}.filter", columns=columns,
+                                  aggregate=False)
+        return self
 
 DEFAULT_GROUPS: tuple[FeatureGroupName, ...] = (
     "rfm",
@@ -105,6 +185,11 @@ class FeaturesConfig(BaseModel):
         "`contracts.currency`. Amounts are not converted: ingestion stores them in the "
         "project currency.",
     )
+    custom: list[CustomFeature] = Field(
+        default_factory=list,
+        description="User-defined features (group `custom`): aggregates over one entity per "
+        "client, with the as-of cut and window applied by the engine.",
+    )
     incremental: bool = Field(
         default=True,
         description="Keep the incremental feature state (per-client aggregates in the "
@@ -121,6 +206,15 @@ class FeaturesConfig(BaseModel):
             raise ValueError("windows must be positive numbers of days")
         if len(set(v)) != len(v):
             raise ValueError("windows must be distinct")
+        return v
+
+    @field_validator("custom")
+    @classmethod
+    def _unique_custom(cls, v: list[CustomFeature]) -> list[CustomFeature]:
+        names = [f.name for f in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"custom feature(s) declared twice: {', '.join(twice)}")
         return v
 
     @field_validator("groups")

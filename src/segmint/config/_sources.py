@@ -8,7 +8,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from segmint._typing import BadFilePolicy, CsvEncoding, SourceFormat, UnknownClientPolicy
+from segmint._typing import (
+    AttributeRole,
+    AttributeType,
+    BadFilePolicy,
+    CsvEncoding,
+    SourceFormat,
+    UnknownClientPolicy,
+)
 from segmint.config._sql import check_expression
 
 
@@ -31,8 +38,21 @@ class SourceConfig(_Model):
         description="DuckDB database file holding `table` (relative to the project file). "
         "Omit to read a table of the warehouse itself.",
     )
+    query: str | None = Field(
+        default=None,
+        description="A SQL query run on the PostgreSQL database of `dsn_env` (instead of "
+        "`table`), e.g. `SELECT * FROM crm.clients WHERE active`.",
+    )
+    dsn_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding the PostgreSQL connection "
+        "string (e.g. `CRM_DSN` holding `postgresql://user:password@host:5432/db`): `table` "
+        "or `query` is read from that database. Credentials never go in the project file.",
+    )
     format: SourceFormat | None = Field(
-        default=None, description="csv, parquet or table; inferred from `path` when omitted."
+        default=None,
+        description="csv, parquet, table or postgres; inferred when omitted (postgres when "
+        "`dsn_env` is set).",
     )
     delimiter: str = Field(default=",", min_length=1, max_length=4, description="CSV field separator.")
     quote: str = Field(
@@ -49,14 +69,29 @@ class SourceConfig(_Model):
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:
-        if (self.path is None) == (self.table is None):
-            raise ValueError("give exactly one of `path` (a file or glob) or `table`")
+        given = [k for k in ("path", "table", "query") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `path` (a file or glob), `table` or `query`")
+        if self.query is not None and self.dsn_env is None:
+            raise ValueError("`query` reads a PostgreSQL database: give `dsn_env` too")
+        if self.dsn_env is not None:
+            if self.path is not None or self.database is not None:
+                raise ValueError("`dsn_env` (PostgreSQL) goes with `table` or `query`")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.dsn_env):
+                raise ValueError(
+                    f"dsn_env {self.dsn_env!r}: the NAME of an environment variable, not a "
+                    "connection string (credentials never go in the project file)"
+                )
+        if self.format == "postgres" and self.dsn_env is None:
+            raise ValueError("format postgres needs `dsn_env`")
         return self
 
     @property
     def resolved_format(self) -> SourceFormat:
         if self.format is not None:
             return self.format
+        if self.dsn_env is not None:
+            return "postgres"
         if self.table is not None:
             return "table"
         assert self.path is not None
@@ -175,3 +210,58 @@ class WarehouseConfig(_Model):
 _MEMORY = re.compile(
     r"^\s*(\d+(\.\d+)?\s*([KMGT]i?B|[KMGT]|B)|\d+(\.\d+)?\s*%)\s*$", re.IGNORECASE
 )
+
+
+class AttributeConfig(_Model):
+    """A client attribute (`attributes:` in segmint.yaml): it becomes the feature `attr_<name>`.
+
+    Its values come from a column of the `clients` mapping with the attribute's name
+    (static), from rows of the `attributes` entity (time-varying: the value valid at
+    as_of), or both (the time-varying value wins where there is one).
+
+    Examples
+    --------
+    .. code-block:: yaml
+
+        attributes:
+          contract: {type: categorical, role: input, description: Contract length}
+          monthly_charges: {type: numeric, unit: EUR}
+          mosaic_group: {type: categorical, role: profile}
+          ethnicity: {type: categorical, role: protected}
+    """
+
+    type: AttributeType = Field(
+        description="categorical (text), numeric, boolean or date (the feature is the number "
+        "of days from the date to as_of)."
+    )
+    role: AttributeRole = Field(
+        default="input",
+        description="input: usable by dimensions and models; profile: shown in profiles and "
+        "cross-tabs only (refused as a dimension input); protected: never a model input, kept "
+        "for fairness audits.",
+    )
+    description: str = Field(default="", description="What the attribute holds.")
+    unit: str = Field(default="", description="Unit of a numeric attribute.")
+
+
+class ReadinessConfig(_Model):
+    """Minimums the loaded data must meet before behaviour segments mean anything
+    (`readiness:` in segmint.yaml). Below them a run warns; in strict mode it stops.
+
+    The defaults are those of practice: about 12 months of transactions and a few hundred
+    clients with repeat activity. They apply when transactions are mapped.
+    """
+
+    min_transaction_months: float = Field(
+        default=12, ge=0, description="Months from the first to the last transaction."
+    )
+    min_repeat_clients: int = Field(
+        default=500, ge=0, description="Clients with at least `repeat_min_transactions` transactions."
+    )
+    repeat_min_transactions: int = Field(
+        default=2, ge=1, description="Transactions that make a client's activity repeat."
+    )
+    strict: bool = Field(
+        default=False,
+        description="Stop the run (non-zero exit) when a minimum is not met, as `--strict` does.",
+    )

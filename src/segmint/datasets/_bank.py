@@ -20,6 +20,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from segmint.datasets import _bank_blocks as blocks
+from segmint.datasets import _bank_campaigns as campaigns_
 from segmint.datasets._bank_faults import FAULTS_SCHEMA, Counters, Injected, inject
 from segmint.errors import ParameterError
 
@@ -41,6 +42,9 @@ FILES = {
     "profitability": "finance/profitability.csv",
     "segments": "truth/segments.parquet",
     "faults": "truth/faults.csv",
+    "exposures": "campaigns/exposures.csv",
+    "offers": "holdings/campaign-offers.parquet",
+    "campaign_effects": "truth/campaign_effects.csv",
     "config": "segmint.yaml",
 }
 
@@ -63,6 +67,8 @@ class GeneratedData:
         Rows listed in ``truth/faults.csv``.
     n_migrants : int
         Clients whose planted segment changes during the period.
+    n_exposures : int
+        Campaign exposures written (0 without campaigns).
     transaction_files, engagement_files : tuple of Path
         The part files, in order.
     """
@@ -78,9 +84,11 @@ class GeneratedData:
     n_migrants: int
     transaction_files: tuple[Path, ...]
     engagement_files: tuple[Path, ...]
+    n_exposures: int = 0
 
     def path(self, name: str) -> Path:
-        """Path of a named output: clients, holdings, profitability, segments, faults, config."""
+        """Path of a named output: clients, holdings, profitability, segments, faults, config,
+        exposures, offers, campaign_effects."""
         return self.out_dir / FILES[name]
 
 
@@ -95,6 +103,8 @@ def generate_bank(
     migration_rate: float = 0.10,
     chunk_size: int = 50_000,
     progress: Callable[[int, int], None] | None = None,
+    campaigns: int = 0,
+    campaign_treated_share: float = 0.5,
 ) -> GeneratedData:
     """Write a synthetic bank's sources, planted segments and a ready project file.
 
@@ -120,6 +130,13 @@ def generate_bank(
         data do not depend on it.
     progress : callable, optional
         Called as ``progress(clients_done, n_clients)`` after each block of clients.
+    campaigns : int
+        Randomised campaigns to run, one every 35 days up to the end date (0: none).
+        Exposures go to ``campaigns/exposures.csv``, the products opened in response to
+        ``holdings/campaign-offers.parquet``, the planted effect per persona to
+        ``truth/campaign_effects.csv`` (see :mod:`._bank_campaigns`).
+    campaign_treated_share : float
+        Share of each campaign's eligible clients treated (the rest is the control).
 
     Returns
     -------
@@ -133,7 +150,15 @@ def generate_bank(
     """
     start = start if start is not None else _years_before(end, 3)
     _validate(n_clients, faults, start, end, migration_rate, chunk_size)
+    if not 0 <= campaigns <= 10:
+        raise ParameterError(f"campaigns: expected 0 to 10 campaigns, got {campaigns!r}")
+    if not 0 < campaign_treated_share < 1:
+        raise ParameterError(
+            f"campaign_treated_share: expected a share between 0 and 1, got {campaign_treated_share!r}"
+        )
     out = Path(out_dir)
+    for stale in (out / FILES["exposures"], out / FILES["offers"], out / FILES["campaign_effects"]):
+        stale.unlink(missing_ok=True)
     for sub in ("crm", "transactions", "holdings", "engagement", "finance", "truth"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     for stale in [*out.glob("transactions/part-*.parquet"), *out.glob("engagement/part-*.parquet")]:
@@ -141,7 +166,12 @@ def generate_bank(
 
     cal = blocks.Calendar.build(start, end)
     counters = Counters(next_customer=n_clients + 1)
+    plans = campaigns_.campaign_plans(cal.n_days, campaigns, campaign_treated_share)
+    if plans and plans[0].send_day < 90:
+        raise ParameterError(f"campaigns: {campaigns} campaigns do not fit in {start} .. {end}")
     writers = _Writers(out)
+    campaign_writer = _CampaignWriter(out) if plans else None
+    next_offer = 1
     n_blocks = -(-n_clients // blocks.BLOCK)
     n_migrants = 0
     try:
@@ -168,13 +198,27 @@ def generate_bank(
             ):
                 writers.write(entity, inject(entity, table, faults, seed, b, counters))
             writers.truth.write_table(cb.truth)
+            if campaign_writer is not None:
+                rng = np.random.default_rng(np.random.SeedSequence([seed, b, 6]))
+                exposures, opened = campaigns_.make_campaigns(
+                    rng, plans, start, cb.ids, cb.segment, cb.final_segment,
+                    cb.migration_day, cb.onboard_day, next_offer,
+                )
+                next_offer += opened.num_rows
+                campaign_writer.write(exposures, opened)
             if progress is not None:
                 progress(first + size, n_clients)
     finally:
         writers.close()
+        if campaign_writer is not None:
+            campaign_writer.close()
+    if plans:
+        pcsv.write_csv(
+            campaigns_.effects_table(plans, start), out / FILES["campaign_effects"], write_options=_CSV
+        )
 
     config = out / FILES["config"]
-    config.write_text(project_yaml(start, end))
+    config.write_text(project_yaml(start, end, plans))
     return GeneratedData(
         out_dir=out,
         config=config,
@@ -187,7 +231,29 @@ def generate_bank(
         n_migrants=n_migrants,
         transaction_files=tuple(writers.parts["transactions"]),
         engagement_files=tuple(writers.parts["engagement"]),
+        n_exposures=campaign_writer.rows if campaign_writer is not None else 0,
     )
+
+
+class _CampaignWriter:
+    """Campaign exposures (CSV) and the products opened in response (holdings Parquet)."""
+
+    def __init__(self, out: Path) -> None:
+        (out / "campaigns").mkdir(parents=True, exist_ok=True)
+        self.exposures = pcsv.CSVWriter(
+            out / FILES["exposures"], campaigns_.EXPOSURES_SCHEMA, write_options=_CSV
+        )
+        self.offers = pq.ParquetWriter(out / FILES["offers"], blocks.HOLDINGS_SCHEMA)
+        self.rows = 0
+
+    def write(self, exposures: pa.Table, opened: pa.Table) -> None:
+        self.exposures.write_table(exposures)
+        self.offers.write_table(opened.cast(blocks.HOLDINGS_SCHEMA))
+        self.rows += exposures.num_rows
+
+    def close(self) -> None:
+        self.exposures.close()
+        self.offers.close()
 
 
 class _Writers:
@@ -304,9 +370,43 @@ def _validate(n_clients, faults, start, end, migration_rate, chunk_size) -> None
         )
 
 
-def project_yaml(start: dt.date, end: dt.date) -> str:
+def project_yaml(
+    start: dt.date, end: dt.date, plans: list[campaigns_.CampaignPlan] | tuple = ()
+) -> str:
     """The project file mapping the generated sources onto the canonical entities."""
-    return f"""\
+    text = _PROJECT.format(start=start, end=end, min_date=min_date(start, end))
+    if not plans:
+        return text
+    text = text.replace("accounts: {path: holdings/holdings.parquet}", 'accounts: {path: "holdings/*.parquet"}')
+    text = text.replace("  finance: {path: finance/profitability.csv}\n", "  finance: {path: finance/profitability.csv}\n  exposures: {path: campaigns/exposures.csv}\n")
+    text = text.replace("contracts:\n", """\
+  campaigns:
+    source: exposures
+    columns:
+      client_id: customer_no
+      campaign: campaign_code
+      arm: grp
+      sent_at: sent_on
+      channel: channel
+      offer: offer
+contracts:
+""")
+    lines = ["experiments:", "  campaigns:"]
+    for p in plans:
+        lines += [
+            f"    {p.name}:",
+            f"      control_share: {1 - p.treated_share:g}",
+            f"      channel: {p.channel}",
+            f"      offer: {p.offer}",
+            f"      cost_per_contact: {campaigns_.CHANNEL_COST[p.channel]:g}",
+            f"      value_per_conversion: {campaigns_.VALUE_PER_CONVERSION:g}",
+            f"      outcome: {{metric: product_opened, window_days: {campaigns_.WINDOW_DAYS}, "
+            f"product: {p.offer}}}",
+        ]
+    return text + "\n".join(lines) + "\n"
+
+
+_PROJECT = """\
 # Written by `segmint generate` for data simulated from {start} to {end}.
 project: demo-bank
 sources:
@@ -365,6 +465,6 @@ entities:
       cost: cost
 contracts:
   currency: EUR
-  min_date: {min_date(start, end)}
+  min_date: {min_date}
   unknown_clients: quarantine
 """

@@ -20,6 +20,8 @@ Placeholders in ``{braces}`` are filled by :mod:`segmint.features._compute`.
 
 from __future__ import annotations
 
+from segmint.features._attributes import ATTRIBUTE_ROWS, ATTRIBUTES
+from segmint.features._custom import CUSTOM, CUSTOM_CTES
 from segmint.features._definitions import (
     Feature,
     FeatureGroup,
@@ -190,20 +192,29 @@ RFM = FeatureGroup(
 _S = "rfm_scores"
 
 
-def _ntile(order: str) -> str:
-    # Rank-based n-tile: ties share the lowest rank of their block, hence the same score.
-    return f"1 + FLOOR({{bins}} * (RANK() OVER (ORDER BY {order}) - 1) / COUNT(*) OVER ())"
+def _ntile(column: str, best: str) -> str:
+    # Rank-based n-tile: ties share the lowest rank of their block, hence the same score,
+    # which depends only on how many buyers are strictly worse. The best value always scores
+    # `bins`: a large block of ties at the best value (every client billed on the as-of day)
+    # would otherwise get a low score because few buyers are worse.
+    order = f"{column} DESC" if best == "MIN" else f"{column} ASC"
+    return (
+        f"CASE WHEN {column} = {best}({column}) OVER () THEN {{bins}} "
+        f"ELSE 1 + FLOOR({{bins}} * (RANK() OVER (ORDER BY {order}) - 1) / COUNT(*) OVER ()) END"
+    )
 
 
 _R_SCORE, _F_SCORE, _M_SCORE = (
-    _ntile("recency_days DESC"), _ntile("frequency ASC"), _ntile("monetary_total ASC")
+    _ntile("recency_days", "MIN"), _ntile("frequency", "MAX"), _ntile("monetary_total", "MAX")
 )
 RFM_SCORES = FeatureGroup(
     name=_S,
     description="RFM n-tile scores among the clients with at least one purchase (1 = worst, "
     "bins = best). Score = 1 + floor(bins * (rank - 1) / n_buyers) where rank is the SQL "
-    "RANK() (ties share the lowest rank, hence the same score). Clients without purchases "
-    "score 0.",
+    "RANK() (ties share the lowest rank, hence the same score: it depends only on how many "
+    "buyers have a worse value), except that the best value always scores bins, however "
+    "many buyers share it (all clients billed on the as-of day get the best recency score). "
+    "Clients without purchases score 0.",
     entities=TX,
     requires=("rfm",),
     sets=(
@@ -430,8 +441,11 @@ VALUE = FeatureGroup(
 
 # Engine groups in dependency order.
 GROUPS: dict[str, FeatureGroup] = {
-    g.name: g for g in (RFM, RFM_SCORES, BEHAVIOUR, ENGAGEMENT, HOLDINGS, VALUE)
+    g.name: g
+    for g in (RFM, RFM_SCORES, BEHAVIOUR, ENGAGEMENT, HOLDINGS, VALUE, ATTRIBUTES, CUSTOM)
 }
+SHARED_CTES[ATTRIBUTE_ROWS.name] = ATTRIBUTE_ROWS
+SHARED_CTES.update(CUSTOM_CTES)
 
 # Groups computed in Python after the engine; `_clv` registers the clv group.
 POST_ENGINE_GROUPS: dict[str, PostEngineGroup] = {}

@@ -6,6 +6,7 @@ the CLI call it with the project's warehouse and ``features:`` section.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,9 @@ import pyarrow as pa
 
 from segmint.config import FeaturesConfig
 from segmint.errors import FeatureError, WarehouseError
+from segmint.features._attributes import attribute_params
 from segmint.features._catalog import GROUPS, POST_ENGINE_GROUPS, SHARED_CTES
+from segmint.features._custom import custom_params
 from segmint.features._definitions import (
     Feature,
     PostEngineContext,
@@ -81,19 +84,50 @@ def _bindings(key: str, values: Sequence[str]) -> list[dict[str, str]]:
     return out
 
 
+def skipped_groups(engine: Engine, config: FeaturesConfig) -> dict[str, str]:
+    """``{group: why}`` of the default groups left out because their data is missing: an
+    entity with no table, a main (first) entity with no row (a project without
+    transactions), or a prerequisite group left out. Empty when ``features.groups`` lists
+    the groups."""
+    if config.groups is not None:
+        return {}
+    known = {**GROUPS, **POST_ENGINE_GROUPS}
+    empty: dict[str, bool] = {}
+
+    def missing(table: str) -> bool:
+        if table not in empty:
+            empty[table] = not engine.has_table(table) or not engine.has_rows(table)
+        return empty[table]
+
+    out: dict[str, str] = {}
+    for name, g in known.items():
+        if not g.by_default:
+            continue
+        # a table missing is fatal; an empty one only for the group's main (first) entity:
+        # engagement counts events, and reads transactions only for digital_share
+        gone = [t for t in g.entities if not engine.has_table(t)]
+        if g.entities and not gone and missing(g.entities[0]):
+            gone = [g.entities[0]]
+        if gone:
+            out[name] = f"no {', '.join(gone)} data"
+        else:
+            absent = [r for r in g.requires if r not in known or r in out]
+            if absent:
+                out[name] = f"needs group {', '.join(absent)}"
+    return out
+
+
 def resolve_groups(engine: Engine, config: FeaturesConfig) -> list[str]:
-    """The groups to compute: configured ones (checked) or all whose entities exist."""
+    """The groups to compute: configured ones (checked) or every default group whose
+    entities hold data (see :func:`skipped_groups`)."""
     known = {**GROUPS, **POST_ENGINE_GROUPS}
     if config.groups is None:
-        chosen = [
-            name
-            for name, g in known.items()
-            if g.by_default
-            and all(engine.has_table(t) for t in g.entities)
-            and all(r in known for r in g.requires)
-        ]
+        skipped = skipped_groups(engine, config)
+        chosen = [name for name, g in known.items() if g.by_default and name not in skipped]
     else:
         chosen = list(config.groups)
+        if config.custom and "custom" not in chosen:  # declared features are always computed
+            chosen.append("custom")
         for name in chosen:
             if name not in known:
                 raise FeatureError(
@@ -162,25 +196,84 @@ def feature_params(
             for w in config.engagement_windows_days
         ],
     }
-    lookups = {
-        # key: (group, relation, column, order, limit)
-        "category": ("behaviour", "purchases", "category", "SUM(amount)", config.top_categories),
-        "channel": ("behaviour", "purchases", "channel", "COUNT(*)", config.top_channels),
-        "event_channel": ("engagement", "event_history", "channel", "COUNT(*)", config.top_channels),
-        "product_type": (
-            "holdings", "holdings_opened", "product_type", "COUNT(*)", config.top_product_types,
-        ),
-    }
-    for key, (group, relation, column, order, limit) in lookups.items():
+    if "attributes" in groups:
+        params.update(attribute_params(engine, as_of, params["as_of"]))
+    if "custom" in groups:
+        taken = {
+            f.name for g in GROUPS.values() for f in g.features if "{" not in f.name
+        } | {f.name for g in POST_ENGINE_GROUPS.values() for f in g.features if "{" not in f.name}
+        params.update(custom_params(config.custom, end, as_of, taken))
+    params["caps"] = []
+    for key, (group, relation, column, order, setting) in LOOKUPS.items():
         values: list[str] = []
+        limit = getattr(config, setting)
         if group in groups and limit > 0:
-            sql = compose_ctes(SHARED_CTES, params, [relation]) + (
-                f"\nSELECT {column} FROM {relation} WHERE {column} IS NOT NULL "
-                f"GROUP BY {column} ORDER BY {order} DESC, {column} LIMIT {limit}"
+            counts = compose_ctes(SHARED_CTES, params, [relation]) + (
+                f"\nSELECT {column} AS value, {order} AS total FROM {relation} "
+                f"WHERE {column} IS NOT NULL GROUP BY {column}"
             )
-            values = [str(v) for v in engine.execute(sql).column(0).to_pylist()]
+            values = top_values(engine, counts, key, setting, limit, params["caps"])
         params[key] = _bindings(key, values)
     return params
+
+
+#: the top-N lists: key -> (group, relation, column, order, features option)
+LOOKUPS: dict[str, tuple[str, str, str, str, str]] = {
+    "category": ("behaviour", "purchases", "category", "SUM(amount)", "top_categories"),
+    "channel": ("behaviour", "purchases", "channel", "COUNT(*)", "top_channels"),
+    "event_channel": ("engagement", "event_history", "channel", "COUNT(*)", "top_channels"),
+    "product_type": ("holdings", "holdings_opened", "product_type", "COUNT(*)", "top_product_types"),
+}
+_CAPPED = {
+    "category": ("categories", "purchase spend"),
+    "channel": ("purchase channels", "purchases"),
+    "event_channel": ("event channels", "events"),
+    "product_type": ("product types", "holdings opened"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class CapNote:
+    """A top-N option that left values without a feature column (data not in features)."""
+
+    setting: str
+    what: str
+    kept: int
+    total: int
+    dropped: tuple[str, ...]
+    dropped_share: float | None
+    measure: str
+
+    def __str__(self) -> str:
+        share = "" if self.dropped_share is None else f" ({self.dropped_share:.1%} of {self.measure})"
+        more = ", ..." if self.total - self.kept > len(self.dropped) else ""
+        return (
+            f"features.{self.setting} = {self.kept}: {self.total - self.kept} of {self.total} "
+            f"{self.what} have no column{share}: {', '.join(self.dropped)}{more}; raise "
+            f"{self.setting} to keep them"
+        )
+
+
+def top_values(
+    engine: Engine, counts: str, key: str, setting: str, limit: int, caps: list[CapNote]
+) -> list[str]:
+    """The ``limit`` values of ``counts`` (a query of ``value, total``) with the largest
+    totals (ties by value); a :class:`CapNote` is appended to ``caps`` when more exist."""
+    sample = 5
+    rows = engine.execute(
+        f"SELECT value, total, count(*) OVER () AS n, sum(total) OVER () AS grand "
+        f"FROM ({counts}) AS c ORDER BY total DESC, value LIMIT {limit + sample}"
+    ).to_pylist()
+    values = [str(r["value"]) for r in rows[:limit]]
+    if rows and rows[0]["n"] > limit:
+        grand = float(rows[0]["grand"] or 0)
+        kept = sum(float(r["total"] or 0) for r in rows[:limit])
+        what, measure = _CAPPED[key]
+        caps.append(CapNote(
+            setting, what, limit, int(rows[0]["n"]), tuple(str(r["value"]) for r in rows[limit:]),
+            1 - kept / grand if grand > 0 else None, measure,
+        ))
+    return values
 
 
 def build_query(
@@ -196,7 +289,7 @@ def build_query(
     Rows are sorted by ``client_id`` unless ``order`` is False."""
     config = config or FeaturesConfig()
     day = _date(as_of)
-    missing = [t for t in ("clients", "transactions") if not engine.has_table(t)]
+    missing = [t for t in ("clients",) if not engine.has_table(t)]
     if missing:
         raise WarehouseError(
             f"features need table(s) {', '.join(missing)}, which the {engine.name} engine "

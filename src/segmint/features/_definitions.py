@@ -71,8 +71,7 @@ class Feature:
         """The documented value of a client the source has no row for."""
         return "null" if self.default.upper() == "NULL" else self.default.strip("'")
 
-    def expand(self, params: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """``(name, sql)`` of each column this definition produces under ``params``."""
+    def _bindings(self, params: Mapping[str, Any]) -> list[dict[str, str]]:
         scalars = {k: v for k, v in params.items() if isinstance(v, str)}
         lists: list[Sequence[Binding]] = [params[key] for key in self.over]
         out = []
@@ -80,8 +79,16 @@ class Feature:
             binding: dict[str, str] = dict(scalars)
             for b in combo:
                 binding.update(b)
-            out.append((self.name.format(**binding), self.expr.format(**binding)))
+            out.append(binding)
         return out
+
+    def expand(self, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``(name, sql)`` of each column this definition produces under ``params``."""
+        return [(self.name.format(**b), self.expr.format(**b)) for b in self._bindings(params)]
+
+    def defaults(self, params: Mapping[str, Any]) -> dict[str, str]:
+        """``{name: default SQL}`` of each column (a binding may set the default)."""
+        return {self.name.format(**b): self.default.format(**b) for b in self._bindings(params)}
 
 
 @dataclass(frozen=True)
@@ -242,10 +249,10 @@ def compose_query(
     joins = []
     columns: list[tuple[Feature, str]] = []
     for i, s in enumerate(sets):
-        w.need(s.source)
         cols = s.columns(params)
-        if not cols:
+        if not cols:  # nothing to compute: its source is not read (its table may not exist)
             continue
+        w.need(s.source)
         w.emitted.add(s.name)
         body = ",\n    ".join(f"{e} AS {n}" for _, n, e in cols)
         group_by = "\nGROUP BY client_id" if s.grouped else ""
@@ -254,8 +261,9 @@ def compose_query(
         )
         alias = f"s{i}"
         joins.append(f"LEFT JOIN {s.name} AS {alias} ON {alias}.client_id = b.client_id")
+        defaults = {n: d for f in s.features for n, d in f.defaults(params).items()}
         for f, n, _ in cols:
-            default = f.default.format(**w.scalars)
+            default = defaults[n]
             select.append(f"CAST(COALESCE({alias}.{n}, {default}) AS {f.dtype}) AS {n}")
             columns.append((f, n))
     sql = (

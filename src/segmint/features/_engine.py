@@ -42,6 +42,10 @@ class Engine(ABC):
         """The engine's SQL for a DuckDB-dialect query (raises if it cannot run it)."""
         return sql
 
+    def has_rows(self, table: str) -> bool:
+        """Whether a table holds at least one row."""
+        return self.execute(f"SELECT 1 AS x FROM {table} LIMIT 1").num_rows > 0
+
     def execute(self, sql: str) -> pa.Table:
         """Translate and run a DuckDB-dialect query."""
         return self._run(self.translate(sql))
@@ -141,13 +145,19 @@ def spark_engine_from_warehouse(
     Meant for tests and for moving a small warehouse to Spark; a real Spark deployment
     registers its own tables under the canonical names and builds ``SparkEngine(spark)``.
     """
-    from segmint.sources import ENTITIES
+    from segmint.sources import ATTRIBUTE_CATALOG, ENTITIES
 
     source = DuckDBEngine(warehouse.con)
-    for table in tables if tables is not None else ENTITIES:
+    for table in tables if tables is not None else [*ENTITIES, ATTRIBUTE_CATALOG]:
         if source.has_table(table):
             arrow = _arrow(warehouse.con.sql(f"SELECT * FROM {table}"))
-            spark.createDataFrame(arrow.to_pandas()).createOrReplaceTempView(table)
+            if arrow.num_rows:
+                frame = spark.createDataFrame(arrow.to_pandas())
+            else:  # Spark cannot infer a schema from no rows: give it the table's
+                from pyspark.sql.pandas.types import from_arrow_schema
+
+                frame = spark.createDataFrame([], from_arrow_schema(arrow.schema))
+            frame.createOrReplaceTempView(table)
         else:  # the engine mirrors the warehouse: no stale view from an earlier load
             spark.catalog.dropTempView(table)
     return SparkEngine(spark)

@@ -78,6 +78,7 @@ from segmint.features._compute import (
     _lit_str,
     feature_params,
     resolve_groups,
+    top_values,
 )
 from segmint.features._definitions import (
     Feature,
@@ -1077,7 +1078,8 @@ def _score_features(
     """The rfm_scores features from the n-tile thresholds of the buyers (exact, no sort).
 
     With the catalog's score 1 + floor(bins * (rank - 1) / n) and rank = 1 + #{u < v}, the
-    score of v is 1 + #{s in 1..bins-1 : t_s < v} where t_s is the k_s-th smallest value,
+    score of v is 1 + #{s in 1..bins-1 : t_s < v} where t_s is the k_s-th smallest value
+    (and bins for the best value, as in the catalog),
     k_s = ceil(s * n / bins): ``quantile_disc`` at (k_s - 1/2) / n picks it exactly. n is
     guessed from the state (every client with purchase days, the usual case) and checked
     in the same query; when some are not clients as of the date, it runs again.
@@ -1089,19 +1091,28 @@ def _score_features(
     by: dict[str, Any] = {}
     while guess:
         qs = ", ".join(repr((-(-s * guess // bins) - 0.5) / guess) for s in range(1, bins))
-        aggs = ", ".join(f"quantile_disc({sign} * {col}, [{qs}])" for col, sign in _SCORES.values())
+        aggs = ", ".join(
+            f"quantile_disc({sign} * {col}, [{qs}]), max({sign} * {col})"
+            for col, sign in _SCORES.values()
+        )
         n, *values = _run(con, f"{with_clause}\nSELECT count(*), {aggs} FROM rfm_buyers")[0]
         if n == guess:
-            by = dict(zip(_SCORES, values, strict=True))
+            by = {k: (values[2 * i], values[2 * i + 1]) for i, k in enumerate(_SCORES)}
             break
         guess = n
     exprs = {}
     for score, (col, sign) in _SCORES.items():
+        thresholds, best = by.get(score, ([], None))
         terms = " + ".join(
             f"CASE WHEN {sign} * {col} > {_braces(_literal(t))} THEN 1 ELSE 0 END"
-            for t in by.get(score, [])
+            for t in thresholds
         )
         exprs[score] = f"(1 + {terms or '0'})"
+        if best is not None:  # the best value scores bins however many share it
+            exprs[score] = (
+                f"(CASE WHEN {sign} * {col} = {_braces(_literal(best))} THEN {bins} "
+                f"ELSE {exprs[score]} END)"
+            )
     exprs["rfm_cell"] = " || '{cell_sep}' || ".join(
         f"CAST({exprs[s]} AS VARCHAR)" for s in _SCORES
     )
@@ -1157,9 +1168,22 @@ def incremental_query(
     )
     params["category"] = _bindings("category", layout.categories)
     params["channel"] = _bindings("channel", layout.channels)
+    # what the top-N options leave out, from the state's totals (as the lists themselves)
+    for key, setting, total in (("category", "top_categories", "spend"),
+                                ("channel", "top_channels", "n_purch")):
+        limit = getattr(config, setting)
+        if "behaviour" in groups and limit > 0:
+            top_values(engine, f"SELECT value, {total} AS total FROM {TOTALS_TABLE} "
+                       f"WHERE kind = '{key}' AND n_purch > 0", key, setting, limit,
+                       params["caps"])
     if "engagement" in groups:
         top = _top_events(con, config.top_channels, later and params["as_of_end"])
         params["event_channel"] = _bindings("event_channel", top)
+        if config.top_channels > 0:
+            counts = _as_of_counts(EVENT_TOTALS_TABLE, "channel", later and params["as_of_end"])
+            top_values(engine, f"SELECT channel AS value, n_events AS total FROM ({counts}) "
+                       "WHERE channel IS NOT NULL AND n_events > 0", "event_channel",
+                       "top_channels", config.top_channels, params["caps"])
     merged, features = _merged(groups, params)
     ctes = _state_ctes(merged, _braces(stored.aliases(layout)), later)
     source = merged.name

@@ -29,6 +29,7 @@ from segmint.features._compute import (
     _join_post,
     build_query,
     resolve_groups,
+    skipped_groups,
 )
 from segmint.features._definitions import PostEngineContext
 from segmint.features._engine import DuckDBEngine
@@ -55,6 +56,9 @@ class SnapshotResult:
     columns: list[str]  # client_id, then the features
     mode: SnapshotMode
     timings: dict[str, float]
+    #: one line each: default groups left out for want of data, top-N options that left
+    #: values without a column
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def _run(con: Any, sql: str, params: list[Any] | None = None) -> list[tuple]:
@@ -149,7 +153,11 @@ def write_snapshot(
             con.unregister("_snapshot_post")
             _run(con, "DROP TABLE IF EXISTS _snapshot_rows")
     timings["store_s"] = time.perf_counter() - t0 - timings["compute_s"]
-    return SnapshotResult(day, rows, columns, mode, timings)
+    notes = [
+        f"skipped feature group {g}: {why}"
+        for g, why in skipped_groups(DuckDBEngine(con), config).items()
+    ] + [str(c) for c in params.get("caps", [])]
+    return SnapshotResult(day, rows, columns, mode, timings, notes)
 
 
 def _store(warehouse: Any, source: str, day: dt.date) -> tuple[int, list[str]]:

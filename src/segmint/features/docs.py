@@ -39,6 +39,15 @@ def catalog(config: FeaturesConfig | None = None, *, currency: str = "EUR") -> l
                     "entities": ", ".join(f.entities),
                 }
             )
+    for c in config.custom:  # the project's own features, as declared
+        where = f" WHERE {c.filter}" if c.filter else ""
+        window = f" (last {c.window_days} days)" if c.window_days else ""
+        rows.append({
+            "name": c.name, "group": "custom", "description": c.description, "unit": c.unit,
+            "definition": f"{c.aggregate} over {c.entity}{where}{window}, as of the date",
+            "if_no_data": "null" if c.if_no_data is None else repr(c.if_no_data),
+            "dtype": "DOUBLE", "entities": c.entity,
+        })
     return rows
 
 

@@ -9,6 +9,7 @@ from segmint.monitoring._alerts import (
     WEBHOOK_QUEUE,
     Alert,
     Delivery,
+    alerts_from_frame,
     check_target,
     evaluate_alerts,
     mark_delivered,
@@ -35,6 +36,7 @@ from segmint.monitoring._history import (
     adjusted_rand,
     client_history,
     migration_matrix,
+    open_history,
     stable_core_counts,
 )
 from segmint.monitoring._schedule import parse_interval, run_schedule
@@ -68,8 +70,10 @@ __all__ = [
     "centroid_shifts",
     "check_target",
     "client_history",
+    "open_history",
     "cycle_drift",
     "cycles",
+    "alerts_from_frame",
     "dimension_names",
     "evaluate_alerts",
     "fail_cycle",

@@ -41,6 +41,13 @@ class Alert:
     threshold: float | None = None
 
 
+def alerts_from_frame(frame: pd.DataFrame) -> list[Alert]:
+    """Alerts from a frame with :class:`Alert`'s fields (e.g. targeting's
+    ``response_alerts``), so that they go to the ``alerts`` table and the webhook."""
+    fields = [f for f in Alert.__dataclass_fields__ if f in frame.columns]
+    return [Alert(**{f: r[f] for f in fields}) for r in frame.to_dict("records")]
+
+
 def _severity(value: float, threshold: float) -> str:
     return "critical" if value >= 2 * threshold else "warning"
 

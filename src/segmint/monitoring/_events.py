@@ -45,6 +45,7 @@ from segmint.features import (
 )
 from segmint.features._incremental import compute_incremental
 from segmint.monitoring._tables import HISTORY, ensure_history
+from segmint.segmentation import apply_segment_names
 
 EVENTS_TABLE = "events"
 TRIGGERS_TABLE = "event_triggers"
@@ -364,6 +365,7 @@ def record_history(warehouse: Any, assignments: str, as_of: dt.date) -> pd.DataF
             f"WHERE (h.segment_id IS NULL OR h.segment_id <> a.segment_id)"
             f" AND (h.valid_from IS NULL OR h.valid_from <= {day})",
         )
+        apply_segment_names(con, ["_history_changes"])  # the catalog's names
         # an interval opened the same day is corrected, not closed empty
         _run(
             con,

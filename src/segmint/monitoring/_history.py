@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from math import comb
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from segmint.monitoring._tables import HISTORY
+from segmint.monitoring._tables import HISTORY, ensure_history
 from segmint.segmentation import ASSIGNMENTS
 
 NEW, GONE = "(new)", "(gone)"
@@ -204,3 +205,11 @@ def client_history(con: duckdb.DuckDBPyConnection, client_id: str) -> pd.DataFra
         f"FROM {HISTORY} WHERE client_id = ? ORDER BY dimension, valid_from",
         [client_id],
     ).df()
+
+
+def open_history(warehouse: Any, as_of: dt.date) -> None:
+    """Record the assignments of ``as_of`` in ``segment_history`` (a pipeline run's first
+    spells), so a client's history is there before the first update cycle."""
+    with warehouse.transaction() as tx:
+        ensure_history(tx)
+        update_history(tx, as_of)

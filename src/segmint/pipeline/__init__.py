@@ -14,10 +14,13 @@ from segmint.pipeline._steps import (
     features_frame,
     ingest,
     newest_data_day,
+    open_history,
     publish,
+    readiness,
     report,
     segment,
     snapshot_features,
+    stored_features,
 )
 from segmint.pipeline._workspace import Workspace
 
@@ -33,6 +36,8 @@ __all__ = [
     "ingest",
     "ingest_events",
     "newest_data_day",
+    "open_history",
+    "readiness",
     "publish",
     "report",
     "rescore",
@@ -40,5 +45,6 @@ __all__ = [
     "run_pipeline",
     "segment",
     "snapshot_features",
+    "stored_features",
     "undo_cycle",
 ]

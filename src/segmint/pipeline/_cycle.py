@@ -29,6 +29,7 @@ from segmint.pipeline._notify import deliver_queued
 from segmint.pipeline._workspace import Workspace
 from segmint.segmentation import load_version
 from segmint.store import crash_point, project_lock
+from segmint.targeting import assign_holdout
 
 log = logging.getLogger("segmint.pipeline")
 
@@ -122,6 +123,9 @@ def _cycle(ws, as_of, previous, applied, refit, notify, started, lap) -> CycleRe
     seg = steps.segment(ws, as_of, refit=todo, load=False)
     lap("segment")
     crash_point("update:after_segment")
+    if cfg.experiments.holdout is not None:  # new clients join the global holdout or not
+        with ws.warehouse() as wh:
+            assign_holdout(wh, cfg.experiments, as_of=as_of)
     with ws.warehouse() as wh:
         result = record_cycle(
             wh, cfg.monitoring, project=cfg.project, as_of=as_of, previous=previous,

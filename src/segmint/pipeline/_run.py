@@ -27,12 +27,18 @@ class PipelineRun:
     catalog: Any
     report: Path
     timings: dict[str, float] = field(default_factory=dict)
+    #: one line each: readiness warnings, feature groups and dimensions skipped, top-N
+    #: options that left values out
+    notes: list[str] = field(default_factory=list)
 
 
 def run_pipeline(
-    ws: Workspace, *, as_of=None, report=None, progress=None, allow_shrink: bool = False
+    ws: Workspace, *, as_of=None, report=None, progress=None, allow_shrink: bool = False,
+    strict: bool | None = None,
 ) -> PipelineRun:
-    """Run every stage in order under the project lock (see :meth:`segmint.Project.run`)."""
+    """Run every stage in order under the project lock (see :meth:`segmint.Project.run`).
+
+    After ingestion the readiness of the data is measured (strict: refused when short)."""
     timings: dict[str, float] = {}
 
     def step(name: str, fn):
@@ -45,9 +51,11 @@ def run_pipeline(
 
     with project_lock(ws.warehouse_path):
         ingested = step("ingest", lambda: steps.ingest(ws, allow_shrink=allow_shrink))
+        ready = steps.readiness(ws, strict=strict)
         date = steps.as_date(as_of) or steps.default_as_of(ws)
         features = step("features", lambda: steps.snapshot_features(ws, date))
         seg = step("segment", lambda: steps.segment(ws, date, load=False))
+        steps.open_history(ws, date)  # `segmint history` works after the first run
         catalog = step("catalog", lambda: steps.catalog(ws, as_of=date))
         path = step("report", lambda: steps.report(ws, report, as_of=date))
         steps.publish(ws, kind="run")
@@ -60,4 +68,6 @@ def run_pipeline(
         catalog=catalog,
         report=path,
         timings=timings,
+        notes=ready.warnings + features.notes
+        + [f"skipped dimension {d}: {why}" for d, why in seg.skipped.items()],
     )

@@ -77,7 +77,7 @@ def snapshot_features(ws: Workspace, as_of: dt.date | str) -> SnapshotResult:
         wh.finish_run(
             run_id,
             counts={"clients": result.rows, "features": len(result.columns) - 1,
-                    "mode": result.mode},
+                    "mode": result.mode, "notes": result.notes},
             timings=result.timings,
         )
     return result
@@ -86,7 +86,6 @@ def snapshot_features(ws: Workspace, as_of: dt.date | str) -> SnapshotResult:
 def features_frame(ws: Workspace, as_of: dt.date | str, *, store: bool = True) -> pd.DataFrame:
     """Every client's features as of a date, as a frame (stored unless ``store=False``)."""
     from segmint.features import DuckDBEngine, compute_features
-    from segmint.features._compute import SNAPSHOT_TABLE, _date
 
     if not store:
         with ws.warehouse() as wh:
@@ -95,12 +94,51 @@ def features_frame(ws: Workspace, as_of: dt.date | str, *, store: bool = True) -
                 currency=ws.config.contracts.currency,
             )
     result = snapshot_features(ws, as_of)
-    cols = ", ".join(f'"{c}"' for c in result.columns)
+    return stored_features(ws, as_of, result.columns)
+
+
+def stored_features(
+    ws: Workspace, as_of: dt.date | str, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """The stored features snapshot of ``as_of`` (``columns``: default all), by client."""
+    from segmint.features._compute import SNAPSHOT_TABLE, _date
+
     with ws.warehouse() as wh:
+        if columns is None:
+            columns = [
+                r[0] for r in wh.con.execute(f"DESCRIBE {SNAPSHOT_TABLE}").fetchall()
+                if r[0] != "as_of"
+            ]
+        cols = ", ".join(f'"{c}"' for c in columns)
         return wh.con.execute(
             f"SELECT {cols} FROM {SNAPSHOT_TABLE} WHERE as_of = ? ORDER BY client_id",
             [_date(as_of)],
         ).df()
+
+
+def readiness(ws: Workspace, *, strict: bool | None = None):
+    """Measure what the loaded data supports, store it, and in strict mode refuse it."""
+    from segmint.errors import ReadinessError
+    from segmint.sources import measure_readiness, store_readiness
+
+    with ws.warehouse() as wh:
+        result = measure_readiness(wh, ws.config)
+        store_readiness(wh, result)
+    strict = ws.config.readiness.strict if strict is None else strict
+    if strict and result.short:
+        raise ReadinessError(
+            "the data is not ready to segment (strict mode): "
+            + "; ".join(c.message() for c in result.short)
+        )
+    return result
+
+
+def open_history(ws: Workspace, as_of: dt.date) -> None:
+    """Record the run's assignments as the first spells of ``segment_history``."""
+    from segmint.monitoring import open_history as record
+
+    with ws.warehouse() as wh:
+        record(wh, as_of)
 
 
 def segment(
@@ -154,13 +192,16 @@ def report(ws: Workspace, out=None, *, as_of=None) -> Path:
 
 
 def default_as_of(ws: Workspace) -> dt.date:
-    """The date of the latest loaded transaction (the natural 'now' of the data)."""
+    """The date of the latest loaded transaction (the natural 'now' of the data); without
+    transactions, the latest date the other entities hold."""
+    from segmint.sources import data_end_date
+
     with ws.warehouse(read_only=True) as wh:
-        wh.require("transactions", hint="run `segmint ingest` first")
-        row = wh.con.execute("SELECT max(ts)::DATE FROM transactions").fetchone()
-    if not row or row[0] is None:
-        raise WarehouseError(f"{ws.warehouse_path}: no transactions loaded")
-    return row[0]
+        wh.require("clients", hint="run `segmint ingest` first")
+        day = data_end_date(wh)
+    if day is None:
+        raise WarehouseError(f"{ws.warehouse_path}: no dated rows loaded")
+    return day
 
 
 #: dated columns of the canonical entities: the newest data day is the latest of them

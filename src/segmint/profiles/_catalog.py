@@ -18,6 +18,7 @@ from segmint.errors import ConfigError, WarehouseError
 from segmint.profiles._labels import label
 from segmint.profiles._models import Catalog, Dimension, Evidence, Segment
 from segmint.profiles._names import named_segments, persona
+from segmint.profiles._outcomes import label_stats
 from segmint.profiles._profile import (
     crosstabs,
     latest_as_of,
@@ -26,6 +27,8 @@ from segmint.profiles._profile import (
     profile_segments,
 )
 from segmint.profiles._rules import definition_rules, fit_rules
+from segmint.segmentation import generated_names, record_segment_names
+from segmint.sources import attribute_catalog
 from segmint.store import Warehouse
 
 CATALOG_TABLE = "segment_catalog"
@@ -72,9 +75,15 @@ def build_catalog(
                 f"(dimensions: {', '.join(dims)})"
             )
     features = numeric_features(wh.con)
+    # observable rules are a model of membership: only attributes with role input
+    barred = {a["feature"] for a in attribute_catalog(wh) if a["role"] != "input"}
+    rule_features = [f for f in features if f not in barred]
     dimensions = []
     for info in infos:
         profiles = profile_segments(wh.con, info.dimension, features, top=config.top_features)
+        for seg, stats in label_stats(wh.con, info.dimension).items():
+            if seg in profiles:
+                profiles[seg] = profiles[seg].model_copy(update={"labels": stats})
         fixed, sources = _fixed_names(wh, info.dimension, info.kind, config, profiles)
         named = named_segments(profiles, fixed)
         names = {seg: name for seg, (name, _) in named.items()}
@@ -85,7 +94,7 @@ def build_catalog(
             rules, ruleset = definition_rules(wh.con, info.dimension, info.params)
         else:
             rules, ruleset = fit_rules(
-                wh.con, info.dimension, features, max_conditions=config.max_conditions,
+                wh.con, info.dimension, rule_features, max_conditions=config.max_conditions,
                 max_depth=config.max_depth, sample_size=config.sample_size,
             )
         by_segment = {r.segment_id: r for r in rules}
@@ -145,7 +154,10 @@ def _fixed_names(wh, dimension, kind, config, profiles) -> tuple[dict[str, str],
         "SELECT segment_id, min(segment_name) FROM _catalog_assign WHERE dimension = ? GROUP BY 1",
         [dimension],
     ).fetchall()
+    generated = generated_names(wh.con, dimension)  # an earlier catalog's: not fixed
     for seg, name in rows:
+        if name in generated:
+            continue
         if name and (kind == "rules" or not (_PLACEHOLDER.match(name.strip()) or name == seg)):
             fixed[seg], sources[seg] = name, "model"
     for seg, name in config.names.get(dimension, {}).items():
@@ -173,12 +185,20 @@ def _next_version(wh: Warehouse) -> int:
 
 
 def store_catalog(wh: Warehouse, catalog: Catalog) -> None:
-    """Append the catalog to the warehouse table ``segment_catalog``."""
+    """Append the catalog to the warehouse table ``segment_catalog``; its segment names
+    become those of the assignments and the history (``segment_names``)."""
     with wh.transaction() as con:
         con.execute(_DDL)
         con.execute(
             f"INSERT INTO {CATALOG_TABLE} VALUES (?, ?, ?, ?)",
             [catalog.version, catalog.created_at, catalog.as_of, catalog.model_dump_json()],
+        )
+        # one name per segment: the catalog's, in the assignments and the history too
+        record_segment_names(
+            con,
+            [(d.dimension, s.segment_id, s.name, s.name_source)
+             for d in catalog.dimensions for s in d.segments],
+            catalog_version=catalog.version, as_of=catalog.as_of,
         )
 
 

@@ -40,6 +40,18 @@ class ValueStat(BaseModel):
     share_of_total: float | None = Field(description="Segment total / population total.")
 
 
+class LabelStat(BaseModel):
+    """An observed outcome (a label: churn, campaign response) in one segment."""
+
+    model_config = _CFG
+    label: str
+    clients: int = Field(description="Clients of the segment with an observation of the label.")
+    rate: float | None = Field(
+        description="Mean of their latest value (the label rate for a 1/0 label)."
+    )
+    population_rate: float | None = Field(description="The same over the whole population.")
+
+
 class SegmentProfile(BaseModel):
     """Who is in a segment: size, value, churn risk and feature lifts."""
 
@@ -51,6 +63,9 @@ class SegmentProfile(BaseModel):
     population_churn_risk: float | None
     features: list[FeatureStat]
     top_features: list[str] = Field(description="Features with the largest |lift|, largest first.")
+    labels: list[LabelStat] = Field(
+        default_factory=list, description="Observed outcomes (labels) of the segment's clients."
+    )
 
     def feature(self, name: str) -> FeatureStat | None:
         return next((f for f in self.features if f.feature == name), None)

@@ -25,6 +25,7 @@ from sklearn.decomposition import PCA
 
 from segmint.profiles import Catalog, Dimension
 from segmint.profiles._labels import label as _label
+from segmint.report._notes import data_notes
 from segmint.store import Warehouse
 
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04",
@@ -358,6 +359,7 @@ def _data_quality(wh: Warehouse) -> str:
                "(ingestion's <code>quarantine</code> table), by entity and reason.</p>")
     out.append(_warehouse_quality(wh))
     out.append(_last_ingest(wh))
+    out.append(data_notes(wh))
     if rows:
         fig = go.Figure()
         for reason in sorted({r[1] for r in rows}):
@@ -606,6 +608,10 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
     changed = what_changed(wh, catalog.as_of)
     if changed:
         toc += "<li><a href='#what-changed'>What changed</a></li>"
+    from segmint.report._targeting import targeting_sections
+
+    targeting = targeting_sections(wh, catalog)
+    toc += "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t, _ in targeting)
     parts = []
     for d in catalog.dimensions:
         slug = _slug(d.dimension)
@@ -627,6 +633,8 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
             + (f"<h3 id='{slug}-crosstabs'>Cross-tabulations</h3>{_crosstabs(catalog, d)}" if d.crosstabs else "")
             + "</section>"
         )
+    parts += [f"<section class='dimension' id='{a}'><h2>{_e(t)}</h2>{body}</section>"
+              for a, t, body in targeting]
     title = f"{catalog.project} — segment report"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -20,6 +20,12 @@ from segmint.segmentation._identity import match_centers, match_labels
 from segmint.segmentation._kmeans import KMeansSelector
 from segmint.segmentation._lca import LatentClassAnalysis
 from segmint.segmentation._mixture import GaussianMixtureSelector
+from segmint.segmentation._naming import (
+    NAMES_TABLE,
+    apply_segment_names,
+    generated_names,
+    record_segment_names,
+)
 from segmint.segmentation._preprocess import PreprocessSpec, build_pipeline, fit_preprocessing
 from segmint.segmentation._registry import MODELS, ModelVersion, list_versions, load_version
 from segmint.segmentation._rules import fit_rules, parse_rules
@@ -41,9 +47,11 @@ __all__ = [
     "GaussianMixtureSelector",
     "KMeansSelector",
     "LatentClassAnalysis",
+    "NAMES_TABLE",
     "ModelVersion",
     "PreprocessSpec",
     "SegmentationRun",
+    "apply_segment_names",
     "assign_sql",
     "build_pipeline",
     "choose_k",
@@ -52,6 +60,7 @@ __all__ = [
     "fit_dimension",
     "fit_preprocessing",
     "fit_rules",
+    "generated_names",
     "latest_as_of",
     "list_versions",
     "load_version",
@@ -61,6 +70,7 @@ __all__ = [
     "predict_params",
     "predict_version",
     "protected_features",
+    "record_segment_names",
     "resolve_dimensions",
     "run_segmentation",
     "version_sql",

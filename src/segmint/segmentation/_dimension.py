@@ -31,21 +31,24 @@ from segmint.segmentation._registry import ModelVersion
 from segmint.segmentation._rules import fit_rules, rules_label_sql
 from segmint.segmentation._select import rule_text
 from segmint.segmentation._weights import families, information_weights
-from segmint.sources import protected_columns
+from segmint.sources import protected_attribute_features, protected_columns
 
 KEY = ("client_id", "as_of")
 UNASSIGNED = "Unassigned"
 HDBSCAN_MAX_SAMPLE = 20_000
 
 
-def protected_features() -> set[str]:
+def protected_features(con: Any = None) -> set[str]:
     """Protected attributes, plus features a feature catalog marks as derived from them.
 
     A catalog feature counts as protected when it has a true ``protected`` attribute
     (searched in ``segmint.features.GROUPS``: groups of feature sets of features, when
-    that package provides them).
+    that package provides them). With a warehouse connection ``con``, the attribute
+    features with role ``protected`` it records (``attr_gender``...) are included.
     """
     names = set(protected_columns())
+    if con is not None:
+        names.update(protected_attribute_features(con))
     from segmint import features as feats
 
     groups = getattr(feats, "GROUPS", None)
@@ -79,12 +82,12 @@ def resolve_dimensions(
     return dims, skipped
 
 
-def expand_inputs(dim: DimensionConfig, columns: set[str]) -> list[str]:
+def expand_inputs(dim: DimensionConfig, columns: set[str], con: Any = None) -> list[str]:
     """Input features of a learned dimension: globs expanded, checked, protected refused."""
     patterns = dim.inputs
     if not patterns:
         raise ConfigError(f"segmentation.dimensions.{dim.name}: a learned dimension needs `inputs`")
-    protected = protected_features()
+    protected = protected_features(con)
     out: list[str] = []
     for p in patterns:
         if p in protected or any(fnmatch(x, p) for x in protected if x in columns):
@@ -201,7 +204,7 @@ def fit_dimension(
             {"percentiles": params["percentiles"]},
             len(params["segments"]),
         )
-    inputs = expand_inputs(dim, columns)
+    inputs = expand_inputs(dim, columns, con)
     types = _kinds(con, source, inputs)
     if dim.method == "lca":
         categorical, numeric = inputs, []

@@ -19,6 +19,7 @@ from segmint.segmentation._dimension import (
     resolve_dimensions,
     version_sql,
 )
+from segmint.segmentation._naming import apply_segment_names
 from segmint.segmentation._preprocess import quote
 from segmint.segmentation._registry import (
     ModelVersion,
@@ -179,6 +180,7 @@ def run_segmentation(
         )
         for mv in models.values():
             tx.execute(f"INSERT INTO {ASSIGNMENTS} {version_sql(mv, source, as_of)}")
+        apply_segment_names(tx, [ASSIGNMENTS], as_of=as_of)  # the catalog's names, as everywhere
     timings["assign"] = time.perf_counter() - t0
     con.execute(f"DROP TABLE IF EXISTS {source}")
     sizes = con.execute(

@@ -45,6 +45,9 @@ Contract rules (reason codes in the ``quarantine`` table), first match wins:
 ``held_client``            the client is itself quarantined: the row waits, and
                            loads when the client arrives valid
 ``unknown_client``         the client is not in ``clients`` (policy ``quarantine``)
+``unknown_arm``            a campaign exposure's arm is not treatment / control
+``unknown_campaign``       a campaign not declared in ``experiments.campaigns``
+``client_in_two_arms``     ``duplicate_conflict`` for ``campaigns`` (client, campaign)
 =========================  ===================================================
 
 An *optional* value that does not parse (``unparseable_value``), or a birth year
@@ -84,6 +87,7 @@ from sqlglot import exp
 from segmint._typing import LoadMode
 from segmint.config import EntityMapping, SqlExpr
 from segmint.errors import SchemaError, SegmintError, ShrinkError
+from segmint.sources._attributes import write_attribute_catalog
 from segmint.sources._loadstate import (
     LoadPlan,
     appended_table,
@@ -98,7 +102,16 @@ from segmint.sources._loadstate import (
     save_hashes,
 )
 from segmint.sources._readers import FILE_COL, ROW_COL, FileHashes, SourceReader, literal, quote
-from segmint.sources._schema import DATE, DOUBLE, ENTITIES, LOAD_ORDER, TIMESTAMP, Entity
+from segmint.sources._schema import (
+    DATE,
+    DOUBLE,
+    ENTITIES,
+    LOAD_ORDER,
+    TIMESTAMP,
+    Entity,
+    project_entities,
+    with_known_campaigns,
+)
 from segmint.store import Warehouse, crash_point
 
 QUARANTINE = "quarantine"
@@ -324,12 +337,13 @@ class _EntityLoader:
                 ("currency_mismatch", "currency", f"{quote('currency')} <> {literal(self.currency)}")
             )
         for col in entity.mappable:
-            if col.name in mapping.columns and col.type in (DATE, TIMESTAMP):
+            if col.name in mapping.columns and col.type in (DATE, TIMESTAMP) and not col.attribute:
                 q = quote(col.name)
                 typed_checks.append(("before_min_date", col.name, f"{q} < DATE {literal(self.min_date.isoformat())}"))
                 typed_checks.append(
                     ("future_timestamp", col.name, f"{q} >= DATE {literal((self.max_date + dt.timedelta(days=1)).isoformat())}")
                 )
+        typed_checks.extend(c for c in entity.checks if c[1] in mapping.columns)
         if entity.name == "holdings" and "closed_at" in mapping.columns:
             typed_checks.append(
                 ("closed_before_opened", "closed_at", f"{quote('closed_at')} < {quote('opened_at')}")
@@ -727,15 +741,17 @@ def ingest(
     max_date = contracts.max_date or dt.date.today()
     started = time.perf_counter()
     entities = [e for e in LOAD_ORDER if cfg.mappings(e)]
+    schema = project_entities(cfg)
     total_steps = len(entities) + 1
 
     with project.warehouse() as wh:
         con = wh.con
         # Resolve every source and check every mapped column before touching data.
+        hashes = FileHashes() if full else load_hashes(con)
         readers: dict[str, SourceReader] = {}
         for name in dict.fromkeys(m.source for e in entities for m in cfg.mappings(e)):
             reader = SourceReader(name, cfg.sources[name], project.root)
-            reader.resolve(con)
+            reader.resolve(con, hashes)
             readers[name] = reader
         plans = {e: [(m, readers[m.source]) for m in cfg.mappings(e)] for e in entities}
         # a file of a source lacking the columns of required values is a bad file
@@ -762,12 +778,12 @@ def ingest(
                             spec, entity=e, canonical=canonical,
                             type_=ENTITIES[e].column(canonical).type,
                         )
-        hashes = FileHashes() if full else load_hashes(con)
         checksums = {name: r.checksums(hashes) for name, r in readers.items()}
         # from here on, user SQL runs: only the source files are reachable
         wh.restrict_access([p for r in readers.values() for p in r.files])
         inputs = [c for cs in checksums.values() for c in cs]
-        fingerprints = {e: entity_inputs(ENTITIES[e], plans[e], checksums, contracts) for e in entities}
+        defs = {e: with_known_campaigns(schema[e], cfg.experiments.campaigns) for e in entities}
+        fingerprints = {e: entity_inputs(defs[e], plans[e], checksums, contracts) for e in entities}
         if progress:
             progress("resolve", 1, total_steps)
 
@@ -797,7 +813,7 @@ def ingest(
                 prev_clients: str | None = None
                 for step, name in enumerate(entities, start=2):
                     t0 = time.perf_counter()
-                    entity = ENTITIES[name]
+                    entity = defs[name]
                     plan = plan_load(con, entity, fingerprints[name], max_date=max_date, full=full)
                     if _refers_to_clients(entity) and clients_mode != "unchanged" and plan.mode != "reloaded":
                         why = clients_check(con, name, prev_clients)
@@ -828,9 +844,10 @@ def ingest(
                 save_hashes(con, hashes)
                 # optional entities not mapped: keep an empty canonical table so later
                 # stages can rely on every table existing.
-                for name, entity in ENTITIES.items():
+                for name, entity in schema.items():
                     if name not in reports and not wh.has_table(name):
                         con.execute(_empty_table_sql(entity))
+                write_attribute_catalog(con, cfg)
                 crash_point("before_commit")
         except SegmintError as exc:
             _record_failure(wh, run_id, str(exc))

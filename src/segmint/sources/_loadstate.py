@@ -169,7 +169,7 @@ def entity_inputs(
     files: dict[FileKey, tuple[str, str, int]] = {}
     mappings = []
     for i, (m, r) in enumerate(pairs):
-        if r.format == "table":
+        if r.is_table:
             why = f"source {r.name!r} is a table (no file checksums)"
         exprs = [s.sql for s in m.columns.values() if isinstance(s, SqlExpr)]
         if m.where:
@@ -199,6 +199,7 @@ def entity_inputs(
         "segmint": __version__,
         "entity": [[c.name, c.type, c.required] for c in entity.columns],
         "key": list(entity.key),
+        "checks": [list(c) for c in entity.checks],
         "contracts": {
             "currency": contracts.currency,
             "min_date": contracts.min_date.isoformat(),

@@ -87,6 +87,17 @@ class FileHashes:
     entries: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
     current: dict[str, tuple[int, int, str, int]] = field(default_factory=dict)
 
+    def known(self, key: str, path: Path) -> bool:
+        """The file was hashed by the last run and looks unchanged since (quick check)."""
+        e = self.entries.get(key)
+        if e is None:
+            return False
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return e[:2] == (st.st_size, st.st_mtime_ns) and e[1] < e[3] - RACY_NS
+
     def digest(self, key: str, path: Path) -> tuple[int, str]:
         """The file's size and sha256."""
         st = path.stat()
@@ -118,6 +129,7 @@ class SourceReader:
     raw_types: dict[str, str] = field(default_factory=dict)
     typed_types: dict[str, str] = field(default_factory=dict)
     alias: str = ""
+    pg_table: str = ""
     file_columns: dict[Path, list[str]] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """Files left out (``on_bad_file: skip``): (file, why)."""
@@ -126,7 +138,19 @@ class SourceReader:
     def format(self) -> str:
         return self.config.resolved_format
 
+    @property
+    def is_table(self) -> bool:
+        """A table or query of a database (no files to checksum)."""
+        return self.format in ("table", "postgres")
+
+    @property
+    def _text(self) -> bool:
+        """Text columns are parsed by their inferred type (CSV; database text columns)."""
+        return self.format in ("csv", "postgres")
+
     def label(self, path: Path | None = None) -> str:
+        if self.format == "postgres":
+            return f"postgres:{self.config.table or 'query'}"
         if self.format == "table":
             return f"{self.config.database or 'warehouse'}:{self.config.table}"
         assert path is not None
@@ -136,10 +160,20 @@ class SourceReader:
             return str(path)
 
     # -- resolution ---------------------------------------------------------------
-    def resolve(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Find the files or table and read the column types (no data is scanned)."""
+    def resolve(self, con: duckdb.DuckDBPyConnection, known: FileHashes | None = None) -> None:
+        """Find the files or table and read the column types (no data is scanned).
+
+        Each file is probed (permission, encoding, format) unless ``known`` says the last
+        run hashed it and it has not changed since: it was readable then.
+        """
         cfg = self.config
-        if self.format == "table":
+        if self.format == "postgres":
+            from segmint.sources._database import load_postgres
+
+            self.alias = ""
+            self.pg_table = f"__sm_pg_{self.name}"
+            load_postgres(con, self.name, cfg, self.pg_table)
+        elif self.format == "table":
             self._attach(con)
         else:
             assert cfg.path is not None
@@ -159,6 +193,8 @@ class SourceReader:
                 )
             self.files = matches
             for p in list(self.files):
+                if known is not None and known.known(self.label(p), p):
+                    continue
                 why = self._probe(con, p)
                 if why is not None:
                     self._bad_file(p, why)
@@ -166,8 +202,12 @@ class SourceReader:
 
     def _read_types(self, con: duckdb.DuckDBPyConnection) -> None:
         self.raw_types = self.column_types(con)
-        if self.format == "csv":
-            self.typed_types = self._infer_text_types(con)
+        if self._text:
+            inferred = self._infer_text_types(con)
+            # only text columns are parsed; a typed database column keeps its type
+            self.typed_types = {
+                c: inferred[c] if t == "VARCHAR" else t for c, t in self.raw_types.items()
+            }
         else:
             self.typed_types = dict(self.raw_types)
 
@@ -270,12 +310,14 @@ class SourceReader:
         text: a type is chosen when most (over half) of the sample's non-null values parse.
         """
         candidates = ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN")
-        cols = list(self.raw_types)
+        cols = [c for c, t in self.raw_types.items() if t == "VARCHAR"]
+        if not cols:
+            return {}
         aggs = [f"count({quote(c)})" for c in cols]
         aggs += [f"count({text_cast(quote(c), t)})" for c in cols for t in candidates]
         row = con.execute(
             f"SELECT {', '.join(aggs)} FROM (SELECT * FROM {self._scan()} LIMIT {sample})"
-        ).fetchone()
+        ).fetchall()[0]  # fetched: DuckDB refuses some work (register) while a result is open
         assert row is not None
         n = len(cols)
         out: dict[str, str] = {}
@@ -303,11 +345,13 @@ class SourceReader:
                 con.execute(f"ATTACH {literal(str(db))} AS {quote(self.alias)} (READ_ONLY)")
 
     def _where(self) -> str:
-        if self.format == "table":
+        if self.is_table:
             return self.label()
         return ", ".join(self.label(p) for p in self.files[:3]) + (" ..." if len(self.files) > 3 else "")
 
     def table_ref(self) -> str:
+        if self.format == "postgres":
+            return quote(self.pg_table)
         assert self.config.table is not None
         parts = [quote(p) for p in self.config.table.split(".")]
         if self.alias:
@@ -436,10 +480,10 @@ class SourceReader:
                     f"available: {', '.join(self.raw_types)}"
                 )
             refs.append(name)
-        if self.format == "csv":
+        if self._text:
 
             def _cast(node: exp.Expression) -> exp.Expression:
-                if isinstance(node, exp.Column) and node.name in self.raw_types:
+                if isinstance(node, exp.Column) and self.raw_types.get(node.name) == "VARCHAR":
                     target = self.typed_types.get(node.name, "VARCHAR")
                     return exp.paren(
                         sqlglot.parse_one(text_cast(quote(node.name), target), read="duckdb")
@@ -469,7 +513,11 @@ class SourceReader:
 
     def typed_ref(self, column: str) -> str:
         """SQL for a source column cast to its sniffed type (CSV) or as is."""
-        if self.format == "csv" and self.typed_types.get(column, "VARCHAR") != "VARCHAR":
+        if (
+            self._text
+            and self.raw_types.get(column) == "VARCHAR"
+            and self.typed_types.get(column, "VARCHAR") != "VARCHAR"
+        ):
             return text_cast(quote(column), self.typed_types[column])
         return quote(column)
 
@@ -485,6 +533,6 @@ class SourceReader:
         for p in self.files:
             size, digest = known.digest(self.label(p), p)
             out.append({"source": self.name, "file": self.label(p), "bytes": size, "sha256": digest})
-        if self.format == "table":
+        if self.is_table:
             out.append({"source": self.name, "table": self.label()})
         return out

@@ -1,0 +1,156 @@
+"""Stage 6: targeting — acting on segments.
+
+Audiences, lookalikes, cross-sell affinity, next-best-offer and segment profitability
+(``docs/targeting.md``); randomised holdouts, campaign lift per segment, power planning,
+uplift models and budget allocation (``docs/experiments.md``); propensity models
+(``docs/propensity.md``, when present). Everything is computed in the engine from
+features, segments and scores.
+"""
+
+from segmint.targeting._affinity import affinity_statements, association_rules, upgrade_paths
+from segmint.targeting._analysis import (
+    ALL,
+    CampaignAnalysis,
+    analyze_campaign,
+    exposure_outcomes_sql,
+    lift_table,
+    segment_sizes,
+)
+from segmint.targeting._audiences import (
+    BUILDS,
+    CONTACTS,
+    MEMBERS,
+    AudienceBuild,
+    audience_changes,
+    audience_overlap,
+    build_audience,
+    export_audience,
+    list_audiences,
+    record_contacts,
+    segment_names,
+    show_audience,
+    stay_probabilities,
+)
+from segmint.targeting._budget import AllocationResult, allocate_budget, response_by_channel
+from segmint.targeting._experiments import (
+    ASSIGNMENTS_TABLE,
+    BalanceReport,
+    DrawResult,
+    assign_holdout,
+    balance_check,
+    draw_campaign,
+    holdout_clients_sql,
+    uniform_sql,
+)
+from segmint.targeting._lookalike import (
+    LookalikeResult,
+    client_space,
+    lookalike,
+    lookalike_audience_scores,
+    reach_curve,
+    seed_clients,
+    similarity_scores,
+    typicality,
+)
+from segmint.targeting._nbo import OFFERS, NboResult, affinity_rates, next_best_offers
+from segmint.targeting._power import (
+    PowerPlan,
+    control_size,
+    minimum_detectable_effect,
+    plan_segments,
+)
+from segmint.targeting._profitability import (
+    client_profitability,
+    cost_components,
+    segment_profitability,
+)
+from segmint.targeting._response import lift_history, promo_response, response_alerts
+from segmint.targeting._sql import build_base, compile_expression
+from segmint.targeting._stats import (
+    benjamini_hochberg,
+    newcombe_interval,
+    welch_interval,
+    wilson_interval,
+)
+from segmint.targeting._uplift import (
+    UPLIFT_TABLE,
+    TwoModelUplift,
+    UpliftResult,
+    XLearnerUplift,
+    classify_uplift,
+    fit_uplift,
+    qini_coefficient,
+    qini_curve,
+)
+
+__all__ = [
+    "ALL",
+    "ASSIGNMENTS_TABLE",
+    "BUILDS",
+    "CONTACTS",
+    "MEMBERS",
+    "OFFERS",
+    "UPLIFT_TABLE",
+    "AllocationResult",
+    "AudienceBuild",
+    "BalanceReport",
+    "CampaignAnalysis",
+    "DrawResult",
+    "LookalikeResult",
+    "NboResult",
+    "PowerPlan",
+    "TwoModelUplift",
+    "UpliftResult",
+    "XLearnerUplift",
+    "affinity_rates",
+    "affinity_statements",
+    "allocate_budget",
+    "analyze_campaign",
+    "assign_holdout",
+    "association_rules",
+    "audience_changes",
+    "audience_overlap",
+    "balance_check",
+    "benjamini_hochberg",
+    "build_audience",
+    "build_base",
+    "classify_uplift",
+    "client_profitability",
+    "client_space",
+    "compile_expression",
+    "control_size",
+    "cost_components",
+    "draw_campaign",
+    "export_audience",
+    "exposure_outcomes_sql",
+    "fit_uplift",
+    "holdout_clients_sql",
+    "lift_history",
+    "lift_table",
+    "list_audiences",
+    "lookalike",
+    "lookalike_audience_scores",
+    "minimum_detectable_effect",
+    "newcombe_interval",
+    "next_best_offers",
+    "plan_segments",
+    "promo_response",
+    "qini_coefficient",
+    "qini_curve",
+    "reach_curve",
+    "record_contacts",
+    "response_alerts",
+    "response_by_channel",
+    "seed_clients",
+    "segment_names",
+    "segment_profitability",
+    "segment_sizes",
+    "show_audience",
+    "similarity_scores",
+    "stay_probabilities",
+    "typicality",
+    "uniform_sql",
+    "upgrade_paths",
+    "welch_interval",
+    "wilson_interval",
+]
