@@ -17,8 +17,8 @@ Then, each in its own process (so that peak RSS is its own), on the same warehou
 * ``hand_sql``: one hand-written DuckDB query making the same selection (checked: the
   same members in the same order);
 * ``lookalike``: :func:`segmint.targeting.lookalike`, cosine, seed = 16% of one planted
-  cluster (about 20,000 clients of 1M), no hold-out (the space evaluated in DuckDB, then nearest
-  neighbours over the whole population);
+  cluster (about 20,000 clients of 1M), no hold-out (the space evaluated in DuckDB, then a k-d tree over
+  the unit vectors of 5,000 seed members, queried by the whole population);
 * ``sklearn_nn``: plain scikit-learn on the same data: read the features into pandas,
   transform with the same preprocessing, ``NearestNeighbors(metric="cosine")`` over the
   same 5,000 reference seed members, mean similarity of the 10 nearest (checked: the

@@ -99,3 +99,16 @@ def test_lookalike_audience_keeps_the_better_seed(cycled):
     kept = "optimised" if trial.curve_optimised.fidelity.mean() > trial.curve.fidelity.mean() else "full"
     assert trial.better_seed == kept
     assert any(n.startswith(f"lookalike: {kept} seed kept") for n in build.notes)
+
+
+def test_cosine_scores_equal_brute_force_cosine_neighbours():
+    from sklearn.neighbors import NearestNeighbors
+
+    from segmint.targeting import similarity_scores
+
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(400, 6))
+    seed = Z[:60]
+    dist, _ = NearestNeighbors(n_neighbors=10, metric="cosine", algorithm="brute").fit(seed).kneighbors(Z)
+    got = similarity_scores(seed, Z, method="cosine", neighbours=10)
+    np.testing.assert_allclose(got, 1 - dist.mean(axis=1), atol=1e-12)

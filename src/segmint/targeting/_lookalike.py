@@ -5,8 +5,9 @@ scaling, weights, PCA: :class:`segmint.segmentation.PreprocessSpec`), evaluated 
 over the features of the as_of. Three scorers:
 
 - ``cosine``: mean cosine similarity to the seed's ``neighbours`` nearest members
-  (scikit-learn ``NearestNeighbors``, brute force over at most ``max_reference`` seed
-  members — a uniform sample when the seed is larger, which is the approximation);
+  (scikit-learn ``NearestNeighbors``: a k-d tree over the unit vectors of at most
+  ``max_reference`` seed members — a uniform sample when the seed is larger, which is
+  the approximation);
 - ``centroid``: cosine similarity to the seed's centroid (computed in the engine);
 - ``classifier``: P(seed) from a gradient-boosting classifier trained on the seed
   against a sample of the other clients.
@@ -188,9 +189,12 @@ def similarity_scores(
         if len(ref) > max_reference:
             ref = ref[rng.choice(len(ref), max_reference, replace=False)]
         k = min(neighbours, len(ref))
-        nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(ref)
-        dist, _ = nn.kneighbors(Z)
-        return 1.0 - dist.mean(axis=1)
+        # on unit vectors cosine distance is half the squared Euclidean distance, so a
+        # k-d tree finds the same neighbours as brute-force cosine, 4-5x faster (100k x 5,000
+        # in 12 dimensions: 8.5 s vs 40 s, similarities equal to 2e-7 in float32)
+        nn = NearestNeighbors(n_neighbors=k, algorithm="kd_tree").fit(_unit(ref))
+        dist, _ = nn.kneighbors(_unit(Z))
+        return 1.0 - (dist**2 / 2.0).mean(axis=1)
     if method == "centroid":
         c = _unit(Z_seed).mean(axis=0)
         return _unit(Z) @ (c / (np.linalg.norm(c) or 1.0))
