@@ -296,3 +296,27 @@ def _refuse_governance(real_import):
             raise ImportError(name)
         return real_import(name, *args, **kwargs)
     return fake
+
+
+def test_targeting_audiences_latest_build_members_only(served):
+    """The targeting stage's shape: every build kept (version) with its holdout (status)."""
+    with served.warehouse() as wh:
+        wh.con.execute("DROP TABLE audience_members")
+        wh.con.execute("DROP TABLE audiences")
+        wh.con.execute(
+            "CREATE TABLE audience_members AS SELECT 'winback' AS audience, v.version, "
+            "DATE '2025-12-31' AS as_of, client_id, CASE WHEN hash(client_id) % 4 = 0 THEN 'holdout' "
+            "ELSE 'member' END AS status, 1::BIGINT AS rank, 0.5 AS score "
+            "FROM clients, (VALUES (1), (2)) AS v(version) WHERE v.version = 2 OR hash(client_id) % 2 = 0")
+        wh.con.execute("CREATE TABLE audience_builds AS SELECT 'winback' AS audience, 2 AS version, "
+                       "'{\"segments\": [\"value-4\"]}'::JSON AS definition")
+        expected = sorted(r[0] for r in wh.con.execute(
+            "SELECT client_id FROM audience_members WHERE version = 2 AND status = 'member'").fetchall())
+    served.publish()
+    store = open_store(served.config, served.root)
+    with store.snapshot() as snap:
+        rows = snap.audience_members("winback", book=None, scoped=False, after=None, limit=100_000)
+        assert sorted(c for c, _ in rows) == expected
+        assert set(rows[0][1]) == {"rank", "score"}
+        assert "value-4" in snap.audience("winback")["definition"]
+    store.close()

@@ -10,6 +10,7 @@ row and the data in one transaction. The queries are written once (``?`` placeho
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import threading
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from segmint.errors import ServingError
+
+log = logging.getLogger("segmint.api")
 
 
 class NotPublishedError(ServingError):
@@ -243,8 +246,9 @@ class DuckDBStore:
             elif self._opening.acquire(blocking=False):
                 try:
                     self._swap(target)
-                except NotPublishedError:
-                    pass  # superseded or deleted meanwhile: keep reading the current one
+                except NotPublishedError as exc:
+                    # superseded or deleted meanwhile: keep reading the current one
+                    log.warning("serving: %s; still serving %s", exc, current.target)
                 finally:
                     self._opening.release()
         with self._lock:
@@ -273,7 +277,8 @@ class DuckDBStore:
             import duckdb
 
             if isinstance(exc, duckdb.Error):
-                raise NotPublishedError(f"{self.path}: cannot read the publication") from None
+                raise NotPublishedError(
+                    f"{target}: cannot read the publication ({type(exc).__name__})") from None
             raise
         with self._lock:
             old, self._open = self._open, fresh

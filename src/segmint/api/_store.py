@@ -500,7 +500,16 @@ def _stage_audiences(wh: Warehouse, pid) -> None:
     if key is None or "client_id" not in cols:
         log.warning("serving: audience_members lacks audience_id or client_id; audiences not published")
         return
-    extra = [c for c in cols if c not in (key, "client_id")]
+    # the targeting stage keeps every build (``version``) and its holdout (``status``): the
+    # latest build's members only (a holdout must never reach a campaign tool)
+    where = []
+    if "version" in cols:
+        where.append(f"m.version = (SELECT max(v.version) FROM {AUDIENCE_MEMBERS_TABLE} AS v "
+                     f"WHERE v.{_q(key)} = m.{_q(key)})")
+    if "status" in cols:
+        where.append("m.status = 'member'")
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    extra = [c for c in cols if c not in (key, "client_id", "version", "status", "as_of")]
     details = (
         "to_json({" + ", ".join(f"'{c}': m.{_q(c)}" for c in extra) + "})::VARCHAR" if extra else "NULL"
     )
@@ -508,10 +517,15 @@ def _stage_audiences(wh: Warehouse, pid) -> None:
         f"""INSERT INTO _pub_audience_members
         SELECT CAST(m.{_q(key)} AS VARCHAR), {pid("CAST(m.client_id AS VARCHAR)")},
                b.book, {details}
-        FROM {AUDIENCE_MEMBERS_TABLE} AS m LEFT JOIN _pub_book AS b ON b.client_id = m.client_id"""
+        FROM {AUDIENCE_MEMBERS_TABLE} AS m LEFT JOIN _pub_book AS b ON b.client_id = m.client_id
+        {clause}"""
     )
     defs = "SELECT NULL::VARCHAR AS audience_id, NULL::VARCHAR AS name, NULL::VARCHAR AS definition WHERE false"
-    if wh.has_table(AUDIENCES_TABLE):
+    if wh.has_table("audience_builds"):  # the targeting stage's definitions, latest build
+        defs = ("SELECT audience AS audience_id, audience AS name, CAST(definition AS VARCHAR) "
+                "AS definition FROM audience_builds QUALIFY row_number() OVER "
+                "(PARTITION BY audience ORDER BY version DESC) = 1")
+    elif wh.has_table(AUDIENCES_TABLE):
         acols = dict(_columns(wh, AUDIENCES_TABLE))
         akey = next((c for c in ("audience_id", "audience") if c in acols), None)
         if akey is not None:
