@@ -36,6 +36,8 @@ FeatureGroupName = Literal[
 ]
 FeatureDtype = Literal["DOUBLE", "BIGINT", "VARCHAR"]
 CrossingDirection = Literal["up", "down", "both"]
+ApprovalPolicy = Literal["auto", "required"]
+ConsentFallback = Literal["rules_only", "none"]
 ServingBackend = Literal["duckdb", "postgres"]
 Role = Literal["admin", "analyst", "rm", "campaign"]
 OutcomeMetric = Literal["purchase", "revenue", "visits", "product_opened", "label"]

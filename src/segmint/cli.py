@@ -680,6 +680,257 @@ def events_ingest(
         )
 
 
+# -- governance ---------------------------------------------------------------------
+
+audit_app = typer.Typer(no_args_is_help=True, help="Fairness audits.")
+app.add_typer(audit_app, name="audit")
+models_app = typer.Typer(no_args_is_help=True, help="Model versions: review, approve, pin, roll back.")
+app.add_typer(models_app, name="models")
+alerts_app = typer.Typer(no_args_is_help=True, help="Monitoring alerts.")
+app.add_typer(alerts_app, name="alerts")
+export_app = typer.Typer(no_args_is_help=True, help="Exports for sharing outside the warehouse.")
+app.add_typer(export_app, name="export")
+
+ActorOpt = Annotated[str | None, typer.Option("--by", help="Who decides (default: the OS user).")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")]
+
+
+def _actor(by: str | None) -> str:
+    from segmint.governance._audit_log import default_actor
+
+    return by or default_actor()
+
+
+@audit_app.command("fairness")
+def audit_fairness(
+    project: ProjectOpt = Path("segmint.yaml"),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Assignments of this date (default: latest).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full audit as JSON.")] = False,
+) -> None:
+    """Audit segments (and audiences, propensity deciles, offers) for disparities between
+    protected groups, and model inputs for proxies; exit 1 when the policy is breached.
+
+    Example: segmint audit fairness --json > audit.json
+    """
+    import json
+
+    from segmint.governance import audit_fairness as run_audit
+
+    proj = _project(project)
+    with proj.warehouse() as wh:
+        audit = run_audit(wh, proj.config.governance.fairness, as_of=_date(as_of))
+    if as_json:
+        print(json.dumps(audit.to_dict(), indent=1, default=str))
+    else:
+        console.print(f"fairness audit as of {audit.as_of}: attributes "
+                      f"{', '.join(audit.attributes) or 'none'}", highlight=False)
+        for line in audit.findings():
+            console.print(f"  {line}", highlight=False)
+        for note in audit.notes:
+            console.print(f"  note: {note}", highlight=False)
+        console.print("passed" if audit.passed else f"FAILED: {len(audit.breaches())} breach(es)")
+    if not audit.passed:
+        raise typer.Exit(1)
+
+
+@models_app.command("list")
+def models_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
+    """List model versions and their status (applied, proposed, rejected, ...).
+
+    Example: segmint models list
+    """
+    from segmint.governance import model_versions
+
+    with _project(project).warehouse() as wh:
+        frame = model_versions(wh)
+    table = Table()
+    for col in ("dimension", "version", "as_of", "k", "status", "pinned"):
+        table.add_column(col)
+    for r in frame.itertuples(index=False):
+        table.add_row(r.dimension, str(r.version), str(r.as_of), str(r.k), r.status, "yes" if r.pinned else "")
+    console.print(table)
+
+
+@models_app.command("diff")
+def models_diff(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    version: Annotated[int, typer.Argument(help="Version to compare with the applied one.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+) -> None:
+    """Show what a proposed version changes: segments, shares, rules, fairness (JSON).
+
+    Example: segmint models diff behaviour 3
+    """
+    import json
+
+    from segmint.governance import proposal_diff
+
+    proj = _project(project)
+    with proj.warehouse() as wh:
+        diff = proposal_diff(wh, dimension, version, fairness=proj.config.governance.fairness)
+    print(json.dumps(diff, indent=1, default=str))
+
+
+def _decision(action: str, dimension: str, version: int | None, project: Path, by, reason) -> None:
+    from segmint import governance as gov
+
+    proj = _project(project)
+    seg = proj.config.segmentation
+    with proj.warehouse() as wh:
+        if action == "approve":
+            gov.approve(wh, dimension, version, actor=_actor(by), reason=reason, config=seg)
+        elif action == "reject":
+            gov.reject(wh, dimension, version, actor=_actor(by), reason=reason)
+        elif action == "pin":
+            gov.pin(wh, dimension, version, actor=_actor(by), reason=reason, config=seg)
+        elif action == "unpin":
+            gov.unpin(wh, dimension, actor=_actor(by), reason=reason, config=seg)
+        else:
+            version = gov.rollback(wh, dimension, actor=_actor(by), reason=reason, config=seg)
+    console.print(f"{dimension}: {action} done" + (f" (version {version})" if version else ""))
+
+
+@models_app.command("approve")
+def models_approve(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    version: Annotated[int, typer.Argument(help="Proposed version.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Approve a proposed version: it applies from now on.
+
+    Example: segmint models approve behaviour 3 --by alice --reason "reviewed diff"
+    """
+    _decision("approve", dimension, version, project, by, reason)
+
+
+@models_app.command("reject")
+def models_reject(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    version: Annotated[int, typer.Argument(help="Proposed version.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Reject a proposed version: it never applies.
+
+    Example: segmint models reject behaviour 3 --reason "segments not actionable"
+    """
+    _decision("reject", dimension, version, project, by, reason)
+
+
+@models_app.command("pin")
+def models_pin(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    version: Annotated[int, typer.Argument(help="Version to hold the dimension at.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Hold a dimension at a version whatever is fitted later.
+
+    Example: segmint models pin value 2
+    """
+    _decision("pin", dimension, version, project, by, reason)
+
+
+@models_app.command("unpin")
+def models_unpin(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Release a pin.
+
+    Example: segmint models unpin value
+    """
+    _decision("unpin", dimension, None, project, by, reason)
+
+
+@models_app.command("rollback")
+def models_rollback(
+    dimension: Annotated[str, typer.Argument(help="Dimension.")],
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Withdraw the applied version; the one before it applies again.
+
+    Example: segmint models rollback behaviour --reason "complaints from branches"
+    """
+    _decision("rollback", dimension, None, project, by, reason)
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    cycle_id: Annotated[str, typer.Argument(help="Cycle id (its as_of).")],
+    rule: Annotated[str, typer.Argument(help="Alert rule.")],
+    dimension: Annotated[str | None, typer.Option("--dimension", help="Only this dimension's alerts.")] = None,
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Acknowledge alerts (recorded in the audit log).
+
+    Example: segmint alerts ack 2024-06-30 share_shift --reason "seasonal"
+    """
+    from segmint.governance import acknowledge_alert
+
+    with _project(project).warehouse() as wh:
+        n = acknowledge_alert(wh, cycle_id, rule, actor=_actor(by), reason=reason, dimension=dimension)
+    console.print(f"{n} alert(s) acknowledged")
+
+
+@app.command()
+def erase(
+    client_ids: Annotated[list[str] | None, typer.Argument(help="Client ids to erase.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="File of ids (one a line, or CSV/Parquet with client_id).")] = None,
+    project: ProjectOpt = Path("segmint.yaml"), by: ActorOpt = None, reason: ReasonOpt = None,
+) -> None:
+    """Erase clients from every warehouse table and keep them out of later ingests.
+
+    Needs the pseudonymisation key (governance.pseudonymise) for the tombstone.
+
+    Example: segmint erase C00000042 C00000043 --reason "erasure request 2024-117"
+    """
+    from segmint.governance import erase_clients, pseudonym_key, read_ids
+
+    proj = _project(project)
+    ids = list(client_ids or []) + (read_ids(file) if file else [])
+    key = pseudonym_key(proj.config.governance.pseudonymise, proj.root)
+    with proj.warehouse() as wh:
+        result = erase_clients(wh, ids, key=key, actor=_actor(by), reason=reason)
+    console.print(f"{len(ids)} client(s) erased: {result.total} row(s) in {len(result.rows)} table(s)")
+
+
+@export_app.command("profiles")
+def export_profiles_cmd(
+    out: Annotated[Path, typer.Option("--out", help="CSV or JSON file to write.")],
+    project: ProjectOpt = Path("segmint.yaml"),
+    dp_epsilon: Annotated[float | None, typer.Option("--dp-epsilon", help="Release with differential-privacy noise, spending this epsilon.")] = None,
+    mean: Annotated[list[str] | None, typer.Option("--mean", help="FEATURE or FEATURE:LO:HI (bounds required with --dp-epsilon); repeatable.")] = None,
+    by: ActorOpt = None,
+) -> None:
+    """Export segment sizes, shares and feature means for sharing: small cells suppressed,
+    or differentially private with --dp-epsilon.
+
+    Example: segmint export profiles --out partner.csv --dp-epsilon 0.5 --mean clv_12m:0:5000
+    """
+    from segmint.errors import ParameterError
+    from segmint.governance import export_profiles
+
+    means: dict[str, tuple[float, float] | None] = {}
+    for m in mean or []:
+        parts = m.split(":")
+        if len(parts) == 1:
+            means[parts[0]] = None
+        elif len(parts) == 3:
+            try:
+                means[parts[0]] = (float(parts[1]), float(parts[2]))
+            except ValueError:
+                raise ParameterError(f"--mean {m}: bounds must be numbers") from None
+        else:
+            raise ParameterError(f"--mean {m}: expected FEATURE or FEATURE:LO:HI")
+    proj = _project(project)
+    gov = proj.config.governance
+    with proj.warehouse() as wh:
+        frame = export_profiles(
+            wh, proj.resolve(str(out)), min_cell=gov.min_cell, budget=gov.privacy_budget,
+            dp_epsilon=dp_epsilon, means=means, actor=_actor(by),
+        )
+    console.print(f"{len(frame)} segment rows written to {out}")
+
+
 @app.command()
 def publish(project: ProjectOpt = Path("segmint.yaml")) -> None:
     """Publish the current segments, scores, history, catalog and alerts to the serving store.

@@ -10,11 +10,14 @@ from segmint.features._labels import known_label
 BINDINGS = {
     "category": "online_retail", "channel": "mobile", "window": "30d",
     "event_channel": "mobile_app", "product_type": "savings", "value_months": "12",
-    "clv_months": "12",
+    "clv_months": "12", "attr_text": "contract", "attr_number": "monthly_charges",
+    "attr_flag": "paperless_billing", "attr_date": "contract_end",
 }
+# user-defined features (features.custom) are named and described by the user
 NAMES = sorted(
     f.name.format(**BINDINGS)
     for g in [*GROUPS.values(), *POST_ENGINE_GROUPS.values()]
+    if g.name != "custom"
     for f in g.features
 )
 

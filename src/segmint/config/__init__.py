@@ -20,6 +20,7 @@ from segmint.config._catalog import CatalogConfig
 from segmint.config._events import EventsConfig
 from segmint.config._experiments import CampaignConfig, ExperimentsConfig
 from segmint.config._features import FeaturesConfig
+from segmint.config._governance import GovernanceConfig
 from segmint.config._monitoring import MonitoringConfig
 from segmint.config._segmentation import SegmentationConfig
 from segmint.config._serving import BookMapping, ServingConfig
@@ -53,6 +54,7 @@ __all__ = [
     "CampaignConfig",
     "ExperimentsConfig",
     "FeaturesConfig",
+    "GovernanceConfig",
     "LookalikeSeed",
     "MonitoringConfig",
     "NboConfig",
@@ -91,6 +93,7 @@ class ProjectConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     experiments: ExperimentsConfig = Field(default_factory=ExperimentsConfig)
     audiences: dict[str, AudienceConfig] = Field(

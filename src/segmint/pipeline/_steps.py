@@ -38,10 +38,15 @@ def ingest(
     allow_shrink: bool = False,
 ):
     """Load what is new in the sources, and keep the incremental feature state in step."""
+    from segmint.governance import drop_erased, optional_key
     from segmint.sources import appended_table
     from segmint.sources import ingest as load
 
-    report = load(ws, progress=progress, full=full, allow_shrink=allow_shrink)
+    key = optional_key(ws.config.governance.pseudonymise, ws.root)
+    report = load(
+        ws, progress=progress, full=full, allow_shrink=allow_shrink,
+        after_load=lambda con, run_id: drop_erased(con, key, run_id=run_id),
+    )
     if ws.config.features.incremental:
         from segmint.features._snapshot import refresh_state
 
@@ -150,13 +155,28 @@ def segment(
     load: bool = True,
 ) -> SegmentationRun:
     """Assign every client to one segment of each dimension."""
+    from segmint.governance import consent_predicates, copy_pseudonymised, pseudonym_key
     from segmint.segmentation import run_segmentation
 
+    gov = ws.config.governance
     out_path = ws.resolve(str(out)) if out is not None else None
     with ws.warehouse() as wh:
-        return run_segmentation(
-            wh, ws.config.segmentation, as_of=as_date(as_of), refit=refit, out=out_path, load=load
+        no_learned, no_dimension = consent_predicates(wh.con, gov.consent)
+        run = run_segmentation(
+            wh, ws.config.segmentation, as_of=as_date(as_of), refit=refit,
+            out=None if gov.pseudonymise.enabled else out_path, load=load,
+            approval=gov.approval == "required",
+            exclude_learned=no_learned, exclude_all=no_dimension,
         )
+        if gov.pseudonymise.enabled and out_path is not None:
+            copy_pseudonymised(
+                wh.con,
+                f"SELECT * FROM segment_assignments WHERE as_of = DATE '{run.as_of.isoformat()}' "
+                "ORDER BY dimension, client_id",
+                out_path,
+                pseudonym_key(gov.pseudonymise, ws.root),
+            )
+        return run
 
 
 def catalog(ws: Workspace, *, as_of=None, store: bool = True):

@@ -27,7 +27,16 @@ from segmint.segmentation._naming import (
     record_segment_names,
 )
 from segmint.segmentation._preprocess import PreprocessSpec, build_pipeline, fit_preprocessing
-from segmint.segmentation._registry import MODELS, ModelVersion, list_versions, load_version
+from segmint.segmentation._registry import (
+    DECISIONS,
+    MODELS,
+    ModelVersion,
+    applied_version,
+    list_versions,
+    load_version,
+    record_decision,
+    version_statuses,
+)
 from segmint.segmentation._rules import fit_rules, parse_rules
 from segmint.segmentation._run import (
     ASSIGNMENTS,
@@ -40,6 +49,7 @@ from segmint.segmentation._select import choose_k
 
 __all__ = [
     "ASSIGNMENTS",
+    "DECISIONS",
     "BEHAVIOUR_INPUTS",
     "FEATURES",
     "MODELS",
@@ -51,6 +61,7 @@ __all__ = [
     "ModelVersion",
     "PreprocessSpec",
     "SegmentationRun",
+    "applied_version",
     "apply_segment_names",
     "assign_sql",
     "build_pipeline",
@@ -70,8 +81,10 @@ __all__ = [
     "predict_params",
     "predict_version",
     "protected_features",
+    "record_decision",
     "record_segment_names",
     "resolve_dimensions",
     "run_segmentation",
     "version_sql",
+    "version_statuses",
 ]

@@ -128,3 +128,94 @@ def list_versions(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, dt.dat
             f"SELECT dimension, version, as_of, k FROM {MODELS} ORDER BY dimension, version"
         ).fetchall()
     ]
+
+
+# -- which version applies: the decisions of governance ------------------------------
+#
+# ``segment_model_decisions`` is append-only: a refit under approval records
+# ``proposed``; governance (``segmint models approve/reject/pin/unpin/rollback``)
+# appends the later decisions. A version without any decision applies (every version
+# fitted before approvals were required, or with ``governance.approval: auto``).
+
+DECISIONS = "segment_model_decisions"
+
+_DECISIONS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {DECISIONS} (
+    dimension VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    action VARCHAR NOT NULL,
+    decided_at TIMESTAMP NOT NULL,
+    actor VARCHAR NOT NULL,
+    reason VARCHAR
+)
+"""
+
+#: latest status of a version that keeps it from applying
+NOT_APPLIED = ("proposed", "rejected", "rolled_back")
+
+
+def record_decision(
+    con: duckdb.DuckDBPyConnection,
+    dimension: str,
+    version: int,
+    action: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+) -> None:
+    """Append one decision (``proposed``, ``approved``, ``rejected``, ``rolled_back``,
+    ``pinned``, ``unpinned``) about a version."""
+    con.execute(_DECISIONS_DDL)
+    con.execute(
+        f"INSERT INTO {DECISIONS} VALUES (?, ?, ?, ?, ?, ?)",
+        [dimension, version, action, dt.datetime.now(dt.UTC).replace(tzinfo=None), actor, reason],
+    )
+
+
+def version_statuses(con: duckdb.DuckDBPyConnection, dimension: str) -> dict[int, str]:
+    """Version -> its latest status decision (versions without one are absent)."""
+    if not _has(con, DECISIONS):
+        return {}
+    rows = con.execute(
+        f"SELECT version, arg_max(action, rowid) FROM {DECISIONS} WHERE dimension = ? "
+        "AND action NOT IN ('pinned', 'unpinned') GROUP BY version",
+        [dimension],
+    ).fetchall()
+    return {int(v): a for v, a in rows}
+
+
+def pinned_version(con: duckdb.DuckDBPyConnection, dimension: str) -> int | None:
+    """The version a pin holds the dimension at, or None."""
+    if not _has(con, DECISIONS):
+        return None
+    row = con.execute(
+        f"SELECT arg_max(action, rowid), arg_max(version, rowid) FROM {DECISIONS} "
+        "WHERE dimension = ? AND action IN ('pinned', 'unpinned')",
+        [dimension],
+    ).fetchone()
+    return int(row[1]) if row and row[0] == "pinned" else None
+
+
+def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def applied_version(con: duckdb.DuckDBPyConnection, dimension: str) -> ModelVersion | None:
+    """The version assignment uses: the pinned one, else the latest not proposed,
+    rejected or rolled back (None before the first fit)."""
+    if not _has(con, MODELS):
+        return None
+    pin = pinned_version(con, dimension)
+    if pin is not None:
+        return load_version(con, dimension, pin)
+    blocked = [v for v, s in version_statuses(con, dimension).items() if s in NOT_APPLIED]
+    row = con.execute(
+        f"SELECT max(version) FROM {MODELS} WHERE dimension = ? AND NOT list_contains(?, version)",
+        [dimension, blocked],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return load_version(con, dimension, int(row[0]))

@@ -23,10 +23,14 @@ from segmint.segmentation._naming import apply_segment_names
 from segmint.segmentation._preprocess import quote
 from segmint.segmentation._registry import (
     ModelVersion,
+    applied_version,
     ensure_registry,
     load_version,
     next_version,
+    pinned_version,
+    record_decision,
     save_version,
+    version_statuses,
 )
 from segmint.store import Warehouse
 
@@ -86,11 +90,22 @@ def run_segmentation(
     refit: bool | Collection[str] = False,
     out: str | Path | None = None,
     load: bool = True,
+    approval: bool = False,
+    exclude_learned: str | None = None,
+    exclude_all: str | None = None,
 ) -> SegmentationRun:
     """Fit (first time, on ``refit`` or when a dimension's definition changed) or apply
     every dimension at ``as_of`` and write ``segment_assignments`` atomically.
 
-    ``refit`` is true (every dimension) or the names of the dimensions to refit."""
+    ``refit`` is true (every dimension) or the names of the dimensions to refit.
+    With ``approval`` (``governance.approval: required``), or while a dimension is
+    pinned, a refit of a dimension that already has a version is stored as a
+    *proposed* version and the applied version keeps assigning (see
+    :func:`~segmint.segmentation._registry.applied_version`).
+
+    ``exclude_learned`` / ``exclude_all`` are SQL predicates over ``client_id`` naming
+    clients kept out of learned dimensions (fit and assignment) / of every dimension
+    (governance's consent: :func:`segmint.governance.consent_predicates`)."""
     con = warehouse.con
     timings: dict[str, float] = {}
     as_of = as_of or latest_as_of(warehouse)
@@ -140,31 +155,48 @@ def run_segmentation(
         f"SELECT * FROM {FEATURES} WHERE as_of = DATE '{as_of.isoformat()}'"
     )
     source = "_segment_snapshot"
+    if exclude_all:
+        con.execute(f"DELETE FROM {source} WHERE {exclude_all}")
+    learned_source = source
+    if exclude_learned:
+        learned_source = "_segment_snapshot_learned"
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {learned_source} AS SELECT * FROM {source} "
+            f"WHERE NOT ({exclude_learned})"
+        )
     ensure_registry(con)
     models: dict[str, ModelVersion] = {}
     new: list[ModelVersion] = []
     fitted: list[str] = []
+    proposed: list[ModelVersion] = []
     for dim in dims:
         t0 = time.perf_counter()
-        latest = load_version(con, dim.name)
-        stale = latest is None or latest.params.get("fingerprint") != fingerprint(dim)
+        current = applied_version(con, dim.name)
+        stale = current is None or current.params.get("fingerprint") != fingerprint(dim)
         wanted = refit if isinstance(refit, bool) else dim.name in refit
-        if wanted or stale:
+        held = current is not None and (approval or pinned_version(con, dim.name) is not None)
+        pending = (
+            _pending(con, dim.name, fingerprint(dim), as_of if wanted else None) if held else None
+        )
+        if (wanted or stale) and pending is None:
             mv = fit_dimension(
                 con,
-                source,
+                learned_source if dim.kind == "learned" else source,
                 dim,
                 columns,
                 as_of=as_of,
                 config=config,
-                previous=latest if latest is not None and latest.method == dim.method else None,
+                previous=current if current is not None and current.method == dim.method else None,
                 version=next_version(con, dim.name),
             )
-            new.append(mv)
+            (proposed if held else new).append(mv)
             fitted.append(dim.name)
+            if held:
+                assert current is not None
+                mv = current
         else:
-            assert latest is not None
-            mv = latest
+            assert current is not None
+            mv = current
         models[dim.name] = mv
         if "micro" in mv.params:
             models[f"{dim.name}_micro"] = micro_version(mv)
@@ -173,15 +205,22 @@ def run_segmentation(
     with warehouse.transaction() as tx:
         for mv in new:
             save_version(tx, mv)
+        for mv in proposed:
+            save_version(tx, mv)
+            record_decision(tx, mv.dimension, mv.version, "proposed", actor="segmint",
+                            reason=f"refit at {as_of.isoformat()}")
         tx.execute(_DDL)
         tx.execute(
             f"DELETE FROM {ASSIGNMENTS} WHERE as_of = ? AND dimension IN ({', '.join('?' * len(models))})",
             [as_of, *models],
         )
         for mv in models.values():
-            tx.execute(f"INSERT INTO {ASSIGNMENTS} {version_sql(mv, source, as_of)}")
+            src = learned_source if mv.kind == "learned" else source
+            tx.execute(f"INSERT INTO {ASSIGNMENTS} {version_sql(mv, src, as_of)}")
         apply_segment_names(tx, [ASSIGNMENTS], as_of=as_of)  # the catalog's names, as everywhere
     timings["assign"] = time.perf_counter() - t0
+    if learned_source != source:
+        con.execute(f"DROP VIEW IF EXISTS {learned_source}")
     con.execute(f"DROP TABLE IF EXISTS {source}")
     sizes = con.execute(
         "SELECT * FROM (SELECT dimension, segment_id, segment_name, count(*) AS clients "
@@ -197,6 +236,19 @@ def run_segmentation(
             f"SELECT * FROM {ASSIGNMENTS} WHERE as_of = ? ORDER BY dimension, client_id", [as_of]
         ).df()
     return SegmentationRun(as_of, models, fitted, skipped, sizes, frame, timings)
+
+
+def _pending(con, dimension: str, fp: str, as_of: dt.date | None) -> ModelVersion | None:
+    """A proposal awaiting a decision, fitted from the current definition (at ``as_of``
+    when given): a re-run does not propose again."""
+    statuses = version_statuses(con, dimension)
+    waiting = [v for v, s in statuses.items() if s == "proposed"]
+    if not waiting:
+        return None
+    mv = load_version(con, dimension, max(waiting))
+    if mv is not None and mv.params.get("fingerprint") == fp and as_of in (None, mv.as_of):
+        return mv
+    return None
 
 
 def _export(warehouse: Warehouse, as_of: dt.date, path: Path) -> None:

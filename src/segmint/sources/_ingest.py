@@ -700,6 +700,7 @@ def ingest(
     *,
     progress: ProgressCallback | None = None,
     full: bool = False,
+    after_load: Callable[[duckdb.DuckDBPyConnection, str], object] | None = None,
     allow_shrink: bool = False,
 ) -> IngestReport:
     """Load what is new in the mapped sources into the project's warehouse.
@@ -718,6 +719,10 @@ def ingest(
         ``progress(step, done, total)`` after each step, for progress bars.
     full : bool
         Reload every entity from all its files, whatever changed.
+    after_load : callable, optional
+        ``after_load(con, run_id)`` after each entity is loaded, inside the load's
+        transaction and before its row counts are recorded (governance drops erased
+        clients' rows there).
     allow_shrink : bool
         Accept a reload that removes more than ``contracts.max_shrink`` of an entity's
         rows, or all of them (refused by default: a truncated or header-only export
@@ -759,14 +764,14 @@ def ingest(
         for e, pairs in plans.items():
             for m, r in pairs:
                 for canonical, spec in m.columns.items():
-                    if not ENTITIES[e].column(canonical).required:
+                    if not schema[e].column(canonical).required:
                         continue
                     if isinstance(spec, SqlExpr):
                         needed[r.name].update(_columns_of(spec.sql))
                     else:
                         needed[r.name].add(spec)
         for name, reader in readers.items():
-            if reader.format != "table":
+            if not reader.is_table:
                 reader.check_file_columns(con, needed[name])
         for e, pairs in plans.items():
             for m, r in pairs:
@@ -776,7 +781,7 @@ def ingest(
                     else:
                         r.require_column(
                             spec, entity=e, canonical=canonical,
-                            type_=ENTITIES[e].column(canonical).type,
+                            type_=schema[e].column(canonical).type,
                         )
         checksums = {name: r.checksums(hashes) for name, r in readers.items()}
         # from here on, user SQL runs: only the source files are reachable
@@ -825,6 +830,8 @@ def ingest(
                             f"CREATE OR REPLACE TEMP TABLE {prev_clients} AS SELECT client_id FROM clients"
                         )
                     rep = _load_entity(con, entity, plans[name], plan, settings)
+                    if after_load is not None and rep.mode != "unchanged":
+                        after_load(con, run_id)
                     record_load(con, name, fingerprints[name], plan, run_id=run_id, max_date=max_date)
                     if name == "clients":
                         clients_mode = rep.mode

@@ -108,6 +108,17 @@ CLIENTS = Entity(
         Column("is_business", BOOLEAN, "The client is a business, not a person."),
         Column("home_channel", VARCHAR, "Channel the client was acquired through."),
         Column(
+            "consent_profiling",
+            BOOLEAN,
+            "The client consents to profiling (learned segments, profiles); see "
+            "`governance.consent`.",
+        ),
+        Column(
+            "consent_marketing",
+            BOOLEAN,
+            "The client consents to marketing: without it, never in an audience.",
+        ),
+        Column(
             "is_stub",
             BOOLEAN,
             "Created by ingestion for transactions of an unknown client "
