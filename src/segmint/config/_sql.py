@@ -75,7 +75,14 @@ def _function_name(node: exp.Func) -> str:
 
 
 def check_expression(sql: str, *, what: str = "expression") -> str:
-    """Check that ``sql`` is one SQL expression over the row's columns.
+    """Check that ``sql`` is one SQL expression over the row's columns (see
+    :func:`parse_expression`); returns ``sql`` unchanged."""
+    parse_expression(sql, what=what)
+    return sql
+
+
+def parse_expression(sql: str, *, what: str = "expression") -> exp.Expression:
+    """Parse ``sql`` as one SQL expression over the row's columns.
 
     Parameters
     ----------
@@ -86,9 +93,8 @@ def check_expression(sql: str, *, what: str = "expression") -> str:
 
     Returns
     -------
-    str
-        ``sql`` unchanged (the caller keeps the user's text; ingestion re-generates
-        the SQL from the parse tree).
+    sqlglot.exp.Expression
+        The parse tree (ingestion re-generates the SQL from it, never the text).
 
     Raises
     ------
@@ -124,4 +130,4 @@ def check_expression(sql: str, *, what: str = "expression") -> str:
                 )
     if not isinstance(tree, exp.Condition):
         raise ValueError(f"{what} {sql!r} is not an expression ({type(tree).__name__})")
-    return sql
+    return tree
