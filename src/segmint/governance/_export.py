@@ -58,10 +58,21 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _opendp():
+    """``opendp.prelude`` (an optional dependency: ``segmint[governance]``)."""
+    try:
+        import opendp.prelude as dp
+    except ImportError:
+        from segmint.errors import MissingDependencyError
+
+        raise MissingDependencyError("opendp", "governance") from None
+    return dp
+
+
 def laplace_scale(sensitivity: float, epsilon: float) -> float:
     """The Laplace scale OpenDP's vector Laplace mechanism needs so that inputs at L1
     distance ``sensitivity`` are ``epsilon``-indistinguishable."""
-    import opendp.prelude as dp
+    dp = _opendp()
 
     dp.enable_features("contrib")
     space = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)
@@ -72,7 +83,7 @@ def laplace_scale(sensitivity: float, epsilon: float) -> float:
 
 
 def _laplace(values: np.ndarray, scale: float) -> np.ndarray:
-    import opendp.prelude as dp
+    dp = _opendp()
 
     dp.enable_features("contrib")
     space = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)

@@ -158,6 +158,17 @@ class FairnessAudit:
         }
 
 
+def _fairlearn(*names: str):
+    """Names from ``fairlearn.metrics`` (an optional dependency: ``segmint[governance]``)."""
+    try:
+        import fairlearn.metrics as fm
+    except ImportError:
+        from segmint.errors import MissingDependencyError
+
+        raise MissingDependencyError("fairlearn", "governance") from None
+    return tuple(getattr(fm, n) for n in names)
+
+
 # -- protected groups -----------------------------------------------------------------
 
 
@@ -293,7 +304,7 @@ def selection_metrics(
     >>> round(di, 3), round(spd, 3)
     (0.333, 0.2)
     """
-    from fairlearn.metrics import MetricFrame, selection_rate
+    MetricFrame, selection_rate = _fairlearn("MetricFrame", "selection_rate")
 
     n = len(groups)
     y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
@@ -487,7 +498,9 @@ def outcome_metrics(
         (mean_score - observed_rate); the differences are max - min over groups with at
         least ``min_group`` clients.
     """
-    from fairlearn.metrics import MetricFrame, count, true_positive_rate
+    MetricFrame, count, true_positive_rate = _fairlearn(
+        "MetricFrame", "count", "true_positive_rate"
+    )
 
     frame = frame[frame.group.map(frame.group.value_counts()) >= min_group]
     if frame.group.nunique() < 2:
