@@ -108,17 +108,26 @@ class Snapshot:
         self, dimension: str, segment_id: str, *, book: str | None, scoped: bool,
         after: str | None, limit: int,
     ) -> list[str]:
-        sql = "SELECT client_id FROM {s}members WHERE dimension = ? AND segment_id = ?"
-        params: list[Any] = [dimension, segment_id]
+        rows = self._page(
+            "SELECT client_id FROM {s}members WHERE dimension = ? AND segment_id = ?",
+            [dimension, segment_id], book=book, scoped=scoped, after=after, limit=limit,
+        )
+        return [r[0] for r in rows]
+
+    def _page(
+        self, sql: str, params: list[Any], *, book: str | None, scoped: bool,
+        after: str | None, limit: int,
+    ) -> list[tuple]:
+        """One keyset page of a membership query: the book scope, the rows after the
+        cursor, ordered by client id."""
+        params = list(params)
         if scoped:
             sql += " AND book = ?"
             params.append(book)
         if after is not None:
             sql += " AND client_id > ?"
             params.append(after)
-        sql += " ORDER BY client_id LIMIT ?"
-        params.append(limit)
-        return [r[0] for r in self._rows(sql, params)]
+        return self._rows(sql + " ORDER BY client_id LIMIT ?", [*params, limit])
 
     # -- audiences ----------------------------------------------------------------------
     def audiences(self, *, book: str | None, scoped: bool) -> list[dict[str, Any]]:
@@ -145,18 +154,11 @@ class Snapshot:
     def audience_members(
         self, audience_id: str, *, book: str | None, scoped: bool, after: str | None, limit: int,
     ) -> list[tuple[str, dict[str, Any] | None]]:
-        sql = "SELECT client_id, details FROM {s}audience_members WHERE audience_id = ?"
-        params: list[Any] = [audience_id]
-        if scoped:
-            sql += " AND book = ?"
-            params.append(book)
-        if after is not None:
-            sql += " AND client_id > ?"
-            params.append(after)
-        sql += " ORDER BY client_id LIMIT ?"
-        params.append(limit)
-        return [(r[0], json.loads(r[1]) if isinstance(r[1], str) else r[1])
-                for r in self._rows(sql, params)]
+        rows = self._page(
+            "SELECT client_id, details FROM {s}audience_members WHERE audience_id = ?",
+            [audience_id], book=book, scoped=scoped, after=after, limit=limit,
+        )
+        return [(r[0], json.loads(r[1]) if isinstance(r[1], str) else r[1]) for r in rows]
 
     # -- monitoring ---------------------------------------------------------------------
     def alerts(self) -> list[dict[str, Any]]:
