@@ -19,7 +19,10 @@ one cycle. Then, per backend:
    ``expected_spend`` is not the k of the publication it names is a torn read).
 
 Reported: lookups/s, p50/p90/p99/max latency, errors, torn reads, publications during the
-run and their duration, and the load average. Results go to benchmarks/results/serve.json
+run and their duration, and the load average. The publisher runs once as the service's
+equal and once niced (``--publish-nice 0,10``): on two cores a batch that takes both of
+them competes with the service for CPU, which a deployment avoids by running the batch
+at a lower priority (or on another machine). Results go to benchmarks/results/serve.json
 and .md. Target: p99 < 50 ms on the embedded store at 1M clients and 16 clients.
 """
 
@@ -132,6 +135,8 @@ def publish_once(warehouse: Path, root: Path, backend: str, prefix: str, k: int,
 def publish_loop(args) -> None:
     """Child process: publish until told to stop, recording each publication's k."""
     root = Path(args.root)
+    if int(args.publish_nice):
+        os.nice(int(args.publish_nice))
     marks = []
     k = 1
     stop = root / "stop"
@@ -222,13 +227,13 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
-def run_backend(args, base: Path, backend: str) -> dict:
+def run_backend(args, base: Path, backend: str, nice: int = 0) -> dict:
     import httpx
 
-    root = base / backend
+    root = base / f"{backend}-nice{nice}"
     root.mkdir()
     shutil.copy(base / "warehouse.duckdb", root / "warehouse.duckdb")
-    prefix = f"bench{os.getpid()}"
+    prefix = f"bench{os.getpid()}n{nice}"
     first = publish_once(root / "warehouse.duckdb", root, backend, prefix, 1)
     print(f"[{backend}] first publication: {first['seconds']:.1f} s", flush=True)
     from segmint.api import ServiceState
@@ -252,7 +257,8 @@ def run_backend(args, base: Path, backend: str) -> dict:
         asyncio.run(_load(url, key, args.clients, 2.0, args.concurrency))  # warm-up
         publisher = subprocess.Popen(
             [sys.executable, __file__, "--publish-loop", "--root", str(root), "--backend", backend,
-             "--prefix", prefix, "--publish-threads", str(args.publish_threads)], env=env) \
+             "--prefix", prefix, "--publish-threads", str(args.publish_threads),
+             "--publish-nice", str(nice)], env=env) \
             if args.publish_during else None
         t0 = time.perf_counter()
         latencies, seen, errors = asyncio.run(_load(
@@ -285,7 +291,7 @@ def run_backend(args, base: Path, backend: str) -> dict:
         "publish_seconds": [round(m["seconds"], 1) for m in marks] or None,
         "first_publish_seconds": round(first["seconds"], 1),
         "loadavg_at_end": [round(x, 2) for x in load],
-        "publish_threads": args.publish_threads or "default", "server_workers": args.server_workers,
+        "publish_threads": args.publish_threads or "default", "publish_nice": nice, "server_workers": args.server_workers,
     }
     print(json.dumps(result), flush=True)
     return result
@@ -313,6 +319,9 @@ def main() -> None:
                     help="Keep the lookups running until this many publications were written.")
     ap.add_argument("--publish-threads", type=int, default=0,
                     help="DuckDB threads of the publishing batch (warehouse.threads); 0: DuckDB's default.")
+    ap.add_argument("--publish-nice", default="0,10",
+                    help="Niceness added to the publishing process, one run per value (comma-separated): "
+                    "0 competes with the service as an equal, 10 runs the batch below it.")
     ap.add_argument("--port", type=int, default=18700)
     ap.add_argument("--pg-dsn-env", default="SEGMINT_TEST_PG_DSN",
                     help="Environment variable holding the PostgreSQL DSN.")
@@ -336,19 +345,20 @@ def main() -> None:
         t0 = time.perf_counter()
         build_warehouse(base / "warehouse.duckdb", args.clients)
         print(f"warehouse of {args.clients:,} clients built in {time.perf_counter() - t0:.1f} s", flush=True)
-        results = [run_backend(args, base, b) for b in backends]
+        results = [run_backend(args, base, b, nice) for b in backends
+                   for nice in (int(x) for x in str(args.publish_nice).split(","))]
     finally:
         shutil.rmtree(base, ignore_errors=True)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    lines = ["| backend | clients | concurrency | lookups/s | p50 ms | p90 ms | p99 ms | max ms | errors | "
+    lines = ["| backend | batch nice | clients | concurrency | lookups/s | p50 ms | p90 ms | p99 ms | max ms | errors | "
              "torn reads (checked) | publications during run | publish s | load avg (1/5/15) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- | --- |"]
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- | --- |"]
     for r in results:
         lines.append(
-            f"| {r['backend']} | {r['clients']:,} | {r['concurrency']} | {r['throughput_per_s']:,} | "
+            f"| {r['backend']} | {r['publish_nice']} | {r['clients']:,} | {r['concurrency']} | {r['throughput_per_s']:,} | "
             f"{r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['errors'] or 0} | "
             f"{r['torn_reads']} ({r['lookups_checked_for_torn_reads']:,}) | {r['publications_during_run']} | "
             f"{r['publish_seconds']} | {r['loadavg_at_end']} |")

@@ -320,3 +320,47 @@ def test_targeting_audiences_latest_build_members_only(served):
         assert set(rows[0][1]) == {"rank", "score"}
         assert "value-4" in snap.audience("winback")["definition"]
     store.close()
+
+
+def test_lookups_run_on_the_loop_and_a_new_publication_opens_in_a_thread(served):
+    """The embedded store's point lookups run inline (no thread-pool hop); opening a new
+    publication does not (it would stall every request on the event loop)."""
+    import asyncio
+
+    from segmint.api.deps import Service
+
+    project = served
+    publish(project.warehouse(), project.config, root=project.root, kind="run")
+    store = open_store(project.config, project.root)
+    threads: dict[str, int] = {}
+    real_refresh = store.refresh
+
+    def refresh() -> None:
+        threads["refresh"] = threading.get_ident()
+        real_refresh()
+
+    store.refresh = refresh  # type: ignore[method-assign]
+    service = Service(store=store, state=None, settings=None, limiter=None, rescore=None,  # type: ignore[arg-type]
+                      auth_cache_seconds=0, sessions={}, _auth_cache={})
+
+    async def read() -> str:
+        threads["loop"] = threading.get_ident()
+
+        def fn(snap) -> str:
+            threads["read"] = threading.get_ident()
+            return snap.publication_id
+
+        return await service.read(fn)
+
+    try:
+        first = asyncio.run(read())
+        assert threads["read"] == threads["loop"]  # inline
+        assert threads["refresh"] != threads["loop"]  # the first open: in a thread
+        threads.clear()
+        assert asyncio.run(read()) == first
+        assert "refresh" not in threads  # nothing new: no thread hop at all
+        second = publish(project.warehouse(), project.config, root=project.root, kind="run")
+        assert asyncio.run(read()) == second.publication_id
+        assert threads["refresh"] != threads["loop"] and threads["read"] == threads["loop"]
+    finally:
+        store.close()

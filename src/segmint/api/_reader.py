@@ -192,7 +192,13 @@ def _load_cache(run, schema: str) -> _Cache:
 
 
 class Store(Protocol):
-    """What the service reads: ``with store.snapshot() as snap: ...``."""
+    """What the service reads: ``with store.snapshot() as snap: ...``.
+
+    ``inline_reads``: whether a snapshot's reads are quick enough to run on the event
+    loop (then ``stale()`` and ``refresh()`` let the service open a new publication in a
+    thread first)."""
+
+    inline_reads: bool
 
     def snapshot(self) -> Any: ...
 
@@ -233,6 +239,24 @@ class DuckDBStore:
             return os.path.realpath(self.path, strict=True)
         except OSError:
             raise NotPublishedError(f"{self.path}: nothing published yet") from None
+
+    #: reads are point lookups on a local file (well under a millisecond): the service may
+    #: run them on its event loop instead of a thread-pool hop (see ``Service.read``)
+    inline_reads = True
+
+    def stale(self) -> bool:
+        """Whether the link names a publication other than the open one (the next
+        snapshot will open it: :meth:`refresh` does that ahead, off the event loop)."""
+        current = self._open
+        try:
+            return current is None or current.target != self._target()
+        except NotPublishedError:
+            return False
+
+    def refresh(self) -> None:
+        """Open the publication the link names, if it is not the open one."""
+        with self.snapshot():
+            pass
 
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
@@ -298,6 +322,8 @@ class DuckDBStore:
 
 class PostgresStore:
     """The PostgreSQL serving store: the pointer row, then the publication's schema."""
+
+    inline_reads = False  # network round trips: reads run in the thread pool
 
     def __init__(self, dsn: str, prefix: str, *, pool_size: int = 8) -> None:
         from segmint.api._store import pg_names

@@ -19,15 +19,14 @@ _ERRORS = problem_responses(401, 403, 404, 422, 429, 503)
 
 @router.get("/{client_id}", response_model=ClientOut, responses=_ERRORS,
             summary="A client's segments, definitions, scores, CLV and latest changes")
-def get_client(
+async def get_client(
     client_id: Annotated[ClientId, Path(description="The client id (a pseudonym when pseudonymisation is on).")],
-    snap: SnapshotDep,
     who: Allowed("clients:read"),
     service: ServiceDep,
     changes: Annotated[int | None, Query(ge=0, le=100, description="How many changes (default: the configured number).")] = None,
 ):
     n = service.settings.history_changes if changes is None else changes
-    view = client_view(snap, who, client_id, n)
+    view = await service.read(lambda snap: client_view(snap, who, client_id, n))
     if view is None:
         raise ProblemError(404, "no such client in your scope")
     # built from the publication's own JSON; the response model documents it
