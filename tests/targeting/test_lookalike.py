@@ -112,3 +112,22 @@ def test_cosine_scores_equal_brute_force_cosine_neighbours():
     dist, _ = NearestNeighbors(n_neighbors=10, metric="cosine", algorithm="brute").fit(seed).kneighbors(Z)
     got = similarity_scores(seed, Z, method="cosine", neighbours=10)
     np.testing.assert_allclose(got, 1 - dist.mean(axis=1), atol=1e-12)
+
+
+def test_typicality_equals_brute_force_neighbours_and_samples_a_large_seed():
+    from sklearn.neighbors import NearestNeighbors
+
+    from segmint.targeting._lookalike import typicality
+
+    rng = np.random.default_rng(2)
+    seed = rng.normal(size=(300, 5))
+    dist, _ = NearestNeighbors(n_neighbors=11, metric="cosine", algorithm="brute").fit(seed).kneighbors(seed)
+    np.testing.assert_allclose(typicality(seed, neighbours=10), 1 - dist[:, 1:].mean(axis=1), atol=1e-12)
+    # a seed larger than the reference: each member against the sampled members, itself excluded
+    got = typicality(seed, neighbours=10, max_reference=100, random_state=3)
+    ref = np.sort(np.random.default_rng(3).choice(300, 100, replace=False))
+    U = seed / np.linalg.norm(seed, axis=1, keepdims=True)
+    S = U @ U[ref].T
+    S[ref, np.arange(100)] = -np.inf  # not oneself
+    want = np.sort(S, axis=1)[:, -10:].mean(axis=1)
+    np.testing.assert_allclose(got, want, atol=1e-12)

@@ -4,10 +4,9 @@ The space is a learned dimension's preprocessing (imputation, log, winsorising,
 scaling, weights, PCA: :class:`segmint.segmentation.PreprocessSpec`), evaluated in DuckDB
 over the features of the as_of. Three scorers:
 
-- ``cosine``: mean cosine similarity to the seed's ``neighbours`` nearest members
-  (scikit-learn ``NearestNeighbors``: a k-d tree over the unit vectors of at most
-  ``max_reference`` seed members — a uniform sample when the seed is larger, which is
-  the approximation);
+- ``cosine``: mean cosine similarity to the seed's ``neighbours`` nearest members among
+  at most ``max_reference`` of them — a uniform sample when the seed is larger, which is
+  the approximation (exact brute force over that sample: :func:`top_k_cosine`);
 - ``centroid``: cosine similarity to the seed's centroid (computed in the engine);
 - ``classifier``: P(seed) from a gradient-boosting classifier trained on the seed
   against a sample of the other clients.
@@ -32,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from segmint._typing import LookalikeMethod
@@ -188,13 +186,7 @@ def similarity_scores(
         ref = Z_seed
         if len(ref) > max_reference:
             ref = ref[rng.choice(len(ref), max_reference, replace=False)]
-        k = min(neighbours, len(ref))
-        # on unit vectors cosine distance is half the squared Euclidean distance, so a
-        # k-d tree finds the same neighbours as brute-force cosine, 4-5x faster (100k x 5,000
-        # in 12 dimensions: 8.5 s vs 40 s, similarities equal to 2e-7 in float32)
-        nn = NearestNeighbors(n_neighbors=k, algorithm="kd_tree").fit(_unit(ref))
-        dist, _ = nn.kneighbors(_unit(Z))
-        return 1.0 - (dist**2 / 2.0).mean(axis=1)
+        return top_k_cosine(_unit(Z), _unit(ref), min(neighbours, len(ref))).mean(axis=1)
     if method == "centroid":
         c = _unit(Z_seed).mean(axis=0)
         return _unit(Z) @ (c / (np.linalg.norm(c) or 1.0))
@@ -214,13 +206,44 @@ def similarity_scores(
     raise ParameterError(f"lookalike method: expected cosine, centroid or classifier, got {method!r}")
 
 
-def typicality(Z_seed: np.ndarray, *, neighbours: int = 10) -> np.ndarray:
-    """Mean cosine similarity of each seed member to its nearest other seed members."""
-    if len(Z_seed) < 2:
-        return np.ones(len(Z_seed))
-    k = min(neighbours + 1, len(Z_seed))
-    dist, _ = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(Z_seed).kneighbors(Z_seed)
-    return 1.0 - dist[:, 1:].mean(axis=1)
+def top_k_cosine(U: np.ndarray, R: np.ndarray, k: int, *, chunk: int = 4096) -> np.ndarray:
+    """The ``k`` largest cosine similarities of each row of ``U`` to the rows of ``R``
+    (both unit vectors), largest first: exact brute force, one BLAS product and one
+    partial sort per chunk of rows.
+
+    At 200,000 x 5,000 in 12 dimensions this takes 6.1 s where scikit-learn's k-d tree on
+    the unit vectors took 14.2 s (also with ``n_jobs=2``: 14.1 s); float32 would take 4.5 s
+    but differ by 2e-7, float64 equals brute-force cosine to 1e-15.
+    """
+    k = min(k, len(R))
+    Rt = np.ascontiguousarray(R.T, dtype=np.float64)
+    out = np.empty((len(U), k))
+    for i in range(0, len(U), chunk):
+        S = U[i:i + chunk] @ Rt
+        if k < S.shape[1]:
+            S = np.partition(S, S.shape[1] - k, axis=1)[:, S.shape[1] - k:]
+        out[i:i + chunk] = -np.sort(-S, axis=1)
+    return out
+
+
+def typicality(
+    Z_seed: np.ndarray, *, neighbours: int = 10, max_reference: int = 5000, random_state: int = 0,
+) -> np.ndarray:
+    """Mean cosine similarity of each seed member to its nearest other seed members (among
+    a uniform sample of ``max_reference`` of them when the seed is larger)."""
+    n = len(Z_seed)
+    if n < 2:
+        return np.ones(n)
+    U = _unit(Z_seed)
+    ref = np.arange(n)
+    if n > max_reference:
+        ref = np.sort(np.random.default_rng(random_state).choice(n, max_reference, replace=False))
+    k = min(neighbours, len(ref) - 1)
+    top = top_k_cosine(U, U[ref], k + 1)
+    # a member of the reference finds itself first (similarity 1): its k others follow
+    in_ref = np.zeros(n, dtype=bool)
+    in_ref[ref] = True
+    return np.where(in_ref, top[:, 1:].mean(axis=1), top[:, :k].mean(axis=1))
 
 
 def reach_curve(
