@@ -163,6 +163,7 @@ ORDER BY w DESC NULLS LAST, client_id LIMIT 50000
 
 def _run(kind: str, path: str) -> dict:
     import numpy as np
+    import pandas as pd
 
     from segmint.store import Warehouse
 
@@ -208,7 +209,7 @@ def _run(kind: str, path: str) -> dict:
         df = wh.con.execute("SELECT * FROM features WHERE as_of = DATE '2025-12-31' ORDER BY client_id").df()
         Z = spec.transform(df).astype(np.float32)
         ids = df.client_id.to_numpy(dtype=object)
-        in_seed = np.isin(ids, np.asarray(seed, dtype=object))
+        in_seed = np.asarray(pd.Index(ids).isin(seed))  # a hash lookup (np.isin on objects is pairwise)
         ref = Z[in_seed]
         if len(ref) > 5000:  # the same uniform sample segmint's lookalike draws
             ref = ref[np.random.default_rng(0).choice(len(ref), 5000, replace=False)]
