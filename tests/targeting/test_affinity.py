@@ -151,3 +151,38 @@ def test_categories_are_baskets_too():
     r = rules.set_index(["antecedent", "consequent"]).loc[("travel", "dining")]
     # travel: c1, c2 (c3's is after as_of); dining: c1 (c2's is a refund, c3's is too old)
     assert r["count"] == 1 and r.confidence == pytest.approx(0.5) and r.lift == pytest.approx(0.5 / 0.1)
+
+
+def test_catalog_segments_carry_their_cross_sell_paths():
+    """attach_cross_sell fills each catalog segment with its own segment's statements."""
+    from types import SimpleNamespace
+
+    from segmint.targeting import attach_cross_sell
+
+    opened = {("c1", "card"): D - dt.timedelta(days=200), ("c1", "savings"): D - dt.timedelta(days=170),
+              ("c2", "card"): D - dt.timedelta(days=200), ("c2", "savings"): D - dt.timedelta(days=150),
+              ("c3", "card"): D - dt.timedelta(days=200), ("c3", "savings"): D - dt.timedelta(days=130)}
+    con = _warehouse(opened=opened)
+    segs = [SimpleNamespace(segment_id=s, cross_sell=None) for s in ("s1", "s2")]
+    catalog = SimpleNamespace(as_of=D, dimensions=[SimpleNamespace(dimension="behaviour", segments=segs)])
+    attach_cross_sell(con, catalog, min_count=1)
+    want = affinity_statements(upgrade_paths(con, D, dimension="behaviour"), min_count=1)
+    assert segs[0].cross_sell == want["s1"] and segs[0].cross_sell  # s1: card -> savings
+    assert segs[1].cross_sell == want.get("s2", [])
+    con.execute("DROP TABLE holdings")
+    segs[0].cross_sell = ["untouched"]
+    attach_cross_sell(con, catalog)  # no holdings: nothing to say, nothing changed
+    assert segs[0].cross_sell == ["untouched"]
+
+
+def test_the_stored_catalog_and_its_markdown_show_cross_sell(cycled):
+    from segmint.profiles import catalog_markdown, load_catalog
+
+    built = cycled.catalog()
+    lines = [(s.segment_id, line) for d in built.dimensions for s in d.segments for line in s.cross_sell]
+    assert lines, "the generated bank holds products: some segment has an upgrade path"
+    with cycled.warehouse() as wh:
+        stored = load_catalog(wh, version=built.version)
+    assert stored.model_dump() == built.model_dump()
+    text = catalog_markdown(built)
+    assert "Cross-sell:" in text and all(line in text for _, line in lines)

@@ -181,18 +181,28 @@ def segment(
 
 def catalog(ws: Workspace, *, as_of=None, store: bool = True):
     """Build (and store, unless ``store=False``) the segment catalog of ``as_of``."""
-    from segmint.profiles import build_catalog, store_catalog
+    from segmint.profiles import store_catalog
 
     with ws.warehouse() as wh:
-        built = build_catalog(wh, config=ws.config.catalog, project=ws.config.project, as_of=as_of)
+        built = _build_catalog(ws, wh, as_of)
         if store:
             store_catalog(wh, built)
     return built
 
 
+def _build_catalog(ws: Workspace, wh, as_of):
+    """The catalog of ``as_of`` with each segment's cross-sell paths (targeting)."""
+    from segmint.profiles import build_catalog
+    from segmint.targeting import attach_cross_sell
+
+    built = build_catalog(wh, config=ws.config.catalog, project=ws.config.project, as_of=as_of)
+    attach_cross_sell(wh.con, built, min_count=ws.config.governance.min_cell)
+    return built
+
+
 def report(ws: Workspace, out=None, *, as_of=None) -> Path:
     """Write the HTML report from the stored catalog of ``as_of`` (built when missing)."""
-    from segmint.profiles import CATALOG_TABLE, build_catalog, load_catalog, store_catalog
+    from segmint.profiles import CATALOG_TABLE, load_catalog, store_catalog
     from segmint.profiles._profile import latest_as_of
     from segmint.report import render_report, write_report
 
@@ -205,7 +215,7 @@ def report(ws: Workspace, out=None, *, as_of=None) -> Path:
         if stored:
             built = load_catalog(wh, as_of=as_of)
         else:
-            built = build_catalog(wh, config=ws.config.catalog, project=ws.config.project, as_of=as_of)
+            built = _build_catalog(ws, wh, as_of)
             store_catalog(wh, built)
         text = render_report(wh, built, sample=ws.config.catalog.report_sample)
     return write_report(out, text)

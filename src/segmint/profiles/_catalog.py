@@ -274,6 +274,8 @@ def catalog_markdown(catalog: Catalog) -> str:
             out.append(" ".join(sentence.text for sentence in s.persona) + "\n\n")
             if s.rule:
                 out.append(f"Definition: {s.rule.english} — `{s.rule.sql}`.\n\n")
+            if s.cross_sell:
+                out.append("Cross-sell:\n\n" + "".join(f"- {line}\n" for line in s.cross_sell) + "\n")
             out.append("| feature | segment mean | segment median | population mean | lift |\n")
             out.append("| --- | ---: | ---: | ---: | ---: |\n")
             for name in s.profile.top_features:

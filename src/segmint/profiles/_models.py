@@ -173,6 +173,12 @@ class Segment(BaseModel):
     rule: SegmentRule | None = Field(description="None when the segment is the fallback with no rule.")
     profile: SegmentProfile
     persona: list[PersonaSentence]
+    cross_sell: list[str] = Field(
+        default_factory=list,
+        description="The segment's strongest upgrade paths in words (from held products' opened "
+        "dates, filled by the targeting stage when there are holdings), e.g. 'Clients in this "
+        "segment who hold a card open savings next at 3.1x the base rate (...)'.",
+    )
 
 
 class CrossTabCell(BaseModel):

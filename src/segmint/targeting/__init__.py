@@ -7,7 +7,12 @@ uplift models and budget allocation (``docs/experiments.md``); propensity models
 features, segments and scores.
 """
 
-from segmint.targeting._affinity import affinity_statements, association_rules, upgrade_paths
+from segmint.targeting._affinity import (
+    affinity_statements,
+    association_rules,
+    attach_cross_sell,
+    upgrade_paths,
+)
 from segmint.targeting._analysis import (
     ALL,
     CampaignAnalysis,
@@ -135,6 +140,7 @@ __all__ = [
     "XLearnerUplift",
     "affinity_rates",
     "affinity_statements",
+    "attach_cross_sell",
     "allocate_budget",
     "analyze_campaign",
     "assign_holdout",

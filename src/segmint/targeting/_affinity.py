@@ -210,3 +210,18 @@ def affinity_statements(
             for r in rows.head(top).itertuples()
         ]
     return out
+
+
+def attach_cross_sell(con: duckdb.DuckDBPyConnection, catalog, *, min_count: int = 10) -> None:
+    """Fill each catalog segment's ``cross_sell`` with its strongest upgrade paths in words
+    (every dimension; nothing when the warehouse holds no holdings)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'holdings'"
+    ).fetchone()[0]
+    if not exists:
+        return
+    for d in catalog.dimensions:
+        paths = upgrade_paths(con, catalog.as_of, dimension=d.dimension, min_count=min_count)
+        lines = affinity_statements(paths, min_count=min_count)
+        for seg in d.segments:
+            seg.cross_sell = lines.get(seg.segment_id, [])
