@@ -94,16 +94,17 @@ def _scoring(project: Project, n: int) -> dict:
     with project.warehouse() as wh:
         con = wh.con
         # N clients drawn from the bank's snapshot, new ids: the same columns and values
+        # an equi-join on k (with the row count a scalar: k = hash(i) % count(*) written
+        # across the two sides is a nested-loop join, 1M x the bank's clients)
         con.execute(f"""CREATE OR REPLACE TABLE big_features AS
-            SELECT 'B' || lpad(CAST(i AS VARCHAR), 8, '0') AS client_id, f.* EXCLUDE (client_id)
-            FROM range({n}) r(i)
-            JOIN (SELECT *, row_number() OVER (ORDER BY client_id) - 1 AS k,
-                         count(*) OVER () AS m FROM features WHERE as_of = ?) f
-              ON f.k = CAST(hash(r.i) % f.m AS BIGINT)""", [as_of])
+            SELECT 'B' || lpad(CAST(r.i AS VARCHAR), 8, '0') AS client_id,
+                   f.* EXCLUDE (client_id, k)
+            FROM (SELECT i, CAST(hash(i) % (SELECT count(*) FROM features WHERE as_of = $1)
+                                 AS BIGINT) AS k FROM range({n}) t(i)) r
+            JOIN (SELECT *, row_number() OVER (ORDER BY client_id) - 1 AS k
+                  FROM features WHERE as_of = $1) f ON f.k = r.k""", [as_of])
         con.execute("DROP TABLE features")
         con.execute("ALTER TABLE big_features RENAME TO features")
-        con.execute("ALTER TABLE features DROP COLUMN k")
-        con.execute("ALTER TABLE features DROP COLUMN m")
         rows = con.execute("SELECT count(*) FROM features").fetchone()[0]
         t0 = time.perf_counter()
         result = score_models(wh, project.config, as_of, names=["churn"], fit_missing=False)
