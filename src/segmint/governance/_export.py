@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segmint.disclosure import suppress_counts
 from segmint.errors import ParameterError, SegmintError
 from segmint.governance._audit_log import log_action
-from segmint.governance._suppress import suppress_counts
 from segmint.store import Warehouse
 
 LEDGER = "privacy_ledger"
