@@ -395,6 +395,8 @@ def print_notes(notes) -> None:
 
 
 def print_run_summary(run) -> None:
+    from segmint.disclosure import SUPPRESSED, show_count, suppression_note
+
     print_ingest_report(run.ingest)
     table = Table(title=f"Segments as of {run.as_of} ({run.n_clients:,} clients, {run.n_features} features)")
     for col in ("dimension", "segment", "name", "clients", "share"):
@@ -405,11 +407,13 @@ def print_run_summary(run) -> None:
                 dim.dimension if i == 0 else "",
                 seg.segment_id,
                 seg.name,
-                f"{seg.profile.size:,}",
-                f"{seg.profile.share:.1%}",
+                show_count(seg.profile.size),
+                SUPPRESSED if seg.profile.share is None else f"{seg.profile.share:.1%}",
                 end_section=i == len(dim.segments) - 1,
             )
     console.print(table)
+    if any(seg.profile.suppressed for dim in run.catalog.dimensions for seg in dim.segments):
+        console.print(suppression_note(run.catalog.min_cell), highlight=False)
     scores = run.scores
     if scores is not None and (scores.scored or scores.skipped):
         done = ", ".join(f"{m} v{v}" for m, v in scores.scored.items()) or "none"

@@ -94,6 +94,9 @@ class Release:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._index
 
+    def value(self, key: Hashable) -> float:
+        return self.values[self._index[key]]
+
 
 def _determined(a: np.ndarray) -> np.ndarray:
     """Columns of the equations ``a`` (one per unknown) whose value the equations fix."""

@@ -102,6 +102,9 @@ class Project(Workspace):
         Returns
         -------
         segmint.profiles.Catalog
+            As released: counts below ``governance.min_cell`` and their complements
+            suppressed (null), see ``docs/governance.md``; ``load_catalog`` reads the
+            warehouse's full copy.
         """
         return pipeline.catalog(self, as_of=as_of, store=store)
 

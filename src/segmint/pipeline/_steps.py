@@ -180,14 +180,16 @@ def segment(
 
 
 def catalog(ws: Workspace, *, as_of=None, store: bool = True):
-    """Build (and store, unless ``store=False``) the segment catalog of ``as_of``."""
-    from segmint.profiles import build_catalog, store_catalog
+    """Build (and store, unless ``store=False``) the segment catalog of ``as_of``; returns
+    it as released: small counts suppressed (``governance.min_cell``). The warehouse keeps
+    the full catalog."""
+    from segmint.profiles import build_catalog, release_catalog, store_catalog
 
     with ws.warehouse() as wh:
         built = build_catalog(wh, config=ws.config.catalog, project=ws.config.project, as_of=as_of)
         if store:
             store_catalog(wh, built)
-    return built
+    return release_catalog(built, ws.config.governance.min_cell)
 
 
 def report(ws: Workspace, out=None, *, as_of=None) -> Path:
