@@ -227,7 +227,8 @@ def report(
     proj = _project(project)
     with proj.warehouse(read_only=True) as wh:
         sections = [
-            build_section(wh, proj.config.experiments, n, by=by, uplift=not no_uplift, budget=budget)
+            build_section(wh, proj.config.experiments, n, by=by, uplift=not no_uplift, budget=budget,
+                          min_cell=proj.config.governance.min_cell)
             for n in name
         ]
     path = write_report(proj.resolve(str(out)) if not out.is_absolute() else out,

@@ -16,10 +16,8 @@ from segmint.profiles import (
     build_catalog,
     catalog_json,
     catalog_markdown,
-    example_warehouse,
     release_catalog,
 )
-from segmint.store import Warehouse
 
 
 def released_counts(catalog: Catalog) -> list[int]:
@@ -86,25 +84,9 @@ def test_minimum_of_one_releases_everything(catalog):
 
 
 @pytest.fixture(scope="module")
-def tiny_segment():
-    """The example warehouse (600 clients) with an ``rfm`` segment of 4 clients defined by
-    its own rule: the four highest spenders."""
-    wh = Warehouse(":memory:")
-    example_warehouse(wh, 600, seed=1)
-    threshold = wh.con.execute(
-        "SELECT monetary_total FROM features ORDER BY monetary_total DESC LIMIT 1 OFFSET 3"
-    ).fetchone()[0]
-    wh.con.execute(
-        "UPDATE segment_assignments SET segment_id = 'whales', segment_name = 'Whales' "
-        "WHERE dimension = 'rfm' AND client_id IN (SELECT client_id FROM features "
-        "WHERE monetary_total >= ?)", [threshold])
-    params = json.loads(wh.con.execute(
-        "SELECT params FROM segment_models WHERE dimension = 'rfm'").fetchone()[0])
-    params["rules"].insert(0, {"segment_id": "whales", "where": f"monetary_total >= {threshold}"})
-    wh.con.execute("UPDATE segment_models SET params = ? WHERE dimension = 'rfm'", [json.dumps(params)])
-    raw = build_catalog(wh, project="tiny")
-    yield raw, release_catalog(raw, 10)
-    wh.close()
+def tiny_segment(tiny_segment_wh):
+    raw = build_catalog(tiny_segment_wh, project="tiny")
+    return raw, release_catalog(raw, 10)
 
 
 def test_a_small_segment_keeps_its_name_and_definition_only(tiny_segment):

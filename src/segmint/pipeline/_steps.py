@@ -209,7 +209,8 @@ def report(ws: Workspace, out=None, *, as_of=None) -> Path:
         else:
             built = build_catalog(wh, config=ws.config.catalog, project=ws.config.project, as_of=as_of)
             store_catalog(wh, built)
-        text = render_report(wh, built, sample=ws.config.catalog.report_sample)
+        text = render_report(wh, built, sample=ws.config.catalog.report_sample,
+                             min_cell=ws.config.governance.min_cell)
     return write_report(out, text)
 
 

@@ -14,6 +14,7 @@ from segmint.targeting._analysis import (
     analyze_campaign,
     exposure_outcomes_sql,
     lift_table,
+    release_lifts,
     segment_sizes,
 )
 from segmint.targeting._audiences import (
@@ -168,6 +169,7 @@ __all__ = [
     "latest_scores",
     "lift_history",
     "lift_table",
+    "release_lifts",
     "list_audiences",
     "list_versions",
     "load_version",
