@@ -266,28 +266,32 @@ def table_release(
     rows_shown: bool = True,
     cols_shown: bool = True,
     total_shown: bool = True,
+    locked: np.ndarray | None = None,
     locked_rows: Iterable[int] = (),
     locked_cols: Iterable[int] = (),
+    locked_total: bool = False,
 ) -> Release:
     """The :class:`Release` of a 2-D count table with its margins.
 
     Keys: ``("cell", i, j)``, ``("row", i)``, ``("col", j)``, ``("total",)``. A margin that
-    is not shown is implied (the reader can add the cells up); ``locked_*`` margins are
-    released elsewhere. A one-row table's total is its row total, and its column totals are
-    its cells (likewise one column).
+    is not shown is implied (the reader can add the cells up); ``locked`` cells (a boolean
+    mask) and ``locked_*`` margins are released elsewhere. A one-row table's total is its
+    row total, and its column totals are its cells (likewise one column).
     """
     counts = np.asarray(counts, dtype=float)
     r, c = counts.shape
+    fixed = np.zeros(counts.shape, dtype=bool) if locked is None else np.asarray(locked, dtype=bool)
     rel = Release()
     for i in range(r):
         for j in range(c):
-            rel.count(("cell", i, j), counts[i, j])
+            rel.count(("cell", i, j), counts[i, j], locked=bool(fixed[i, j]))
 
     def cells(i: int | None = None, j: int | None = None) -> list[tuple]:
         return [("cell", a, b) for a in range(r) for b in range(c)
                 if (i is None or a == i) and (j is None or b == j)]
 
-    rel.count(("total",), counts.sum(), published=total_shown, priority=3)
+    rel.count(("total",), counts.sum(), published=total_shown or locked_total, locked=locked_total,
+              priority=3)
     locked_rows, locked_cols = set(locked_rows), set(locked_cols)
     if r > 1 and c > 1:
         for i in range(r):
@@ -313,8 +317,10 @@ def suppress_table(
     rows_shown: bool = True,
     cols_shown: bool = True,
     total_shown: bool = True,
+    locked: np.ndarray | None = None,
     locked_rows: Iterable[int] = (),
     locked_cols: Iterable[int] = (),
+    locked_total: bool = False,
 ) -> SuppressedTable:
     """Suppress small cells of a 2-D count table and enough others that none of them can
     be recomputed from what is released (cells and margins).
@@ -326,7 +332,8 @@ def suppress_table(
     hide : boolean mask like ``counts`` of cells to withhold whatever their size
     rows_shown, cols_shown, total_shown : whether the margins are released (a margin not
         shown is still implied: the reader can add the released cells up)
-    locked_rows, locked_cols : margins released elsewhere (never suppressed here)
+    locked : boolean mask like ``counts`` of cells released elsewhere (never suppressed here)
+    locked_rows, locked_cols, locked_total : margins released elsewhere
 
     Examples
     --------
@@ -341,7 +348,8 @@ def suppress_table(
         raise ParameterError(f"suppress_table: min_cell must be at least 1 (got {min_cell})")
     r, c = counts.shape
     rel = table_release(counts, rows_shown=rows_shown, cols_shown=cols_shown,
-                        total_shown=total_shown, locked_rows=locked_rows, locked_cols=locked_cols)
+                        total_shown=total_shown, locked=locked, locked_rows=locked_rows,
+                        locked_cols=locked_cols, locked_total=locked_total)
     forced = [] if hide is None else [("cell", i, j) for i, j in np.argwhere(np.asarray(hide, bool))]
     status = suppress(rel, min_cell, hide=forced)
 

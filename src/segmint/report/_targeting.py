@@ -96,9 +96,9 @@ def _suppressed_rows(frame, d: Dimension, min_cell: int) -> np.ndarray:
     sizes = {s.segment_id: s.profile.size for s in d.segments}
     counts = frame.clients.to_numpy(float)[None, :]
     hide = np.array([[sid in _hidden(d) for sid in frame.segment_id]])
-    locked = [j for j, (sid, n) in enumerate(zip(frame.segment_id, frame.clients, strict=True))
-              if sizes.get(sid) == n]
-    t = suppress_table(counts, min_cell, hide=hide, locked_cols=locked)
+    locked = np.array([[sizes.get(sid) == n for sid, n in zip(frame.segment_id, frame.clients, strict=True)]])
+    t = suppress_table(counts, min_cell, hide=hide, locked=locked,
+                       locked_total=d.n_clients is not None and d.n_clients == counts.sum())
     return t.hidden[0]
 
 
