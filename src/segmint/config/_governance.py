@@ -129,8 +129,9 @@ class GovernanceConfig(BaseModel):
     pseudonymise: PseudonymConfig = Field(default_factory=PseudonymConfig)
     min_cell: int = Field(
         default=10, ge=1,
-        description="Smallest count released in any aggregate leaving the warehouse; smaller "
-        "cells (and complementary ones) are suppressed.",
+        description="Smallest count released in any aggregate leaving the warehouse (catalog, "
+        "report, exports, audience counts, serving publication); smaller counts, and "
+        "complementary ones that would give them back, are suppressed. 1 turns suppression off.",
     )
     privacy_budget: float = Field(
         default=1.0, gt=0,

@@ -169,7 +169,8 @@ def export_profiles(
         frame = agg[["dimension", "segment_id", "segment_name", "clients"]].copy()
         status = _suppressed_sizes(wh, agg, as_of, min_cell)
         frame["clients"] = frame.clients.astype("float64").where(status.isna())
-        frame["suppressed"] = status
+        # which suppressed size is the small one is not said: it would bound the other
+        frame["suppressed"] = status.notna()
         frame["share"] = agg.clients / agg.groupby("dimension").clients.transform("sum")
         for f in means:
             frame[f"mean_{f}"] = agg[f"mean_{f}"]
