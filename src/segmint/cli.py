@@ -973,17 +973,20 @@ def erase(
 ) -> None:
     """Erase clients from every warehouse table and keep them out of later ingests.
 
-    Needs the pseudonymisation key (governance.pseudonymise) for the tombstone.
+    Needs the pseudonymisation key (governance.pseudonymise) for the tombstone; with the
+    erasure key (governance.erasure) set, the tombstone survives a rotation of the first.
 
     Example: segmint erase C00000042 C00000043 --reason "erasure request 2024-117"
     """
-    from segmint.governance import erase_clients, pseudonym_key, read_ids
+    from segmint.governance import erase_clients, optional_key, pseudonym_key, read_ids
 
     proj = _project(project)
     ids = list(client_ids or []) + (read_ids(file) if file else [])
-    key = pseudonym_key(proj.config.governance.pseudonymise, proj.root)
+    gov = proj.config.governance
+    key = pseudonym_key(gov.pseudonymise, proj.root)
     with proj.warehouse() as wh:
-        result = erase_clients(wh, ids, key=key, actor=_actor(by), reason=reason)
+        result = erase_clients(wh, ids, key=key, erasure_key=optional_key(gov.erasure, proj.root),
+                               actor=_actor(by), reason=reason)
     console.print(f"{len(ids)} client(s) erased: {result.total} row(s) in {len(result.rows)} table(s)")
 
 

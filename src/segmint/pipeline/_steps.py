@@ -42,10 +42,11 @@ def ingest(
     from segmint.sources import appended_table
     from segmint.sources import ingest as load
 
-    key = optional_key(ws.config.governance.pseudonymise, ws.root)
+    gov = ws.config.governance
+    keys = [optional_key(gov.pseudonymise, ws.root), optional_key(gov.erasure, ws.root)]
     report = load(
         ws, progress=progress, full=full, allow_shrink=allow_shrink,
-        after_load=lambda con, run_id: drop_erased(con, key, run_id=run_id),
+        after_load=lambda con, run_id: drop_erased(con, keys, run_id=run_id),
     )
     if ws.config.features.incremental:
         from segmint.features._snapshot import refresh_state
