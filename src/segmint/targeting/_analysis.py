@@ -255,7 +255,7 @@ class CampaignAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
-        rows = self.lifts.replace({np.nan: None}).to_dict("records")
+        rows = self.lifts.astype(object).where(self.lifts.notna(), None).to_dict("records")
         return {
             "campaign": self.campaign,
             "by": self.by,
