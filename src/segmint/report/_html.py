@@ -576,9 +576,10 @@ def what_changed(wh: Warehouse, as_of, *, catalog: Catalog | None = None, min_ce
     for d, v, n, rate, ari, up, down, core, share, shift in stab:
         # upward and downward are sums of migration cells: released with them
         moved = migrations[d][1] if d in migrations else {}
-        up = None if moved.get("up") else up
-        down = None if moved.get("down") else down
-        cells = [_count(x, min_cell) for x in (n, up, down, core)]
+        cells = [
+            "–" if x is None else SUPPRESSED if way and moved.get(way) else _count(x, min_cell)
+            for x, way in ((n, None), (up, "up"), (down, "down"), (core, None))
+        ]
         out.append(
             f"<tr><td>{_e(d)}</td><td class='num'>{v}</td><td class='num'>{cells[0]}</td>"
             f"<td class='num'>{_pct(rate)}</td><td class='num'>{_num(ari)}</td>"
@@ -608,11 +609,9 @@ def what_changed(wh: Warehouse, as_of, *, catalog: Catalog | None = None, min_ce
     return "".join(out)
 
 
-def _count(x: int | None, min_cell: int) -> str:
+def _count(x: int, min_cell: int) -> str:
     """A count outside a suppressed table: below the minimum it is not shown."""
-    if x is None or 0 < x < min_cell:
-        return SUPPRESSED
-    return f"{x:,}"
+    return SUPPRESSED if 0 < x < min_cell else f"{int(x):,}"
 
 
 def migration_heatmap(wh: Warehouse, as_of, dimension: str, *, catalog: Catalog | None = None,
