@@ -68,7 +68,7 @@ class Release:
     locked: list[bool] = field(default_factory=list)
     priority: list[int] = field(default_factory=list)
     equations: list[tuple[int, list[int]]] = field(default_factory=list)
-    _index: dict[Hashable, int] = field(default_factory=dict)
+    _index: dict[Hashable, int] = field(default_factory=dict, init=False, repr=False)
 
     def count(self, key: Hashable, value: float, *, published: bool = True, locked: bool = False,
               priority: int = 0) -> Hashable:
