@@ -314,6 +314,8 @@ def suppress_table(
     min_cell: int = 10,
     *,
     hide: np.ndarray | None = None,
+    hide_rows: Iterable[int] = (),
+    hide_cols: Iterable[int] = (),
     rows_shown: bool = True,
     cols_shown: bool = True,
     total_shown: bool = True,
@@ -330,6 +332,7 @@ def suppress_table(
     counts : 2-D array of non-negative counts
     min_cell : smallest non-zero count released (1: nothing suppressed)
     hide : boolean mask like ``counts`` of cells to withhold whatever their size
+    hide_rows, hide_cols : margins to withhold (suppressed elsewhere), protected like cells
     rows_shown, cols_shown, total_shown : whether the margins are released (a margin not
         shown is still implied: the reader can add the released cells up)
     locked : boolean mask like ``counts`` of cells released elsewhere (never suppressed here)
@@ -351,6 +354,7 @@ def suppress_table(
                         total_shown=total_shown, locked=locked, locked_rows=locked_rows,
                         locked_cols=locked_cols, locked_total=locked_total)
     forced = [] if hide is None else [("cell", i, j) for i, j in np.argwhere(np.asarray(hide, bool))]
+    forced += [k for k in [("row", i) for i in hide_rows] + [("col", j) for j in hide_cols] if k in rel]
     status = suppress(rel, min_cell, hide=forced)
 
     def shown(key: tuple) -> bool:

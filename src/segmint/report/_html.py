@@ -658,7 +658,10 @@ def migration_heatmap(wh: Warehouse, as_of, dimension: str, *, catalog: Catalog 
     for way in ("up", "down"):
         rel.count(way, sum(counts[k] for k, w in direction.items() if w == way), priority=2)
         rel.sum(way, [("cell", i, j) for (i, j), w in direction.items() if w == way])
-    status = suppress(rel, min_cell, hide=[("cell", i, j) for i, j in np.argwhere(hide)])
+    # a suppressed current segment's column total is its size: withheld and protected too
+    withheld = [("cell", i, j) for i, j in np.argwhere(hide)]
+    withheld += [("col", j) for j in np.flatnonzero(hide.any(axis=0)) if ("col", j) in rel]
+    status = suppress(rel, min_cell, hide=withheld)
     gone = {k for k, st in status.items() if st is not None}
 
     def rate_shown(i: int, j: int) -> bool:

@@ -137,12 +137,13 @@ def _segment_deciles(wh: Warehouse, catalog: Catalog, model: str, *, min_cell: i
         deciles = list(range(10, 0, -1))
         counts = np.array([[cells[s.segment_id].get(k, 0) for k in deciles] for s in segs])
         hide = np.array([[s.profile.suppressed] * len(deciles) for s in segs])
-        t = suppress_table(counts, min_cell, hide=hide, locked_cols=range(len(deciles)))
+        t = suppress_table(counts, min_cell, hide=hide, locked_cols=range(len(deciles)),
+                           hide_rows=[i for i, s in enumerate(segs) if s.profile.suppressed])
         head = "".join(f"<th class='num'>D{k}</th>" for k in deciles)
         body = []
         for i, s in enumerate(segs):
             total = counts[i].sum()
-            row_shown = not np.isnan(t.row_totals[i])
+            row_shown = not np.isnan(t.row_totals[i]) and not s.profile.suppressed
             # a share reveals its row total: withheld with it
             shares = [SUPPRESSED if np.isnan(t.cells[i, j]) or not row_shown else f"{counts[i, j] / total:.0%}"
                       for j in range(len(deciles))]
