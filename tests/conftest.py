@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog_fixtures import catalog, example_wh  # noqa: F401  (shared fixtures)
+from catalog_fixtures import catalog, example_wh, tiny_segment_wh  # noqa: F401  (shared fixtures)
 from tiny_project import make_project
 
 

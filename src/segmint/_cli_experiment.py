@@ -120,11 +120,19 @@ def analyze(
 
     Example: segmint experiment analyze spring_saver --by value --json
     """
-    from segmint.targeting import analyze_campaign
+    import dataclasses
+
+    from segmint.disclosure import SUPPRESSED, show_count
+    from segmint.targeting import analyze_campaign, release_lifts
 
     proj = _project(project)
     with proj.warehouse(read_only=True) as wh:
         res = analyze_campaign(wh, proj.config.experiments, name, by=by, covariates=covariate or ())
+    # the arms' counts leave the warehouse suppressed (governance.min_cell), their values too
+    lifts = release_lifts(res.lifts, proj.config.governance.min_cell)
+    withheld = set(lifts.loc[lifts["suppressed"], "segment"])
+    res = dataclasses.replace(res, lifts=lifts, notes=[
+        n for n in res.notes if not any(f"segment {s!r}" in n for s in withheld)])
     if as_json:
         typer.echo(json.dumps(res.to_dict(), indent=2, default=str))
         return
@@ -133,11 +141,15 @@ def analyze(
     for col in ("segment", "n ctl/trt", "control", "treated", "lift [95% CI]", "q", "CUPED [95% CI]", "incr.", "ROI"):
         table.add_column(col)
     for r in res.lifts.itertuples(index=False):
+        counts = f"{show_count(_na(r.n_control))}/{show_count(_na(r.n_treatment))}"
+        if r.suppressed:
+            table.add_row(r.segment, counts, *[SUPPRESSED] * 7)
+            continue
         if "lift" not in res.lifts or r.lift != r.lift:
-            table.add_row(r.segment, f"{r.n_control}/{r.n_treatment}", *["-"] * 7)
+            table.add_row(r.segment, counts, *["-"] * 7)
             continue
         table.add_row(
-            r.segment, f"{r.n_control}/{r.n_treatment}",
+            r.segment, counts,
             f"{r.control:.1%}" if pct else _fmt(r.control),
             f"{r.treatment:.1%}" if pct else _fmt(r.treatment),
             f"{_fmt(r.lift, pct)} [{_fmt(r.lift_low, pct)}, {_fmt(r.lift_high, pct)}]",
@@ -155,6 +167,17 @@ def analyze(
         )
     for note in res.notes:
         console.print(f"note: {note}", highlight=False)
+    if withheld:
+        from segmint.disclosure import suppression_note
+
+        console.print(suppression_note(proj.config.governance.min_cell), highlight=False)
+
+
+def _na(x):
+    """A nullable count (pandas ``NA``) as ``None``."""
+    import pandas as pd
+
+    return None if x is None or x is pd.NA or x != x else x
 
 
 @experiment_app.command("plan")
@@ -227,7 +250,8 @@ def report(
     proj = _project(project)
     with proj.warehouse(read_only=True) as wh:
         sections = [
-            build_section(wh, proj.config.experiments, n, by=by, uplift=not no_uplift, budget=budget)
+            build_section(wh, proj.config.experiments, n, by=by, uplift=not no_uplift, budget=budget,
+                          min_cell=proj.config.governance.min_cell)
             for n in name
         ]
     path = write_report(proj.resolve(str(out)) if not out.is_absolute() else out,
@@ -249,16 +273,24 @@ def uplift(
 
     Example: segmint experiment uplift cmp01 --by value --save
     """
+    from segmint.disclosure import SUPPRESSED, suppress_table
     from segmint.targeting import fit_uplift
 
     proj = _project(project)
     with proj.warehouse(read_only=not save) as wh:
         res = fit_uplift(wh, proj.config.experiments, name, by=by, method=method, save=save)
+    # the segments' clients leave the warehouse suppressed (their total is implied), with
+    # every value of a suppressed segment
+    segments = res.segments.astype(object)
+    if len(segments):
+        t = suppress_table(res.segments["clients"].to_numpy(float)[None, :],
+                           proj.config.governance.min_cell, total_shown=False)
+        segments.loc[t.hidden[0], [c for c in segments.columns if c != "segment"]] = None
     if as_json:
         typer.echo(json.dumps({
             "campaign": name, "method": method, "as_of": str(res.as_of),
             "qini_coefficient": res.qini_coefficient, "targeting": res.targeting,
-            "segments": res.segments.to_dict("records"),
+            "segments": segments.to_dict("records"),
         }, indent=2, default=str))
         return
     q = res.qini_coefficient
@@ -267,7 +299,10 @@ def uplift(
         f"propensity {q['propensity']:+.5f}, random 0", highlight=False,
     )
     table = Table("segment", "clients", "mean uplift", "class")
-    for r in res.segments.to_dict("records"):
+    for r in segments.to_dict("records"):
+        if r["clients"] is None:
+            table.add_row(str(r["segment"]), *[SUPPRESSED] * 3)
+            continue
         table.add_row(str(r["segment"]), f"{r['clients']:,}", f"{r['uplift']:+.4f}", str(r["class"]))
     console.print(table)
     t = res.targeting

@@ -395,6 +395,8 @@ def print_notes(notes) -> None:
 
 
 def print_run_summary(run) -> None:
+    from segmint.disclosure import SUPPRESSED, show_count, suppression_note
+
     print_ingest_report(run.ingest)
     table = Table(title=f"Segments as of {run.as_of} ({run.n_clients:,} clients, {run.n_features} features)")
     for col in ("dimension", "segment", "name", "clients", "share"):
@@ -405,11 +407,13 @@ def print_run_summary(run) -> None:
                 dim.dimension if i == 0 else "",
                 seg.segment_id,
                 seg.name,
-                f"{seg.profile.size:,}",
-                f"{seg.profile.share:.1%}",
+                show_count(seg.profile.size),
+                SUPPRESSED if seg.profile.share is None else f"{seg.profile.share:.1%}",
                 end_section=i == len(dim.segments) - 1,
             )
     console.print(table)
+    if any(seg.profile.suppressed for dim in run.catalog.dimensions for seg in dim.segments):
+        console.print(suppression_note(run.catalog.min_cell), highlight=False)
     scores = run.scores
     if scores is not None and (scores.scored or scores.skipped):
         done = ", ".join(f"{m} v{v}" for m, v in scores.scored.items()) or "none"
@@ -969,17 +973,20 @@ def erase(
 ) -> None:
     """Erase clients from every warehouse table and keep them out of later ingests.
 
-    Needs the pseudonymisation key (governance.pseudonymise) for the tombstone.
+    Needs the pseudonymisation key (governance.pseudonymise) for the tombstone; with the
+    erasure key (governance.erasure) set, the tombstone survives a rotation of the first.
 
     Example: segmint erase C00000042 C00000043 --reason "erasure request 2024-117"
     """
-    from segmint.governance import erase_clients, pseudonym_key, read_ids
+    from segmint.governance import erase_clients, optional_key, pseudonym_key, read_ids
 
     proj = _project(project)
     ids = list(client_ids or []) + (read_ids(file) if file else [])
-    key = pseudonym_key(proj.config.governance.pseudonymise, proj.root)
+    gov = proj.config.governance
+    key = pseudonym_key(gov.pseudonymise, proj.root)
     with proj.warehouse() as wh:
-        result = erase_clients(wh, ids, key=key, actor=_actor(by), reason=reason)
+        result = erase_clients(wh, ids, key=key, erasure_key=optional_key(gov.erasure, proj.root),
+                               actor=_actor(by), reason=reason)
     console.print(f"{len(ids)} client(s) erased: {result.total} row(s) in {len(result.rows)} table(s)")
 
 
@@ -1156,14 +1163,26 @@ audience_app = typer.Typer(no_args_is_help=True, help="Audiences declared in seg
 app.add_typer(audience_app, name="audience")
 
 
-def _frame_table(frame, title: str | None = None) -> Table:
+def _frame_table(frame, title: str | None = None, *, missing: str = "") -> Table:
+    """A frame as a table; a missing value reads ``missing`` (``suppressed`` for a frame
+    of released counts)."""
+    import pandas as pd
+
     table = Table(title=title)
     for col in frame.columns:
         table.add_column(str(col))
     for row in frame.itertuples(index=False):
-        table.add_row(*["" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v))
-                        for v in row])
+        table.add_row(*[missing if v is None or (not isinstance(v, str) and pd.isna(v))
+                        else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
     return table
+
+
+def _suppression_line(proj, any_suppressed) -> None:
+    """Why a count reads "suppressed" (printed when one does)."""
+    from segmint.disclosure import suppression_note
+
+    if any_suppressed:
+        console.print(suppression_note(proj.config.governance.min_cell), highlight=False)
 
 
 @audience_app.command("build")
@@ -1178,15 +1197,23 @@ def audience_build(
 
     Example: segmint audience build card_upsell --out card_upsell.csv
     """
-    b = _project(project).build_audience(name, as_of=_date(as_of), out=out, mark_contacted=mark_contacted)
-    console.print(f"audience {b.audience} v{b.version} as of {b.as_of}: {b.members:,} members, "
-                  f"{b.holdout:,} in the holdout" + (f"; written to {out}" if out else ""), highlight=False)
-    console.print("  " + ", ".join(f"{k} {v:,}" for k, v in b.counts.items()), highlight=False)
-    if b.changes:
-        console.print(f"  since v{b.version - 1}: +{b.changes['added']:,} -{b.changes['removed']:,} "
-                      f"(kept {b.changes['kept']:,})", highlight=False)
+    from segmint.disclosure import show_count
+
+    proj = _project(project)
+    b = proj.build_audience(name, as_of=_date(as_of), out=out, mark_contacted=mark_contacted)
+    info = proj.audience(name, version=b.version)  # the counts as released
+    console.print(f"audience {b.audience} v{b.version} as of {b.as_of}: {show_count(info['members'])} "
+                  f"members, {show_count(info['holdout'])} in the holdout"
+                  + (f"; written to {out}" if out else ""), highlight=False)
+    console.print("  " + ", ".join(f"{k} {show_count(v)}" for k, v in info["counts"].items()),
+                  highlight=False)
+    ch = info["changes"]
+    if ch:
+        console.print(f"  since v{b.version - 1}: +{show_count(ch['added'])} -{show_count(ch['removed'])} "
+                      f"(kept {show_count(ch['kept'])})", highlight=False)
     for note in b.notes:
         console.print(f"  note: {note}", highlight=False)
+    _suppression_line(proj, info["suppressed"])
 
 
 @audience_app.command("list")
@@ -1195,7 +1222,18 @@ def audience_list(project: ProjectOpt = Path("segmint.yaml")) -> None:
 
     Example: segmint audience list
     """
-    console.print(_frame_table(_project(project).audiences(), "Audiences"))
+    from segmint.disclosure import SUPPRESSED
+
+    proj = _project(project)
+    frame = proj.audiences()
+    built = frame["version"].notna()
+    counts = ["members", "holdout", "added", "removed"]
+    # a built audience's missing count is suppressed; an unbuilt one has none
+    shown = frame.drop(columns="suppressed").astype(object)
+    for c in counts:
+        shown.loc[built & frame[c].isna(), c] = SUPPRESSED
+    console.print(_frame_table(shown, "Audiences"))
+    _suppression_line(proj, frame["suppressed"].any())
 
 
 @audience_app.command("show")
@@ -1208,15 +1246,22 @@ def audience_show(
 
     Example: segmint audience show card_upsell
     """
-    info = _project(project).audience(name, version=version)
-    console.print(f"audience {name} v{info['version']} as of {info['as_of']}: {info['members']:,} members, "
-                  f"{info['holdout']:,} holdout", highlight=False)
-    console.print("  " + ", ".join(f"{k} {v:,}" for k, v in info["counts"].items()), highlight=False)
+    from segmint.disclosure import SUPPRESSED, show_count
+
+    proj = _project(project)
+    info = proj.audience(name, version=version)
+    console.print(f"audience {name} v{info['version']} as of {info['as_of']}: "
+                  f"{show_count(info['members'])} members, {show_count(info['holdout'])} holdout",
+                  highlight=False)
+    console.print("  " + ", ".join(f"{k} {show_count(v)}" for k, v in info["counts"].items()),
+                  highlight=False)
     if info["changes"]:
-        console.print(f"  changes: {info['changes']}", highlight=False)
+        console.print("  changes: " + ", ".join(f"{k} {show_count(v)}" for k, v in info["changes"].items()),
+                      highlight=False)
     for note in info["notes"]:
         console.print(f"  note: {note}", highlight=False)
-    console.print(_frame_table(info["segments"], "Members by segment"))
+    console.print(_frame_table(info["segments"], "Members by segment", missing=SUPPRESSED))
+    _suppression_line(proj, info["suppressed"])
 
 
 @audience_app.command("overlap")
@@ -1228,7 +1273,12 @@ def audience_overlap_cmd(
 
     Example: segmint audience overlap card_upsell savers
     """
-    console.print(_frame_table(_project(project).audience_overlap(names).reset_index(), "Overlap"))
+    from segmint.disclosure import SUPPRESSED
+
+    proj = _project(project)
+    matrix = proj.audience_overlap(names)
+    console.print(_frame_table(matrix.reset_index(), "Overlap", missing=SUPPRESSED))
+    _suppression_line(proj, bool(matrix.isna().to_numpy().any()))
 
 
 @audience_app.command("export")

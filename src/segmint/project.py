@@ -102,6 +102,9 @@ class Project(Workspace):
         Returns
         -------
         segmint.profiles.Catalog
+            As released: counts below ``governance.min_cell`` and their complements
+            suppressed (null), see ``docs/governance.md``; ``load_catalog`` reads the
+            warehouse's full copy.
         """
         return pipeline.catalog(self, as_of=as_of, store=store)
 
@@ -341,25 +344,28 @@ class Project(Workspace):
                                    client_id_sql=self._exported_id_sql())
 
     def audiences(self) -> pd.DataFrame:
-        """Declared and built audiences: latest version, as_of, sizes, changes."""
+        """Declared and built audiences: latest version, as_of, sizes, changes (counts
+        below ``governance.min_cell`` suppressed)."""
         from segmint.targeting import list_audiences
 
         with self.warehouse() as wh:
-            return list_audiences(wh, self.config.audiences)
+            return list_audiences(wh, self.config.audiences, min_cell=self.config.governance.min_cell)
 
     def audience(self, name: str, *, version: int | None = None) -> dict:
-        """One build: definition, counts per step, notes, changes, segment mix."""
+        """One build: definition, counts per step, notes, changes, segment mix (counts
+        below ``governance.min_cell`` suppressed)."""
         from segmint.targeting import show_audience
 
         with self.warehouse() as wh:
-            return show_audience(wh, name, version=version)
+            return show_audience(wh, name, version=version, min_cell=self.config.governance.min_cell)
 
     def audience_overlap(self, names: list[str] | None = None) -> pd.DataFrame:
-        """Members shared by the latest builds of the audiences (diagonal: sizes)."""
+        """Members shared by the latest builds of the audiences (diagonal: sizes; counts
+        below ``governance.min_cell`` suppressed)."""
         from segmint.targeting import audience_overlap
 
         with self.warehouse() as wh:
-            return audience_overlap(wh, names or None)
+            return audience_overlap(wh, names or None, min_cell=self.config.governance.min_cell)
 
     def lookalike(self, seed, *, as_of: dt.date | str | None = None, **options):
         """Rank the clients outside a seed by similarity, with the reach-versus-fidelity curve.

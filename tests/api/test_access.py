@@ -25,7 +25,7 @@ def _targets(client, keys, books):
     theirs = sorted(c for c, b in by_book.items() if b == other)
     admin = auth(keys["admin"])
     segs = client.get("/v1/segments", headers=admin).json()["segments"]
-    seg = max(segs, key=lambda s: s["clients"])
+    seg = max(segs, key=lambda s: s["clients"] or 0)  # null: a suppressed size
     alert = client.get("/v1/alerts", headers=admin).json()["items"][0]["alert_id"]
     job = client.post("/v1/events", headers=admin, json={"events": [
         {"client_id": mine[0], "ts": "2025-12-31T10:00:00", "event_type": "login"}]}).json()["job_id"]

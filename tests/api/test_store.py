@@ -9,11 +9,13 @@ import time
 import uuid
 
 import httpx
+import numpy as np
 import pytest
 
 from segmint import Project
 from segmint.api import DuckDBStore, ServiceState, create_app, open_store, publish
 from segmint.api._store import publications_dir, resolve
+from segmint.disclosure import determined_cells
 from segmint.store import Warehouse
 
 from .conftest import auth, book_of, serve_in_thread
@@ -72,7 +74,15 @@ def test_publication_holds_current_segments_values_books(served, state, keys):
     expected: dict = {}
     for _, dim, seg in current:
         expected[(dim, seg)] = expected.get((dim, seg), 0) + 1
-    assert sizes == expected
+    # the sizes as released: the true ones, or null (governance.min_cell 10) -- none below
+    # 10, none recoverable from the dimension's total
+    assert sizes.keys() == expected.keys()
+    assert all(v is None or v == expected[k] for k, v in sizes.items())
+    assert all(v is None or v >= 10 for v in sizes.values())
+    assert any(expected[k] < 10 for k in sizes) and all(sizes[k] is None for k in sizes if expected[k] < 10)
+    for dim in {d for d, _ in sizes}:
+        hidden = np.array([[v is None for (d, _), v in sorted(sizes.items()) if d == dim]])
+        assert not determined_cells(hidden, np.array([True]), np.zeros(hidden.shape[1], bool), True).any()
     store.close()
 
 
@@ -261,7 +271,7 @@ def test_pseudonymised_ids_when_governance_turns_them_on(served, monkeypatch):
     monkeypatch.setitem(sys.modules, "segmint.governance", fake)
 
     class WithGovernance:
-        governance = SimpleNamespace(pseudonymise=SimpleNamespace(enabled=True))
+        governance = SimpleNamespace(pseudonymise=SimpleNamespace(enabled=True), min_cell=10)
 
         def __getattr__(self, name):
             return getattr(served.config, name)
@@ -364,3 +374,28 @@ def test_lookups_run_on_the_loop_and_a_new_publication_opens_in_a_thread(served)
         assert threads["refresh"] != threads["loop"] and threads["read"] == threads["loop"]
     finally:
         store.close()
+
+
+def test_small_counts_are_suppressed_in_the_publication(served):
+    """An audience of 4 and the small segments: null counts, and a suppressed segment's
+    share, CLV and churn risk null too; the dashboard reads "suppressed"."""
+    import json
+
+    from segmint.api._dashboard import audiences_page, overview
+
+    with served.warehouse() as wh:
+        wh.con.execute("INSERT INTO audience_members SELECT 'tiny', client_id, 'treatment' "
+                       "FROM clients ORDER BY client_id LIMIT 4")
+    served.publish()
+    store = open_store(served.config, served.root)
+    with store.snapshot() as snap:
+        assert snap.audience("tiny")["clients"] is None and snap.audience("upsell")["clients"] >= 10
+        hidden = [s for s in snap.segments() if s.clients is None]
+        assert hidden
+        for s in hidden:
+            assert s.share is None and s.clv_total is None and s.clv_mean is None and s.churn_risk is None
+            assert json.loads(s.profile)["suppressed"] and s.persona == ""
+        page = overview(snap.segments()) + audiences_page(snap.audiences(book=None, scoped=False),
+                                                          can_export=False)
+    store.close()
+    assert "<td class='num'>suppressed</td>" in page

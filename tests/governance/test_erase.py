@@ -71,3 +71,46 @@ def test_erase_removes_quarantined_original_values(tiny_project, monkeypatch):
     monkeypatch.delenv("SEGMINT_PSEUDONYM_KEY")
     with pytest.raises(ConfigError, match="no pseudonymisation key"):
         project.ingest(full=True)
+
+
+ERASURE_KEY = b"erasure-namespace-key-0123456789"
+ROTATED = b"rotated-pseudonym-key-0123456789"
+
+
+def test_tombstones_survive_a_key_rotation(tiny_project, monkeypatch):
+    """Erased under the pseudonymisation key and the (never rotated) erasure key: after the
+    pseudonymisation key is rotated, a re-ingest of the old files keeps the client out."""
+    monkeypatch.setenv("SEGMINT_PSEUDONYM_KEY", KEY.decode())
+    monkeypatch.setenv("SEGMINT_ERASURE_KEY", ERASURE_KEY.decode())
+    project = Project.from_yaml(tiny_project)
+    project.ingest()
+    with project.warehouse() as wh:
+        erase_clients(wh, ["c1"], key=KEY, erasure_key=ERASURE_KEY, actor="dpo")
+        kinds = wh.con.execute("SELECT count(DISTINCT key_id), count(DISTINCT erasure_id) "
+                               "FROM erased_clients").fetchone()
+        assert kinds == (2, 1)  # one erasure, under both keys
+    monkeypatch.setenv("SEGMINT_PSEUDONYM_KEY", ROTATED.decode())
+    project.ingest(full=True)
+    with project.warehouse() as wh:
+        assert holders(wh, "c1") == {}
+        assert wh.con.execute("SELECT count(*) FROM clients").fetchone()[0] >= 2
+
+
+def test_a_rotation_without_an_erasure_key_stops_ingest(tiny_project, monkeypatch):
+    """Erased under the pseudonymisation key only, which is then rotated: ingestion refuses
+    (it could bring the client back) until the old key is given as the erasure key."""
+    monkeypatch.setenv("SEGMINT_PSEUDONYM_KEY", KEY.decode())
+    monkeypatch.delenv("SEGMINT_ERASURE_KEY", raising=False)
+    project = Project.from_yaml(tiny_project)
+    project.ingest()
+    with project.warehouse() as wh:
+        erase_clients(wh, ["c1"], key=KEY, actor="dpo")
+    monkeypatch.setenv("SEGMINT_PSEUDONYM_KEY", ROTATED.decode())
+    with pytest.raises(ConfigError, match="erasure key"):
+        project.ingest(full=True)
+    with project.warehouse() as wh:
+        assert holders(wh, "c1") == {}
+    monkeypatch.setenv("SEGMINT_ERASURE_KEY", KEY.decode())  # the old key, kept for tombstones
+    project.ingest(full=True)
+    with project.warehouse() as wh:
+        assert holders(wh, "c1") == {}

@@ -25,3 +25,14 @@ def test_holdout_by_frequency_figure():
     assert [t.type for t in fig.data] == ["bar", "bar"]
     assert list(fig.data[0].x) == ["0", "1", "2+"]
     assert fig.layout.barmode == "group"
+
+
+def test_holdout_by_frequency_withholds_small_groups():
+    table = pd.DataFrame(
+        {"frequency": ["0", "1", "2+"], "n_customers": [10, 5, 2],
+         "actual": [0.1, 0.5, 2.0], "predicted": [0.2, 0.6, 1.8]}
+    )
+    fig = plot_holdout_by_frequency(table, min_cell=10)
+    assert [y is None or y != y for y in fig.data[0].y] == [False, True, True]
+    fig = plot_holdout_by_frequency(table, min_cell=1)
+    assert list(fig.data[0].y) == [0.1, 0.5, 2.0]

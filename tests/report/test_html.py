@@ -102,3 +102,23 @@ def test_report_explains_metric_directions_and_protected_attributes(report_html)
     assert "higher is better" in report_html and "lower is better" in report_html
     assert "Protected attributes." in report_html
     assert "The whole warehouse" in report_html
+
+
+def test_fairness_section_is_in_the_contents():
+    """The latest fairness audit's section is linked from the table of contents, and its
+    group counts use the configured minimum."""
+    from governance.conftest import AS_OF, fairness_warehouse
+    from segmint.governance import audit_fairness
+    from segmint.profiles import build_catalog
+    from segmint.store import Warehouse
+
+    with Warehouse(":memory:") as wh:
+        fairness_warehouse(wh, planted=True, n=600)
+        audit_fairness(wh, as_of=AS_OF)
+        html = render_report(wh, build_catalog(wh, project="fair"), sample=300, min_cell=10)
+        wide = render_report(wh, build_catalog(wh, project="fair"), sample=300, min_cell=1000)
+    toc = html[html.index("<nav class=\"toc\">"):html.index("</nav>")]
+    assert "<a href='#fairness'>Fairness audit</a>" in toc
+    assert "id='fairness'" in html
+    section = wide[wide.index("id='fairness'"):]
+    assert "Protected groups" in section and "suppressed" in section[:section.index("</table>")]

@@ -83,3 +83,27 @@ def test_report_writes_html(project, tmp_path):
     assert res.exit_code == 0, res.output
     page = out.read_text()
     assert "Experiment: cmp01" in page and "Budget allocation" in page and "cycle by cycle" in page
+
+
+def test_analyze_suppresses_small_arms(project):
+    """Five exposed clients flagged: their arms' counts (and a complement) are withheld."""
+    proj = Project.from_yaml(project.config)
+    with proj.warehouse() as wh:
+        wh.con.execute("ALTER TABLE clients ADD COLUMN IF NOT EXISTS pilot VARCHAR")
+        wh.con.execute("UPDATE clients SET pilot = CASE WHEN client_id IN (SELECT client_id FROM "
+                       "campaigns WHERE campaign = 'cmp01' ORDER BY client_id LIMIT 5) "
+                       "THEN 'yes' ELSE 'no' END")
+    try:
+        res = run("experiment", "analyze", "cmp01", "--by", "pilot", "--json", "-p", str(project.config))
+        assert res.exit_code == 0, res.output
+        segs = {s["segment"]: s for s in json.loads(res.output)["segments"]}
+        assert segs["yes"]["suppressed"] and segs["yes"]["lift"] is None
+        counts = [s[k] for s in segs.values() for k in ("n_control", "n_treatment")]
+        assert all(c is None or c == 0 or c >= 10 for c in counts)
+        # 'no' = (all) - 'yes' per arm: the small arm's complement goes too
+        assert any(segs["no"][k] is None for k in ("n_control", "n_treatment"))
+        table = run("experiment", "analyze", "cmp01", "--by", "pilot", "-p", str(project.config))
+        assert "suppressed" in table.output
+    finally:
+        with proj.warehouse() as wh:
+            wh.con.execute("ALTER TABLE clients DROP COLUMN pilot")

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from segmint.api._access import allowed
 from segmint.api._reader import Segment
 from segmint.api._state import Principal
+from segmint.disclosure import show_count
 from segmint.report._html import CSS, PALETTE, _fig_html
 
 _EXTRA_CSS = """
@@ -109,7 +110,7 @@ def overview(segments: list[Segment]) -> str:
         names = [s.name for s in segs]
         fig = go.Figure()
         fig.add_trace(go.Bar(x=names, y=[s.clients for s in segs], marker_color=colors,
-                             text=[f"{s.clients:,}" for s in segs], textposition="outside",
+                             text=[show_count(s.clients) for s in segs], textposition="outside",
                              name="clients", showlegend=False))
         fig.update_layout(title=f"{dim}: clients per segment")
         sizes = _fig_html(fig, 320)
@@ -121,7 +122,7 @@ def overview(segments: list[Segment]) -> str:
             value = _fig_html(vfig, 320)
         rows = "".join(
             f"<tr><td><code>{e(s.segment_id)}</code></td><td>{e(s.name)}</td>"
-            f"<td>{e(s.definition or '')}</td><td class='num'>{s.clients:,}</td>"
+            f"<td>{e(s.definition or '')}</td><td class='num'>{show_count(s.clients)}</td>"
             f"<td class='num'>{_pct(s.share)}</td><td class='num'>{_num(s.clv_mean)}</td>"
             f"<td class='num'>{_num(s.clv_total)}</td><td class='num'>{_pct(s.churn_risk)}</td>"
             f"<td class='num'>{_move(s.share_change)}</td></tr>" for s in segs)
@@ -132,6 +133,10 @@ def overview(segments: list[Segment]) -> str:
             "<th class='num'>share</th><th class='num'>mean CLV</th><th class='num'>total CLV</th>"
             "<th class='num'>churn risk</th><th class='num'>share change since last cycle</th></tr>"
             f"{rows}</table></section>")
+    if any(s.clients is None for s in segments):
+        parts.append("<p class='lead'>A size reading <em>suppressed</em> counts too few clients to "
+                     "publish (governance.min_cell), or is withheld so that such a size cannot be "
+                     "recomputed; its share, CLV and churn risk are withheld with it.</p>")
     return "".join(parts) or "<section class='panel'><p>No segments published.</p></section>"
 
 
@@ -178,7 +183,7 @@ def _client_card(v: dict[str, Any]) -> str:
 def audiences_page(items: list[dict[str, Any]], *, can_export: bool) -> str:
     rows = "".join(
         f"<tr><td><code>{e(a['audience_id'])}</code></td><td>{e(a['name'])}</td>"
-        f"<td>{e(a['definition'] or '')}</td><td class='num'>{a['clients']:,}</td><td>"
+        f"<td>{e(a['definition'] or '')}</td><td class='num'>{show_count(a['clients'])}</td><td>"
         + (f"<a href='/dashboard/audiences/{e(a['audience_id'])}/export.csv'>CSV</a>" if can_export else "")
         + "</td></tr>" for a in items)
     if not items:

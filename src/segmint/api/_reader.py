@@ -40,7 +40,7 @@ class Segment:
     method: str | None
     persona: str | None
     profile: str | None
-    clients: int
+    clients: int | None  # null: suppressed (governance.min_cell)
     share: float | None
     clv_total: float | None
     clv_mean: float | None
@@ -141,7 +141,8 @@ class Snapshot:
                 "GROUP BY a.audience_id, a.name, a.definition ORDER BY a.audience_id",
                 [book],
             )
-        return [dict(audience_id=r[0], name=r[1], definition=r[2], clients=int(r[3])) for r in rows]
+        return [dict(audience_id=r[0], name=r[1], definition=r[2],
+                     clients=None if r[3] is None else int(r[3])) for r in rows]
 
     def audience(self, audience_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT audience_id, name, definition, clients FROM {s}audiences "
@@ -149,7 +150,8 @@ class Snapshot:
         if not rows:
             return None
         r = rows[0]
-        return dict(audience_id=r[0], name=r[1], definition=r[2], clients=int(r[3]))
+        return dict(audience_id=r[0], name=r[1], definition=r[2],
+                    clients=None if r[3] is None else int(r[3]))
 
     def audience_members(
         self, audience_id: str, *, book: str | None, scoped: bool, after: str | None, limit: int,
@@ -186,7 +188,7 @@ def _load_cache(run, schema: str) -> _Cache:
     cache = _Cache(meta=dict(zip(cols, rows[0], strict=True)))
     for r in run(f"SELECT {_SEGMENT_COLS} FROM {schema}segments ORDER BY dimension, segment_id", []):
         seg = Segment(*r)
-        seg.clients = int(seg.clients)
+        seg.clients = None if seg.clients is None else int(seg.clients)
         cache.segments[(seg.dimension, seg.segment_id)] = seg
     return cache
 

@@ -26,6 +26,10 @@ Tables of a publication (client ids pseudonymised when governance says so):
 ``segments``         the catalog entries with current sizes, value and movement
 ``catalog``          the catalog JSON (empty when no catalog was built)
 ``audiences``        audience_id, name, definition, clients
+
+Every count of ``segments``, ``catalog`` and ``audiences`` below ``governance.min_cell`` is
+suppressed (null), with complements, and a suppressed segment's share, CLV, churn risk and
+share change are null too (:func:`_suppress_segments`, :func:`_suppress_audiences`).
 ``audience_members`` audience_id, client_id, book, details (JSON)
 ``alerts``, ``cycles``  from the monitoring tables
 """
@@ -43,11 +47,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from segmint.errors import MissingDependencyError, ServingError, WarehouseError
 from segmint.monitoring import ALERTS, CYCLES, HISTORY, SHARES
-from segmint.profiles import CATALOG_TABLE, load_catalog
+from segmint.profiles import CATALOG_TABLE, load_catalog, release_catalog
 from segmint.segmentation import ASSIGNMENTS, FEATURES
 from segmint.store import Warehouse
 
@@ -290,6 +295,7 @@ def _stage(wh: Warehouse, config: ProjectConfig, root: Path, pub_id: str, kind: 
                     "NULL::VARCHAR AS changes WHERE false")
 
     _stage_segments(wh, config, as_of, value_cols)
+    _suppress_segments(wh, config.governance.min_cell)
 
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _pub_client_doc AS
@@ -317,6 +323,7 @@ def _stage(wh: Warehouse, config: ProjectConfig, root: Path, pub_id: str, kind: 
         FROM _pub_current AS c LEFT JOIN _pub_book AS b ON b.client_id = c.client_id"""
     )
     _stage_audiences(wh, pid)
+    _suppress_audiences(wh, config.governance.min_cell)
     _stage_monitoring(wh)
     clients = con.execute("SELECT count(DISTINCT client_id) FROM _pub_current").fetchone()[0]
     catalog_version = con.execute("SELECT max(version) FROM _pub_catalog").fetchone()[0]
@@ -412,6 +419,7 @@ def _stage_segments(wh: Warehouse, config: ProjectConfig, as_of, value_cols: lis
             except WarehouseError:
                 catalog = None
     if catalog is not None:
+        catalog = release_catalog(catalog, config.governance.min_cell)
         for d in catalog.dimensions:
             for s in d.segments:
                 rows.append({
@@ -478,6 +486,70 @@ def _stage_segments(wh: Warehouse, config: ProjectConfig, as_of, value_cols: lis
         )
     finally:
         con.unregister("_pub_catalog_frame")
+
+
+def _suppress_segments(wh: Warehouse, min_cell: int) -> None:
+    """Suppress the current sizes of ``_pub_segments``: per dimension one row of counts
+    released with its total (the shares give it); a segment the published (released)
+    catalog suppresses stays withheld and a size it shows is locked, so the two agree. A
+    suppressed segment's share, CLV, churn risk and share change are withheld too."""
+    from segmint.disclosure import suppress_table
+
+    con = wh.con
+    frame = con.execute(
+        "SELECT dimension, segment_id, clients FROM _pub_segments ORDER BY dimension, segment_id"
+    ).df()
+    if frame.empty or min_cell <= 1:
+        return
+    row = next(iter(con.execute("SELECT json FROM _pub_catalog LIMIT 1").fetchall()), None)
+    catalog: dict[tuple[str, str], int | None] = {}
+    totals: dict[str, int | None] = {}
+    if row is not None:
+        doc = json.loads(row[0])
+        catalog = {(d["dimension"], s["segment_id"]): s["profile"]["size"]
+                   for d in doc["dimensions"] for s in d["segments"]}
+        totals = {d["dimension"]: d["n_clients"] for d in doc["dimensions"]}
+    hidden = []
+    for dim, part in frame.groupby("dimension", sort=False):
+        keys = list(zip(part.dimension, part.segment_id, strict=True))
+        counts = part.clients.to_numpy(float)[None, :]
+        hide = np.array([[k in catalog and catalog[k] is None for k in keys]])
+        locked = np.array([[catalog.get(k) == n for k, n in zip(keys, part.clients, strict=True)]])
+        t = suppress_table(counts, min_cell, hide=hide, locked=locked,
+                           locked_total=totals.get(dim) == counts.sum())
+        hidden += [k for k, h in zip(keys, t.hidden[0], strict=True) if h]
+    gone = pd.DataFrame(hidden, columns=["dimension", "segment_id"])
+    if gone.empty:
+        return
+    con.register("_pub_gone", gone)
+    try:
+        con.execute(
+            """UPDATE _pub_segments AS s SET clients = NULL, share = NULL, clv_total = NULL,
+                   clv_mean = NULL, churn_risk = NULL, share_change = NULL
+               FROM _pub_gone AS g WHERE s.dimension = g.dimension AND s.segment_id = g.segment_id"""
+        )
+    finally:
+        con.unregister("_pub_gone")
+
+
+def _suppress_audiences(wh: Warehouse, min_cell: int) -> None:
+    """Null the members count of an audience below ``min_cell``: the targeting stage's
+    builds as :func:`segmint.targeting.audience_release` decides (the CLI shows the same),
+    any other audience table's by the minimum alone (its counts are not tied to others)."""
+    con = wh.con
+    if min_cell <= 1:
+        return
+    gone = {a for (a,) in con.execute(
+        "SELECT audience_id FROM _pub_audiences WHERE clients > 0 AND clients < ?", [min_cell]
+    ).fetchall()}
+    if wh.has_table("audience_builds") and {"members", "holdout"} <= {
+            c for c, _ in _columns(wh, "audience_builds")}:  # the targeting stage's builds
+        from segmint.targeting import audience_release
+
+        gone |= {key[1] for key, st in audience_release(con, min_cell).items()
+                 if key[0] == "members" and st is not None}
+    for a in gone:
+        con.execute("UPDATE _pub_audiences SET clients = NULL WHERE audience_id = ?", [a])
 
 
 def _stage_audiences(wh: Warehouse, pid) -> None:

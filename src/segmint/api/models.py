@@ -102,7 +102,9 @@ class SegmentSummary(_Out):
     segment_id: str
     name: str
     definition: str | None
-    clients: int
+    clients: int | None = Field(description="Clients now in the segment; null when suppressed "
+                                "(below governance.min_cell, or withheld so that such a count "
+                                "cannot be recomputed).")
     share: float | None
     clv_total: float | None
     clv_mean: float | None
@@ -137,7 +139,10 @@ class AudienceOut(_Out):
     audience_id: str
     name: str | None
     definition: str | None
-    clients: int = Field(description="Members the caller may see.")
+    clients: int | None = Field(
+        description="Members the caller may see; null when suppressed (an unscoped count below "
+        "governance.min_cell)."
+    )
 
 
 class AudiencesOut(_Out):

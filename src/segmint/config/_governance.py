@@ -98,6 +98,24 @@ class PseudonymConfig(BaseModel):
     )
 
 
+class ErasureConfig(BaseModel):
+    """The erasure key: tombstones are kept under it besides the pseudonymisation key, so
+    that they still match after that key is rotated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_env: str = Field(
+        default="SEGMINT_ERASURE_KEY",
+        description="Environment variable holding the erasure key (never rotated; never the "
+        "project file). After rotating the pseudonymisation key, the old one can serve here.",
+    )
+    key_file: str | None = Field(
+        default=None,
+        description="File holding the erasure key, when the variable is unset (relative to the "
+        "project).",
+    )
+
+
 class ConsentConfig(BaseModel):
     """Which `clients` flags say a client consents, and what happens without consent."""
 
@@ -127,10 +145,12 @@ class GovernanceConfig(BaseModel):
     )
     fairness: FairnessConfig = Field(default_factory=FairnessConfig)
     pseudonymise: PseudonymConfig = Field(default_factory=PseudonymConfig)
+    erasure: ErasureConfig = Field(default_factory=ErasureConfig)
     min_cell: int = Field(
         default=10, ge=1,
-        description="Smallest count released in any aggregate leaving the warehouse; smaller "
-        "cells (and complementary ones) are suppressed.",
+        description="Smallest count released in any aggregate leaving the warehouse (catalog, "
+        "report, exports, audience counts, serving publication); smaller counts, and "
+        "complementary ones that would give them back, are suppressed. 1 turns suppression off.",
     )
     privacy_budget: float = Field(
         default=1.0, gt=0,

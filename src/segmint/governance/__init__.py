@@ -4,6 +4,15 @@ differential privacy, erasure, consent and human approval of model changes.
 See ``docs/governance.md``.
 """
 
+from segmint.disclosure import (
+    Release,
+    SuppressedTable,
+    determined,
+    determined_cells,
+    suppress,
+    suppress_counts,
+    suppress_table,
+)
 from segmint.governance._approval import (
     acknowledge_alert,
     acknowledged_alerts,
@@ -53,12 +62,6 @@ from segmint.governance._pseudonym import (
     pseudonymise,
     rotation_map,
 )
-from segmint.governance._suppress import (
-    SuppressedTable,
-    determined_cells,
-    suppress_counts,
-    suppress_table,
-)
 
 __all__ = [
     "AUDITS",
@@ -68,6 +71,7 @@ __all__ = [
     "FairnessAudit",
     "LEDGER",
     "PrivacyBudgetError",
+    "Release",
     "SuppressedTable",
     "acknowledge_alert",
     "acknowledged_alerts",
@@ -81,6 +85,7 @@ __all__ = [
     "erase_clients",
     "erased_predicate",
     "export_profiles",
+    "determined",
     "determined_cells",
     "key_id",
     "laplace_scale",
@@ -99,6 +104,7 @@ __all__ = [
     "reject",
     "rollback",
     "rotation_map",
+    "suppress",
     "suppress_counts",
     "suppress_table",
     "unpin",

@@ -7,14 +7,21 @@ scores, audiences, experiment records, whatever a later stage adds), and every t
 with an ``original_values`` JSON column (the quarantine keeps source rows as they
 were: a row is removed when its key or any of its original values is the id).
 
-The tombstone table ``erased_clients`` holds only the HMAC pseudonym of each id (with
-the key's public id), so it does not itself keep the id; ingestion drops rows of
-tombstoned clients through :func:`erased_predicate`.
+The tombstone table ``erased_clients`` holds only HMAC pseudonyms of each id (with the
+key's public id), so it does not itself keep the id; ingestion drops rows of tombstoned
+clients through :func:`erased_predicate`. A client is tombstoned under the
+pseudonymisation key and, when one is set, the erasure key (``governance.erasure``), which
+is never rotated: after the pseudonymisation key is rotated, the erasure key still
+recognises every erased client. The rows of one erasure share an ``erasure_id``; an
+erasure none of whose keys is available stops ingestion (it could bring the client back)
+instead of being ignored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +36,26 @@ _DDL = f"""
 CREATE TABLE IF NOT EXISTS {TOMBSTONES} (
     pseudonym VARCHAR NOT NULL,
     key_id VARCHAR NOT NULL,
-    erased_at TIMESTAMP NOT NULL
+    erased_at TIMESTAMP NOT NULL,
+    erasure_id VARCHAR
 )
 """
+
+
+def _ensure(con) -> None:
+    con.execute(_DDL)
+    # tombstones written before erasure ids: each row its own erasure
+    con.execute(f"ALTER TABLE {TOMBSTONES} ADD COLUMN IF NOT EXISTS erasure_id VARCHAR")
+
+
+def _keys(key: bytes | Sequence[bytes | None] | None) -> list[bytes]:
+    """The distinct keys given (one, several, or none)."""
+    keys = [key] if isinstance(key, bytes | bytearray) else list(key or [])
+    out: dict[str, bytes] = {}
+    for k in keys:
+        if k:
+            out.setdefault(key_id(bytes(k)), bytes(k))
+    return list(out.values())
 
 
 @dataclass
@@ -89,6 +113,7 @@ def erase_clients(
     ids: list[str],
     *,
     key: bytes,
+    erasure_key: bytes | None = None,
     actor: str,
     reason: str | None = None,
 ) -> ErasureResult:
@@ -100,6 +125,8 @@ def erase_clients(
     ids : client ids
     key : the pseudonymisation key (:func:`pseudonym_key`); the tombstone and the audit
         log hold pseudonyms only
+    erasure_key : the erasure key (``governance.erasure``): the tombstone is kept under it
+        too, so it survives a rotation of ``key``
     actor, reason : recorded in the audit log
     """
     ids = list(dict.fromkeys(str(i) for i in ids))
@@ -125,16 +152,23 @@ def erase_clients(
                 ).fetchone()[0]  # type: ignore[index]
                 if n:
                     result.rows[table] = int(n)
-            tx.execute(_DDL)
+            _ensure(tx)
             kid = key_id(key)
             now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            keys = _keys([key, erasure_key])
+            under = {key_id(k): [str(p) for p in pseudonymise(ids, k)] for k in keys}
+            rows = []
+            for i in range(len(ids)):
+                eid = uuid.uuid4().hex
+                rows += [[ps[i], k, now, eid, ps[i], k] for k, ps in under.items()]
             tx.executemany(
-                f"INSERT INTO {TOMBSTONES} SELECT ?, ?, ? WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {TOMBSTONES} WHERE pseudonym = ?)",
-                [[p, kid, now, p] for p in result.pseudonyms],
+                f"INSERT INTO {TOMBSTONES} SELECT ?, ?, ?, ? WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {TOMBSTONES} WHERE pseudonym = ? AND key_id = ?)",
+                rows,
             )
             log_action(tx, "erase", actor=actor, subject=f"{len(ids)} client(s)", reason=reason,
-                       detail={"pseudonyms": result.pseudonyms, "key_id": kid, "rows": result.rows})
+                       detail={"pseudonyms": result.pseudonyms, "key_id": kid,
+                               "key_ids": sorted(under), "rows": result.rows})
     finally:
         con.execute("DROP TABLE IF EXISTS _erase_ids")
     return result
@@ -152,28 +186,59 @@ def _json_holds(column: str, ids_query: str) -> str:
     )
 
 
-def erased_predicate(wh_or_con, key: bytes | None, column: str = "client_id") -> str | None:
+def erased_predicate(
+    wh_or_con, key: bytes | Sequence[bytes | None] | None, column: str = "client_id"
+) -> str | None:
     """A SQL predicate over ``column`` true for tombstoned clients (None when there are
-    none, or when no key is available to recognise them). Tombstones match under the
-    key that made them: after a key rotation, erase again with the new key."""
+    none).
+
+    ``key`` is the available keys (the pseudonymisation key and the erasure key); a
+    tombstone matches under the key that made it.
+
+    Raises
+    ------
+    ConfigError
+        Tombstones exist and no key is set, or some erasure was tombstoned only under keys
+        that are not set (the pseudonymisation key was rotated without an erasure key):
+        ingesting could bring those clients back.
+    """
     con = getattr(wh_or_con, "con", wh_or_con)
     has = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [TOMBSTONES]
     ).fetchone()[0]
     if not has or not con.execute(f"SELECT count(*) FROM {TOMBSTONES}").fetchone()[0]:
         return None
-    if key is None:
+    keys = {key_id(k): k for k in _keys(key)}
+    if not keys:
         raise ConfigError(
             f"{TOMBSTONES}: erased clients are recorded, but no pseudonymisation key is set to "
             "recognise them (governance.pseudonymise.key_env / key_file)"
         )
-    return f"{pseudonym_sql(column, key)} IN (SELECT pseudonym FROM {TOMBSTONES})"
+    _ensure(con)
+    kids = ", ".join(f"'{k}'" for k in keys)
+    lost = con.execute(
+        f"""SELECT count(*), string_agg(DISTINCT kid, ', ') FROM (
+                SELECT coalesce(erasure_id, pseudonym || key_id) AS erasure,
+                       bool_or(key_id IN ({kids})) AS known, min(key_id) AS kid
+                FROM {TOMBSTONES} GROUP BY 1) WHERE NOT known"""
+    ).fetchone()
+    if lost[0]:
+        raise ConfigError(
+            f"{TOMBSTONES}: {lost[0]} erased client(s) are recorded under key {lost[1]} only, "
+            "which is not set: an ingest could bring them back. Set the erasure key "
+            "(governance.erasure.key_env, SEGMINT_ERASURE_KEY by default) to that key -- the "
+            "pseudonymisation key they were erased with, before its rotation"
+        )
+    return " OR ".join(
+        f"{pseudonym_sql(column, k)} IN (SELECT pseudonym FROM {TOMBSTONES} WHERE key_id = '{kid}')"
+        for kid, k in keys.items()
+    )
 
 
-def drop_erased(con, key: bytes | None, *, run_id: str | None = None) -> int:
+def drop_erased(con, key: bytes | Sequence[bytes | None] | None, *, run_id: str | None = None) -> int:
     """Delete tombstoned clients' rows from the canonical tables, their ``_appended_``
     copies and (this run's) quarantine rows. Ingestion calls it after each entity it
-    loads, inside its transaction."""
+    loads, inside its transaction, with the pseudonymisation and erasure keys."""
     from segmint.sources import ENTITIES, appended_table
 
     predicate = erased_predicate(con, key)
@@ -195,7 +260,7 @@ def drop_erased(con, key: bytes | None, *, run_id: str | None = None) -> int:
         removed += con.execute(
             "DELETE FROM quarantine WHERE " + ("run_id = ? AND " if run_id else "")
             + f"(EXISTS (SELECT 1 FROM (SELECT unnest(json_keys(original_values)) AS k) AS keys "
-            f"WHERE {in_values}) OR {by_key})",
+            f"WHERE {in_values}) OR ({by_key}))",
             [run_id] if run_id else [],
         ).fetchone()[0]
     return int(removed)

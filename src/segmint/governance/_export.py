@@ -1,8 +1,10 @@
 """Profile exports for sharing: small cells suppressed, or differential-privacy noise.
 
 Without ``dp_epsilon`` the export holds each segment's size, share and the means of
-the requested features, with small-cell (and complementary) suppression per
-dimension; a suppressed segment's share and means are withheld too.
+the requested features, with small-cell (and complementary) suppression exactly as the
+released catalog has it (sizes and cross-tabs are one release:
+:func:`segmint.profiles.segment_suppression`); a suppressed segment's share and means are
+withheld too.
 
 With ``dp_epsilon`` every number is released with Laplace noise through OpenDP,
 spending ``dp_epsilon`` from the project's privacy budget (``privacy_ledger``):
@@ -32,7 +34,6 @@ import pandas as pd
 
 from segmint.errors import ParameterError, SegmintError
 from segmint.governance._audit_log import log_action
-from segmint.governance._suppress import suppress_counts
 from segmint.store import Warehouse
 
 LEDGER = "privacy_ledger"
@@ -165,8 +166,11 @@ def export_profiles(
     as_of = as_of or wh.con.execute("SELECT max(as_of) FROM segment_assignments").fetchone()[0]  # type: ignore[index]
     agg = _aggregates(wh, as_of, means)
     if dp_epsilon is None:
-        frame = suppress_counts(agg[["dimension", "segment_id", "segment_name", "clients"]],
-                                "clients", by="dimension", min_cell=min_cell)
+        frame = agg[["dimension", "segment_id", "segment_name", "clients"]].copy()
+        status = _suppressed_sizes(wh, agg, as_of, min_cell)
+        frame["clients"] = frame.clients.astype("float64").where(status.isna())
+        # which suppressed size is the small one is not said: it would bound the other
+        frame["suppressed"] = status.notna()
         frame["share"] = agg.clients / agg.groupby("dimension").clients.transform("sum")
         for f in means:
             frame[f"mean_{f}"] = agg[f"mean_{f}"]
@@ -181,6 +185,24 @@ def export_profiles(
     else:
         out.write_text(frame.to_json(orient="records", date_format="iso", indent=1))
     return frame
+
+
+def _suppressed_sizes(wh: Warehouse, agg: pd.DataFrame, as_of: dt.date, min_cell: int) -> pd.Series:
+    """Each segment size's suppression status, as the released catalog has it: the sizes
+    and the cross-tabs between dimensions are one release (the catalog shows both), so a
+    size the catalog withholds as a complement is withheld here too."""
+    from segmint.profiles import segment_suppression
+
+    crosstabs = wh.con.execute(
+        "SELECT a.dimension, a.segment_id::VARCHAR AS segment_id, b.dimension AS other_dimension, "
+        "b.segment_id::VARCHAR AS other_segment_id, count(*) AS clients "
+        "FROM segment_assignments a JOIN segment_assignments b USING (client_id, as_of) "
+        "WHERE a.as_of = ? AND a.dimension < b.dimension GROUP BY ALL",
+        [as_of],
+    ).df()
+    seg = segment_suppression(agg, crosstabs, min_cell=min_cell)
+    return pd.Series([seg.sizes[(d, s)] for d, s in zip(agg.dimension, agg.segment_id, strict=True)],
+                     index=agg.index, dtype=object)
 
 
 def _dp_release(wh, agg, as_of, epsilon, budget, means, actor) -> pd.DataFrame:

@@ -27,19 +27,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from segmint.config._governance import PseudonymConfig
+from segmint.config._governance import ErasureConfig, PseudonymConfig
 from segmint.errors import ConfigError, ParameterError
 
 _BLOCK = 64  # SHA-256 block size in bytes
 
 
 def pseudonym_key(
-    config: PseudonymConfig | None = None,
+    config: PseudonymConfig | ErasureConfig | None = None,
     root: str | Path | None = None,
     *,
     env: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The pseudonymisation key: the environment variable, else the secret file.
+    """The pseudonymisation key (or, given ``governance.erasure``, the erasure key): the
+    environment variable, else the secret file.
 
     Raises
     ------
@@ -47,6 +48,8 @@ def pseudonym_key(
         Neither is set, the file is missing, or the key is shorter than 16 bytes.
     """
     config = config or PseudonymConfig()
+    section = "governance.erasure" if isinstance(config, ErasureConfig) else "governance.pseudonymise"
+    what = "erasure" if isinstance(config, ErasureConfig) else "pseudonymisation"
     env = os.environ if env is None else env
     value = env.get(config.key_env)
     if value:
@@ -58,23 +61,23 @@ def pseudonym_key(
             path = Path(root) / path
         if not path.exists():
             raise ConfigError(
-                f"governance.pseudonymise.key_file: {path} does not exist (and {config.key_env} "
+                f"{section}.key_file: {path} does not exist (and {config.key_env} "
                 "is unset)"
             )
         key = path.read_bytes().strip()
         where = str(path)
     else:
         raise ConfigError(
-            f"governance.pseudonymise: set the environment variable {config.key_env} or "
-            "key_file to the pseudonymisation key"
+            f"{section}: set the environment variable {config.key_env} or "
+            f"key_file to the {what} key"
         )
     if len(key) < 16:
-        raise ConfigError(f"{where}: the pseudonymisation key must be at least 16 bytes")
+        raise ConfigError(f"{where}: the {what} key must be at least 16 bytes")
     return key
 
 
 def optional_key(
-    config: PseudonymConfig | None = None, root: str | Path | None = None
+    config: PseudonymConfig | ErasureConfig | None = None, root: str | Path | None = None
 ) -> bytes | None:
     """:func:`pseudonym_key`, or None when neither the variable nor the file is set."""
     config = config or PseudonymConfig()

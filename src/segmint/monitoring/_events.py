@@ -281,6 +281,8 @@ def rescore(
     *,
     features: FeaturesConfig | None = None,
     currency: str = "EUR",
+    exclude_learned: str | None = None,
+    exclude_all: str | None = None,
 ) -> RescoreResult:
     """Recompute some clients' features and segments as of a date; record changes.
 
@@ -290,6 +292,10 @@ def rescore(
     the model versions of the latest batch assignment, through the same SQL the batch
     runs. ``segment_history`` gets a new open row where a client's segment changed (the
     open row is closed at ``as_of``; a row opened the same day is corrected in place).
+
+    ``exclude_learned`` / ``exclude_all``: SQL predicates over ``client_id`` naming the
+    clients kept out of learned dimensions / of every dimension, as in the batch
+    (governance's consent: :func:`segmint.governance.consent_predicates`).
     """
     from segmint.segmentation._dimension import version_sql
 
@@ -334,8 +340,18 @@ def rescore(
         cols = ["client_id", "dimension", "segment_id", "segment_name", "model_version", "as_of", "score"]
         _run(con, "DROP TABLE IF EXISTS _rescore_features")
         return RescoreResult(as_of, frame, pd.DataFrame(columns=cols), empty, timings)
-    union = "\nUNION ALL\n".join(version_sql(mv, "_rescore_features", as_of) for mv in models)
+    if exclude_all:
+        _run(con, f"DELETE FROM _rescore_features WHERE {exclude_all}")
+    learned = "_rescore_features"
+    if exclude_learned:
+        learned = "_rescore_features_learned"
+        _run(con, f"CREATE OR REPLACE TEMP VIEW {learned} AS SELECT * FROM _rescore_features "
+                  f"WHERE NOT ({exclude_learned})")
+    union = "\nUNION ALL\n".join(
+        version_sql(mv, learned if mv.kind == "learned" else "_rescore_features", as_of) for mv in models
+    )
     _run(con, f"CREATE OR REPLACE TEMP TABLE _rescore_assign AS {union}")
+    _run(con, "DROP VIEW IF EXISTS _rescore_features_learned")
     timings["assign"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     changes = record_history(warehouse, "_rescore_assign", as_of)
@@ -403,6 +419,8 @@ def ingest_events(
     features: FeaturesConfig | None = None,
     currency: str = "EUR",
     as_of: dt.date | None = None,
+    exclude_learned: str | None = None,
+    exclude_all: str | None = None,
 ) -> EventsResult:
     """Store a file of events, evaluate the trigger rules, re-score the marked clients.
 
@@ -419,6 +437,8 @@ def ingest_events(
     as_of : date, optional
         Date of the re-scoring; default: the later of the last event's day and the last
         transaction's day.
+    exclude_learned, exclude_all : str, optional
+        Consent: clients kept out of learned dimensions / every dimension (:func:`rescore`).
 
     Returns
     -------
@@ -456,6 +476,7 @@ def ingest_events(
         result = rescore(
             warehouse, triggers["client_id"].unique().tolist(), as_of,
             features=features, currency=currency,
+            exclude_learned=exclude_learned, exclude_all=exclude_all,
         )
         timings["rescore"] = time.perf_counter() - t0
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

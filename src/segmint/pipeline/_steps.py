@@ -42,10 +42,11 @@ def ingest(
     from segmint.sources import appended_table
     from segmint.sources import ingest as load
 
-    key = optional_key(ws.config.governance.pseudonymise, ws.root)
+    gov = ws.config.governance
+    keys = [optional_key(gov.pseudonymise, ws.root), optional_key(gov.erasure, ws.root)]
     report = load(
         ws, progress=progress, full=full, allow_shrink=allow_shrink,
-        after_load=lambda con, run_id: drop_erased(con, key, run_id=run_id),
+        after_load=lambda con, run_id: drop_erased(con, keys, run_id=run_id),
     )
     if ws.config.features.incremental:
         from segmint.features._snapshot import refresh_state
@@ -180,14 +181,16 @@ def segment(
 
 
 def catalog(ws: Workspace, *, as_of=None, store: bool = True):
-    """Build (and store, unless ``store=False``) the segment catalog of ``as_of``."""
-    from segmint.profiles import store_catalog
+    """Build (and store, unless ``store=False``) the segment catalog of ``as_of``; returns
+    it as released: small counts suppressed (``governance.min_cell``). The warehouse keeps
+    the full catalog."""
+    from segmint.profiles import release_catalog, store_catalog
 
     with ws.warehouse() as wh:
         built = _build_catalog(ws, wh, as_of)
         if store:
             store_catalog(wh, built)
-    return built
+    return release_catalog(built, ws.config.governance.min_cell)
 
 
 def _build_catalog(ws: Workspace, wh, as_of):
@@ -217,7 +220,8 @@ def report(ws: Workspace, out=None, *, as_of=None) -> Path:
         else:
             built = _build_catalog(ws, wh, as_of)
             store_catalog(wh, built)
-        text = render_report(wh, built, sample=ws.config.catalog.report_sample)
+        text = render_report(wh, built, sample=ws.config.catalog.report_sample,
+                             min_cell=ws.config.governance.min_cell)
     return write_report(out, text)
 
 

@@ -44,6 +44,7 @@ from segmint.profiles._names import (
     profile_value,
     unique_names,
 )
+from segmint.profiles._release import SegmentRelease, release_catalog, segment_suppression
 from segmint.profiles._rules import apply_rules, case_sql, fit_rules
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "PersonaSentence",
     "RuleSet",
     "Segment",
+    "SegmentRelease",
     "LabelStat",
     "SegmentProfile",
     "SegmentRule",
@@ -78,6 +80,8 @@ __all__ = [
     "load_catalog",
     "persona",
     "profile_value",
+    "release_catalog",
+    "segment_suppression",
     "store_catalog",
     "unique_names",
 ]

@@ -14,6 +14,7 @@ import json
 import re
 
 from segmint.config import CatalogConfig
+from segmint.disclosure import SUPPRESSED, suppression_note
 from segmint.errors import ConfigError, WarehouseError
 from segmint.profiles._labels import label
 from segmint.profiles._models import Catalog, Dimension, Evidence, Segment
@@ -245,17 +246,24 @@ def _num(x: float | None) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
+def _size(x: int | None) -> str:
+    return SUPPRESSED if x is None else f"{x:,}"
+
+
 def catalog_markdown(catalog: Catalog) -> str:
-    """The catalog as a human-readable Markdown document."""
+    """The catalog as a human-readable Markdown document (suppressed counts read
+    "suppressed"; see :func:`segmint.profiles.release_catalog`)."""
     out = [
         f"# Segment catalog v{catalog.version} — {catalog.project}\n\n",
         f"As of {catalog.as_of}; built {catalog.created_at:%Y-%m-%d %H:%M} UTC "
         f"with segmint {catalog.segmint_version}.\n\n",
     ]
+    if catalog.min_cell is not None and catalog.min_cell > 1:
+        out.append(suppression_note(catalog.min_cell) + "\n\n")
     for d in catalog.dimensions:
         out.append(f"## Dimension `{d.dimension}` ({d.kind}{', ' + d.method if d.method else ''})\n\n")
         out.append(
-            f"Model version `{d.model_version}`; {d.n_clients:,} clients in {len(d.segments)} segments. "
+            f"Model version `{d.model_version}`; {_size(d.n_clients)} clients in {len(d.segments)} segments. "
             f"The rules below reproduce {d.rules.fidelity:.1%} of assignments "
             f"(clients no rule matches: `{d.rules.fallback}`).\n\n"
         )
@@ -263,17 +271,24 @@ def catalog_markdown(catalog: Catalog) -> str:
         out.append("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |\n")
         for s in d.segments:
             r = s.rule
+            hidden = s.profile.suppressed
+            share = SUPPRESSED if hidden else _pct(s.profile.share)
+            stats = ([SUPPRESSED] * 3 if hidden else [_pct(r.precision), _pct(r.recall), _pct(r.coverage)]
+                     ) if r else ["-"] * 3
             out.append(
-                f"| `{s.segment_id}` | {s.name} | {s.profile.size:,} | {_pct(s.profile.share)} | "
-                + (f"{r.english} | {_pct(r.precision)} | {_pct(r.recall)} | {_pct(r.coverage)} |\n"
-                   if r else "(fallback) | - | - | - |\n")
+                f"| `{s.segment_id}` | {s.name} | {_size(s.profile.size)} | {share} | "
+                + (f"{r.english} | " if r else "(fallback) | ") + " | ".join(stats) + " |\n"
             )
         out.append(f"\nAs SQL (first matching rule wins):\n\n```sql\n{d.rules.sql}\n```\n\n")
         for s in d.segments:
             out.append(f"### {s.name} (`{s.segment_id}`)\n\n")
+            definition = f"Definition: {s.rule.english} — `{s.rule.sql}`.\n\n" if s.rule else ""
+            if s.profile.suppressed:
+                out.append(f"Size {SUPPRESSED}: its counts, profile and persona are withheld.\n\n"
+                           + definition)
+                continue
             out.append(" ".join(sentence.text for sentence in s.persona) + "\n\n")
-            if s.rule:
-                out.append(f"Definition: {s.rule.english} — `{s.rule.sql}`.\n\n")
+            out.append(definition)
             if s.cross_sell:
                 out.append("Cross-sell:\n\n" + "".join(f"- {line}\n" for line in s.cross_sell) + "\n")
             out.append("| feature | segment mean | segment median | population mean | lift |\n")
@@ -286,4 +301,3 @@ def catalog_markdown(catalog: Catalog) -> str:
                 )
             out.append("\n")
     return "".join(out)
-

@@ -56,7 +56,9 @@ class LabelStat(BaseModel):
 
     model_config = _CFG
     label: str
-    clients: int = Field(description="Clients of the segment with an observation of the label.")
+    clients: int | None = Field(
+        description="Clients of the segment with an observation of the label (null: suppressed)."
+    )
     rate: float | None = Field(
         description="Mean of their latest value (the label rate for a 1/0 label)."
     )
@@ -67,8 +69,13 @@ class SegmentProfile(BaseModel):
     """Who is in a segment: size, value, churn risk and feature lifts."""
 
     model_config = _CFG
-    size: int
-    share: float = Field(description="size / clients in the dimension.")
+    size: int | None = Field(description="Clients in the segment (null: suppressed).")
+    share: float | None = Field(description="size / clients in the dimension.")
+    suppressed: bool = Field(
+        default=False,
+        description="The size is below governance.min_cell, or withheld so that such a size "
+        "cannot be recomputed: every count and aggregate of the segment is null.",
+    )
     value: list[ValueStat]
     churn_risk: float | None = Field(description="Mean churn_risk of the segment.")
     population_churn_risk: float | None
@@ -106,9 +113,12 @@ class SegmentRule(BaseModel):
     conditions: list[Condition]
     sql: str = Field(description="The conditions as a SQL boolean expression.")
     english: str
-    precision: float = Field(description="Share of clients matching the rule that are in the segment.")
-    recall: float = Field(description="Share of the segment's clients that match the rule.")
-    coverage: float = Field(description="Share of all clients that match the rule.")
+    precision: float | None = Field(
+        description="Share of clients matching the rule that are in the segment (null when the "
+        "segment is suppressed)."
+    )
+    recall: float | None = Field(description="Share of the segment's clients that match the rule.")
+    coverage: float | None = Field(description="Share of all clients that match the rule.")
 
 
 class RuleSet(BaseModel):
@@ -185,7 +195,8 @@ class CrossTabCell(BaseModel):
     model_config = _CFG
     segment_id: str
     other_segment_id: str
-    clients: int
+    clients: int | None = Field(description="Clients in both segments (null: suppressed).")
+    suppressed: bool = False
 
 
 class CrossTab(BaseModel):
@@ -215,7 +226,7 @@ class Dimension(BaseModel):
     kind: Literal["rules", "learned"]
     method: str | None
     model_version: str
-    n_clients: int
+    n_clients: int | None = Field(description="Clients in the dimension (null: suppressed).")
     features: list[str] = Field(description="Numeric features profiled and offered to the rule trees.")
     segments: list[Segment]
     rules: RuleSet
@@ -234,6 +245,11 @@ class Catalog(BaseModel):
     project: str
     segmint_version: str
     dimensions: list[Dimension]
+    min_cell: int | None = Field(
+        default=None,
+        description="Smallest count released (governance.min_cell) when the catalog left the "
+        "warehouse; null: the warehouse's own, unsuppressed copy.",
+    )
 
     def dimension(self, name: str) -> Dimension:
         for d in self.dimensions:

@@ -31,14 +31,22 @@ def plot_cumulative_repeat(tracking: pd.DataFrame, *, title: str | None = None) 
     return fig
 
 
-def plot_holdout_by_frequency(table: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+def plot_holdout_by_frequency(table: pd.DataFrame, *, title: str | None = None,
+                              min_cell: int = 10) -> go.Figure:
     """Mean holdout purchases by calibration frequency, actual vs predicted.
 
     Parameters
     ----------
     table : DataFrame
         Output of :func:`segmint.clv.holdout_by_frequency`.
+    min_cell : int
+        A frequency with fewer customers (``n_customers``) than this is not drawn: its
+        means describe too few clients to leave the warehouse (``governance.min_cell``).
+        The counts themselves are not drawn, so no complement is needed.
     """
+    if "n_customers" in table:
+        small = (table["n_customers"] > 0) & (table["n_customers"] < min_cell)
+        table = table.assign(actual=table["actual"].mask(small), predicted=table["predicted"].mask(small))
     fig = go.Figure()
     fig.add_trace(go.Bar(x=table["frequency"], y=table["actual"], name="actual"))
     fig.add_trace(go.Bar(x=table["frequency"], y=table["predicted"], name="predicted"))

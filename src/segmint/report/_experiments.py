@@ -11,11 +11,13 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from segmint.config import ExperimentsConfig
+from segmint.disclosure import SUPPRESSED, show_count, suppress_table
 from segmint.errors import WarehouseError
 from segmint.report._html import CSS, _fig_html
 from segmint.store import Warehouse
@@ -28,6 +30,7 @@ from segmint.targeting import (
     analyze_campaign,
     fit_uplift,
     lift_history,
+    release_lifts,
     response_by_channel,
 )
 
@@ -48,17 +51,30 @@ def _fmt(x: float, pct: bool) -> str:
 
 @dataclass
 class ExperimentSection:
-    """What one experiment's section shows (each part optional but the analysis)."""
+    """What one experiment's section shows (each part optional but the analysis).
+
+    ``min_cell`` (``governance.min_cell``): the arms' counts per segment, the uplift
+    summary's clients and the history's counts below it are suppressed with complements
+    (:func:`segmint.targeting.release_lifts`), and every value of their rows withheld.
+    """
 
     analysis: CampaignAnalysis
     uplift: UpliftResult | None = None
     allocation: AllocationResult | None = None
     history: pd.DataFrame | None = None  # campaign, sent_at, segment, lift, lift_low, lift_high
+    min_cell: int = 10
 
 
-def forest_plot(a: CampaignAnalysis) -> str:
-    """Lift per segment with its 95% interval; green/red when significant after BH."""
-    rows = a.lifts.dropna(subset=["lift"]).iloc[::-1]
+def _na(x) -> float | None:
+    """A nullable count (pandas ``NA``) as ``None``."""
+    return None if x is pd.NA or x is None or x != x else x
+
+
+def forest_plot(a: CampaignAnalysis, lifts: pd.DataFrame | None = None) -> str:
+    """Lift per segment with its 95% interval; green/red when significant after BH
+    (``lifts``: the released table, default the analysis's)."""
+    lifts = a.lifts if lifts is None else lifts
+    rows = lifts.dropna(subset=["lift"]).iloc[::-1]
     pct = a.binary
     colors = [
         _NS if not (q < 0.05) else (_POS if lift > 0 else _NEG)
@@ -126,8 +142,14 @@ def allocation_plot(r: AllocationResult) -> str:
     return _fig_html(fig, 380)
 
 
-def history_plot(h: pd.DataFrame) -> str:
-    """Lift per segment, campaign after campaign."""
+def history_plot(h: pd.DataFrame, *, min_cell: int = 10) -> str:
+    """Lift per segment, campaign after campaign (each campaign's counts released with
+    :func:`segmint.targeting.release_lifts`: a suppressed point is not drawn)."""
+    if "n_control" in h and len(h):
+        parts = [release_lifts(g.reset_index(drop=True), min_cell)
+                 for _, g in h.groupby(["campaign", "sent_at"], sort=False)]
+        h = pd.concat(parts, ignore_index=True)
+        h = h[~h["suppressed"]]
     fig = go.Figure()
     palette = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
     for i, (seg, grp) in enumerate(h.sort_values("sent_at").groupby("segment", sort=True)):
@@ -145,14 +167,21 @@ def history_plot(h: pd.DataFrame) -> str:
     return _fig_html(fig, 380)
 
 
-def _lift_table(a: CampaignAnalysis) -> str:
+def _lift_table(a: CampaignAnalysis, lifts: pd.DataFrame | None = None) -> str:
     pct = a.binary
+    lifts = a.lifts if lifts is None else lifts
     head = ("<tr><th>segment</th><th class='num'>control n</th><th class='num'>treated n</th>"
             "<th class='num'>control</th><th class='num'>treated</th><th class='num'>lift [95% CI]</th>"
             "<th class='num'>relative</th><th class='num'>q (BH)</th><th class='num'>CUPED variance</th>"
             "<th class='num'>incremental</th><th class='num'>ROI</th></tr>")
     body = []
-    for r in a.lifts.itertuples(index=False):
+    for r in lifts.itertuples(index=False):
+        if getattr(r, "suppressed", False):
+            body.append(f"<tr><td>{_e(r.segment)}</td><td class='num'>{show_count(_na(r.n_control))}</td>"
+                        f"<td class='num'>{show_count(_na(r.n_treatment))}</td>"
+                        f"<td colspan='8'>{SUPPRESSED}: too few clients in an arm, or withheld so "
+                        "that such a count cannot be recomputed</td></tr>")
+            continue
         if getattr(r, "lift", float("nan")) != r.lift:
             body.append(f"<tr><td>{_e(r.segment)}</td><td class='num'>{r.n_control}</td>"
                         f"<td class='num'>{r.n_treatment}</td><td colspan='8'>one arm is empty</td></tr>")
@@ -188,15 +217,21 @@ def _allocation_table(r: AllocationResult) -> str:
     )
 
 
-def _uplift_summary(u: UpliftResult) -> str:
+def _uplift_summary(u: UpliftResult, *, min_cell: int = 10) -> str:
     seg = u.segments
     classes = [c for c in ("persuadable", "sure_thing", "lost_cause", "do_not_disturb") if c in seg]
+    # the segments' clients: one row of counts whose total (the scored clients) is implied
+    hidden = (suppress_table(seg["clients"].to_numpy(float)[None, :], min_cell, total_shown=False).hidden[0]
+              if len(seg) else np.zeros(0, dtype=bool))
     rows = "".join(
-        f"<tr><td>{_e(r['segment'])}</td><td class='num'>{int(r['clients']):,}</td>"
-        f"<td class='num'>{r['uplift']:+.4f}</td><td>{_e(str(r['class']).replace('_', ' '))}</td>"
-        + "".join(f"<td class='num'>{r[c]:.0%}</td>" for c in classes)
-        + "</tr>"
-        for r in seg.to_dict("records")
+        (f"<tr><td>{_e(r['segment'])}</td><td class='num'>{SUPPRESSED}</td>"
+         f"<td class='num'>{SUPPRESSED}</td><td>{SUPPRESSED}</td>"
+         + f"<td class='num'>{SUPPRESSED}</td>" * len(classes) + "</tr>") if h else
+        (f"<tr><td>{_e(r['segment'])}</td><td class='num'>{int(r['clients']):,}</td>"
+         f"<td class='num'>{r['uplift']:+.4f}</td><td>{_e(str(r['class']).replace('_', ' '))}</td>"
+         + "".join(f"<td class='num'>{r[c]:.0%}</td>" for c in classes)
+         + "</tr>")
+        for r, h in zip(seg.to_dict("records"), hidden, strict=True)
     )
     t = u.targeting
     return (
@@ -214,24 +249,29 @@ def experiment_section(section: ExperimentSection) -> str:
     """One experiment's ``<section>``: forest plot and table, Qini, allocation, history."""
     a = section.analysis
     slug = "exp-" + "".join(c if c.isalnum() else "-" for c in a.campaign.lower())
-    total = a.lifts.iloc[0]
+    lifts = release_lifts(a.lifts, section.min_cell)
+    total = lifts.iloc[0]
     lead = (
         f"Outcome: {_e(a.metric)}{' (conversion)' if a.binary else ''}"
         + (f", by {_e(a.by)}" if a.by else "")
-        + f". {int(total.n_treatment):,} treated, {int(total.n_control):,} in control."
+        + f". {show_count(_na(total.n_treatment))} treated, {show_count(_na(total.n_control))} in control."
     )
     parts = [
         f"<section class='dimension' id='{slug}'><h2>Experiment: {_e(a.campaign)}</h2>",
         f"<p class='lead'>{lead}</p>",
-        "<h3>Lift by segment</h3>", forest_plot(a), _lift_table(a),
+        "<h3>Lift by segment</h3>", forest_plot(a, lifts), _lift_table(a, lifts),
     ]
-    parts += [f"<p class='lead'>{_e(n)}</p>" for n in a.notes]
+    # a note names a segment with few clients in an arm: not said of a suppressed one
+    withheld = set(lifts.loc[lifts["suppressed"], "segment"])
+    parts += [f"<p class='lead'>{_e(n)}</p>" for n in a.notes
+              if not any(f"segment {s!r}" in n for s in withheld)]
     if section.uplift is not None:
-        parts += ["<h3>Uplift model</h3>", qini_plot(section.uplift), _uplift_summary(section.uplift)]
+        parts += ["<h3>Uplift model</h3>", qini_plot(section.uplift),
+                  _uplift_summary(section.uplift, min_cell=section.min_cell)]
     if section.allocation is not None:
         parts += ["<h3>Budget allocation</h3>", allocation_plot(section.allocation), _allocation_table(section.allocation)]
     if section.history is not None and not section.history.empty:
-        parts += ["<h3>Response over time</h3>", history_plot(section.history)]
+        parts += ["<h3>Response over time</h3>", history_plot(section.history, min_cell=section.min_cell)]
     parts.append("</section>")
     return "".join(parts)
 
@@ -268,6 +308,7 @@ def build_section(
     uplift: bool = True,
     budget: float | None = None,
     capacity: dict[str, float] | None = None,
+    min_cell: int = 10,
 ) -> ExperimentSection:
     """Compute what an experiment's section shows from the warehouse.
 
@@ -276,7 +317,7 @@ def build_section(
     every campaign's lift per segment and channel; the history shows every campaign.
     """
     analysis = analyze_campaign(wh, config, campaign, by=by)
-    section = ExperimentSection(analysis)
+    section = ExperimentSection(analysis, min_cell=min_cell)
     if uplift:
         try:
             section.uplift = fit_uplift(wh, config, campaign, by=by, n_bootstrap=10)

@@ -9,6 +9,7 @@ import html
 
 import pandas as pd
 
+from segmint.disclosure import SUPPRESSED
 from segmint.governance import latest_audit, suppress_counts
 from segmint.store import Warehouse
 
@@ -49,8 +50,9 @@ def governance_section(wh: Warehouse, *, min_cell: int = 10) -> str:
     if not groups.empty:
         groups = suppress_counts(groups[["attribute", "group", "clients"]], "clients",
                                  by="attribute", min_cell=min_cell)
-        groups["share"] = [None if pd.isna(c) else s for c, s in
+        groups["share"] = [SUPPRESSED if pd.isna(c) else s for c, s in
                            zip(groups.clients, pd.DataFrame(audit["groups"]).share, strict=True)]
+        groups["clients"] = [SUPPRESSED if pd.isna(c) else int(c) for c in groups.clients]
         out.append("<h3>Protected groups</h3>" + _table(
             groups.to_dict(orient="records"),
             [("attribute", "attribute", False), ("group", "group", False),

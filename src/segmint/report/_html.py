@@ -23,7 +23,8 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 from sklearn.decomposition import PCA
 
-from segmint.profiles import Catalog, Dimension
+from segmint.disclosure import SUPPRESSED, show_count, suppress, suppression_note, table_release
+from segmint.profiles import Catalog, Dimension, release_catalog
 from segmint.profiles._labels import label as _label
 from segmint.report._governance import governance_section
 from segmint.report._notes import data_notes
@@ -102,6 +103,19 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower())
 
 
+def _hidden(d: Dimension) -> set[str]:
+    """Segments of a released catalog whose size is suppressed."""
+    return {s.segment_id for s in d.segments if s.profile.suppressed}
+
+
+def _withheld_note(d: Dimension, what: str) -> str:
+    names = [s.name for s in d.segments if s.profile.suppressed]
+    if not names:
+        return ""
+    return (f"<p class='lead note'>{_e(', '.join(names))}: {what} {SUPPRESSED} (too few clients, "
+            "or withheld so that such a count cannot be recomputed).</p>")
+
+
 # -- charts ------------------------------------------------------------------------
 def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -> str:
     """2-D PCA projection of a sample of clients, coloured by segment."""
@@ -123,6 +137,8 @@ def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -
         return "<p class='lead'>Too few clients for a map.</p>"
     seg = np.array([r[0] for r in rows], dtype=object)
     X = np.array([r[1:] for r in rows], dtype=float)
+    # the clients of a suppressed segment are not drawn: a scatter is a count
+    shown = ~np.isin(seg, list(_hidden(d)))
     med = np.nanmedian(np.where(np.isnan(X).all(axis=0), 0.0, X), axis=0)
     X = np.where(np.isnan(X), med, X)
     # log-compress skewed non-negative features so a few big spenders do not flatten the map
@@ -139,7 +155,7 @@ def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -
     colors = _colors(d)
     fig = go.Figure()
     for s in d.segments:
-        m = seg == s.segment_id
+        m = (seg == s.segment_id) & shown
         if m.any():
             fig.add_trace(go.Scatter(
                 x=np.round(Z[m, 0], 3), y=np.round(Z[m, 1], 3), mode="markers", name=s.name,
@@ -148,12 +164,12 @@ def segment_map(wh: Warehouse, catalog: Catalog, d: Dimension, *, sample: int) -
             ))
     ev = pca.explained_variance_ratio_
     fig.update_layout(
-        title=f"Segment map — PCA of {len(rows):,} clients on {len(features)} features"
+        title=f"Segment map — PCA of {int(shown.sum()):,} clients on {len(features)} features"
         + (" (jittered)" if jitter else ""),
         xaxis_title=f"PC1 ({ev[0]:.0%} of variance)", yaxis_title=f"PC2 ({ev[1]:.0%})",
         legend=dict(orientation="h", y=-0.18),
     )
-    return _fig_html(fig, 460)
+    return _withheld_note(d, "not drawn, size") + _fig_html(fig, 460)
 
 
 def value_metric(d: Dimension) -> tuple[str | None, str]:
@@ -180,17 +196,19 @@ def value_metric(d: Dimension) -> tuple[str | None, str]:
 
 
 def size_value_bars(d: Dimension) -> str:
-    names = [s.name for s in d.segments]
-    colors = [_colors(d)[s.segment_id] for s in d.segments]
+    segments = [s for s in d.segments if not s.profile.suppressed]
+    names = [s.name for s in segments]
+    colors = [_colors(d)[s.segment_id] for s in segments]
     metric, note = value_metric(d)
+    note += _withheld_note(d, "size and value")
     cols = 2 if metric else 1
     fig = make_subplots(rows=1, cols=cols, subplot_titles=(
         "Share of clients", f"Share of {_label(metric)}" if metric else None)[:cols])
-    fig.add_trace(go.Bar(x=names, y=[s.profile.share for s in d.segments], marker_color=colors,
-                         text=[f"{s.profile.share:.0%}" for s in d.segments], textposition="outside",
+    fig.add_trace(go.Bar(x=names, y=[s.profile.share for s in segments], marker_color=colors,
+                         text=[f"{s.profile.share:.0%}" for s in segments], textposition="outside",
                          showlegend=False), 1, 1)
     if metric:
-        shares = [(s.profile.value_of(metric).share_of_total or 0.0) for s in d.segments]
+        shares = [(s.profile.value_of(metric).share_of_total or 0.0) for s in segments]
         fig.add_trace(go.Bar(x=names, y=shares, marker_color=colors, text=[f"{v:.0%}" for v in shares],
                              textposition="outside", showlegend=False), 1, 2)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
@@ -266,9 +284,11 @@ def _rules_table(d: Dimension) -> str:
         sw = f"<span class='swatch' style='background:{colors[s.segment_id]}'></span>"
         if s.rule:
             r = s.rule
+            stats = ([SUPPRESSED] * 3 if s.profile.suppressed
+                     else [_pct(r.precision), _pct(r.recall), _pct(r.coverage)])
             out.append(f"<tr><td>{r.order}</td><td>{sw}{_e(s.name)}</td><td>{_e(r.english)}"
-                       f"<br><code>{_e(r.sql)}</code></td><td class='num'>{_pct(r.precision)}</td>"
-                       f"<td class='num'>{_pct(r.recall)}</td><td class='num'>{_pct(r.coverage)}</td></tr>")
+                       f"<br><code>{_e(r.sql)}</code></td>"
+                       + "".join(f"<td class='num'>{x}</td>" for x in stats) + "</tr>")
         else:
             out.append(f"<tr><td>–</td><td>{sw}{_e(s.name)}</td><td><em>no rule (fallback)</em></td>"
                        "<td class='num'>–</td><td class='num'>–</td><td class='num'>–</td></tr>")
@@ -323,7 +343,8 @@ def _crosstabs(catalog: Catalog, d: Dimension) -> str:
                    + "".join(f"<th class='num'>{_e(other_names[c])}</th>" for c in cols) + "</tr>")
         for s in d.segments:
             out.append(f"<tr><td>{_e(s.name)}</td>" + "".join(
-                f"<td class='num'>{counts.get((s.segment_id, c), 0):,}</td>" for c in cols) + "</tr>")
+                f"<td class='num'>{show_count(counts.get((s.segment_id, c), 0))}</td>" for c in cols)
+                + "</tr>")
         out.append("</table>")
     return "".join(out)
 
@@ -337,11 +358,14 @@ def _cards(d: Dimension) -> str:
             for f in s.profile.top_features[:3]
         )
         text = "".join(f"<p>{_e(x.text)}</p>" for x in s.persona)
+        if s.profile.suppressed:
+            text = f"<p>Size {SUPPRESSED}: the profile and persona are withheld.</p>"
         rule = f"<div class='rule'><strong>Rule:</strong> {_e(s.rule.english)}</div>" if s.rule else ""
         out.append(
             f"<div class='card' style='--c:{colors[s.segment_id]}'><h4>{_e(s.name)}</h4>"
-            f"<div class='sub'>segment <code>{_e(s.segment_id)}</code> · {s.profile.size:,} clients · "
-            f"{_pct(s.profile.share)}</div><div>{pills}</div>{text}{rule}</div>"
+            f"<div class='sub'>segment <code>{_e(s.segment_id)}</code> · {show_count(s.profile.size)} "
+            f"clients · {SUPPRESSED if s.profile.suppressed else _pct(s.profile.share)}</div>"
+            f"<div>{pills}</div>{text}{rule}</div>"
         )
     out.append("</div>")
     return "".join(out)
@@ -494,10 +518,14 @@ def _last_ingest(wh: Warehouse) -> str:
 
 
 # -- what changed (monitoring) -----------------------------------------------------------
-def what_changed(wh: Warehouse, as_of) -> str:
+def what_changed(wh: Warehouse, as_of, *, catalog: Catalog | None = None, min_cell: int = 10) -> str:
     """The "What changed" section from the monitoring tables of the latest update cycle on
     or before ``as_of``: alerts, stability, migration heat maps and feature drift.
-    Empty when no cycle was recorded (``segmint update`` never ran)."""
+    Empty when no cycle was recorded (``segmint update`` never ran).
+
+    ``catalog`` is the released catalog: an alert about a suppressed segment keeps its
+    rule and severity but not its message (it states the segment's share), and the
+    migration heat maps are suppressed with its sizes (:func:`migration_heatmap`)."""
     if not wh.has_table("monitoring_cycles"):
         return ""
     row = wh.con.execute(
@@ -513,14 +541,18 @@ def what_changed(wh: Warehouse, as_of) -> str:
            + (f", compared with the cycle of {prev}" if prev else " (the first cycle)")
            + f": {changes:,} segment-history changes; refitted: {_e(', '.join(refitted or []) or 'none')}.</p>"]
     alerts = wh.con.execute(
-        "SELECT severity, rule, message FROM alerts WHERE as_of = ? "
+        "SELECT severity, rule, message, dimension, segment_id::VARCHAR FROM alerts WHERE as_of = ? "
         "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, rule",
         [day],
     ).fetchall()
+    hidden = {(d.dimension, s) for d in (catalog.dimensions if catalog else []) for s in _hidden(d)}
     out.append("<h3 id='changed-alerts'>Alerts</h3>")
     if alerts:
         out.append("<table><tr><th>severity</th><th>rule</th><th>message</th></tr>")
-        out += [f"<tr><td>{_e(a)}</td><td><code>{_e(b)}</code></td><td>{_e(c)}</td></tr>" for a, b, c in alerts]
+        out += [f"<tr><td>{_e(a)}</td><td><code>{_e(b)}</code></td><td>"
+                + (f"withheld: segment <code>{_e(seg)}</code> of <code>{_e(dim)}</code> is "
+                   f"{SUPPRESSED}" if (dim, seg) in hidden else _e(c)) + "</td></tr>"
+                for a, b, c, dim, seg in alerts]
         out.append("</table>")
     else:
         out.append("<p>No alert.</p>")
@@ -535,21 +567,30 @@ def what_changed(wh: Warehouse, as_of) -> str:
                "<th class='num'>ARI</th><th class='num'>up</th><th class='num'>down</th>"
                "<th class='num'>stable core</th><th class='num'>max share change</th>"
                "<th class='num'>max centroid shift</th></tr>")
+    migrations = {}
+    if prev:
+        for (d,) in wh.con.execute(
+            "SELECT DISTINCT dimension FROM segment_migration WHERE as_of = ? ORDER BY 1", [day]
+        ).fetchall():
+            migrations[d] = migration_heatmap(wh, day, d, catalog=catalog, min_cell=min_cell)
     for d, v, n, rate, ari, up, down, core, share, shift in stab:
+        # upward and downward are sums of migration cells: released with them
+        moved = migrations[d][1] if d in migrations else {}
+        cells = [
+            "–" if x is None else SUPPRESSED if way and moved.get(way) else _count(x, min_cell)
+            for x, way in ((n, None), (up, "up"), (down, "down"), (core, None))
+        ]
         out.append(
-            f"<tr><td>{_e(d)}</td><td class='num'>{v}</td><td class='num'>{n:,}</td>"
+            f"<tr><td>{_e(d)}</td><td class='num'>{v}</td><td class='num'>{cells[0]}</td>"
             f"<td class='num'>{_pct(rate)}</td><td class='num'>{_num(ari)}</td>"
-            f"<td class='num'>{_num(up)}</td><td class='num'>{_num(down)}</td>"
-            f"<td class='num'>{_num(core)}</td><td class='num'>{_pct(share)}</td>"
+            f"<td class='num'>{cells[1]}</td><td class='num'>{cells[2]}</td>"
+            f"<td class='num'>{cells[3]}</td><td class='num'>{_pct(share)}</td>"
             f"<td class='num'>{_num(shift)}</td></tr>"
         )
     out.append("</table>")
     if prev:
         out.append("<h3 id='changed-migration'>Migration</h3>")
-        for (d,) in wh.con.execute(
-            "SELECT DISTINCT dimension FROM segment_migration WHERE as_of = ? ORDER BY 1", [day]
-        ).fetchall():
-            out.append(migration_heatmap(wh, day, d))
+        out += [fig for fig, _ in migrations.values()]
     drift = wh.con.execute(
         "SELECT feature, max(psi) AS psi FROM feature_drift WHERE as_of = ? GROUP BY 1 "
         "ORDER BY psi DESC LIMIT 20",
@@ -568,31 +609,78 @@ def what_changed(wh: Warehouse, as_of) -> str:
     return "".join(out)
 
 
-def migration_heatmap(wh: Warehouse, as_of, dimension: str) -> str:
-    """Row-normalised migration rates (previous segment -> current) with counts as text."""
+def _count(x: int, min_cell: int) -> str:
+    """A count outside a suppressed table: below the minimum it is not shown."""
+    return SUPPRESSED if 0 < x < min_cell else f"{int(x):,}"
+
+
+def migration_heatmap(wh: Warehouse, as_of, dimension: str, *, catalog: Catalog | None = None,
+                      min_cell: int = 10) -> tuple[str, dict[str, bool]]:
+    """Row-normalised migration rates (previous segment -> current) with counts as text,
+    and whether the upward / downward sums are suppressed.
+
+    The counts are a cross-tab whose row totals (the previous sizes: a rate reveals its row
+    total) and column totals (the current sizes) are released, and whose upward and
+    downward cells add up to the stability table's counts: one release, suppressed below
+    ``min_cell``. A current segment suppressed in the released ``catalog`` keeps its column
+    hidden; one it shows is a locked margin (when the cycle is the catalog's date)."""
     rows = wh.con.execute(
-        "SELECT from_name, to_name, clients, rate, from_segment, to_segment FROM segment_migration "
-        "WHERE as_of = ? AND dimension = ?",
+        "SELECT from_name, to_name, clients, rate, from_segment, to_segment, direction "
+        "FROM segment_migration WHERE as_of = ? AND dimension = ?",
         [as_of, dimension],
     ).fetchall()
 
     def natural(seg_id: str) -> tuple:  # segment ids in definition order; (new)/(gone) last
         return (seg_id.startswith("("), len(seg_id), seg_id)
 
-    src = [n for _, n in sorted({(natural(r[4]), r[0]) for r in rows})]
-    dst = [n for _, n in sorted({(natural(r[5]), r[1]) for r in rows})]
-    cell = {(r[0], r[1]): (r[2], r[3]) for r in rows}
-    z = [[cell.get((a, b), (0, 0.0))[1] for b in dst] for a in src]
-    text = [[f"{cell.get((a, b), (0, 0.0))[0]:,}" for b in dst] for a in src]
+    src_ids = [i for _, i in sorted({(natural(r[4]), r[4]) for r in rows})]
+    dst_ids = [i for _, i in sorted({(natural(r[5]), r[5]) for r in rows})]
+    src = [next(r[0] for r in rows if r[4] == i) for i in src_ids]
+    dst = [next(r[1] for r in rows if r[5] == i) for i in dst_ids]
+    counts = np.zeros((len(src), len(dst)))
+    direction: dict[tuple[int, int], str] = {}
+    for r in rows:
+        i, j = src_ids.index(r[4]), dst_ids.index(r[5])
+        counts[i, j] = r[2]
+        if r[6] in ("up", "down"):
+            direction[(i, j)] = r[6]
+    dim = next((d for d in (catalog.dimensions if catalog else []) if d.dimension == dimension), None)
+    same_day = catalog is not None and catalog.as_of == as_of
+    hide = np.zeros(counts.shape, dtype=bool)
+    locked: list[int] = []
+    if dim is not None:
+        hidden = _hidden(dim)
+        hide[:, [j for j, s in enumerate(dst_ids) if s in hidden]] = True
+        if same_day:
+            shown = {s.segment_id for s in dim.segments if not s.profile.suppressed}
+            locked = [j for j, s in enumerate(dst_ids) if s in shown]
+    rel = table_release(counts, locked_cols=locked)
+    for way in ("up", "down"):
+        rel.count(way, sum(counts[k] for k, w in direction.items() if w == way), priority=2)
+        rel.sum(way, [("cell", i, j) for (i, j), w in direction.items() if w == way])
+    # a suppressed current segment's column total is its size: withheld and protected too
+    withheld = [("cell", i, j) for i, j in np.argwhere(hide)]
+    withheld += [("col", j) for j in np.flatnonzero(hide.any(axis=0)) if ("col", j) in rel]
+    status = suppress(rel, min_cell, hide=withheld)
+    gone = {k for k, st in status.items() if st is not None}
+
+    def rate_shown(i: int, j: int) -> bool:
+        row = ("row", i) if len(dst) > 1 and len(src) > 1 else ("total",)
+        return ("cell", i, j) not in gone and row not in gone
+
+    z = [[counts[i, j] / counts[i].sum() if counts[i].sum() and rate_shown(i, j) else None
+          for j in range(len(dst))] for i in range(len(src))]
+    text = [[SUPPRESSED if ("cell", i, j) in gone else f"{int(counts[i, j]):,}" for j in range(len(dst))]
+            for i in range(len(src))]
     fig = go.Figure(go.Heatmap(z=z, x=dst, y=src, text=text, texttemplate="%{text}", colorscale="Blues",
                                zmin=0, zmax=1, colorbar=dict(title="rate")))
     fig.update_layout(title=f"{dimension}: previous segment (rows) to current segment (columns)")
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-30)
-    return _fig_html(fig, 160 + 34 * len(src))
+    return _fig_html(fig, 160 + 34 * len(src)), {way: way in gone for way in ("up", "down")}
 
 
-def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str:
+def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000, min_cell: int = 10) -> str:
     """The report as one self-contained HTML string (plotly.js inline).
 
     Parameters
@@ -600,27 +688,38 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
     wh : Warehouse
         Read for the segment map's client sample and the quarantine counts.
     catalog : Catalog
-        What the report shows (see :func:`segmint.profiles.build_catalog`).
+        What the report shows (see :func:`segmint.profiles.build_catalog`), released with
+        :func:`segmint.profiles.release_catalog` here.
     sample : int
         Clients drawn (deterministically) for each segment map.
+    min_cell : int
+        ``governance.min_cell``: every count of the report below it is suppressed, with
+        complements, and the values derived from it withheld (1: nothing suppressed).
     """
+    catalog = release_catalog(catalog, min_cell)
     toc = "".join(
         f"<li><a href='#dim-{_slug(d.dimension)}'>Dimension: {_e(d.dimension)}</a></li>" for d in catalog.dimensions
     ) + "<li><a href='#data-quality'>Data quality</a></li>"
-    propensity = propensity_sections(wh, catalog, _fig_html)
+    propensity = propensity_sections(wh, catalog, _fig_html, min_cell=min_cell)
     toc += "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t, _ in propensity)
-    changed = what_changed(wh, catalog.as_of)
+    changed = what_changed(wh, catalog.as_of, catalog=catalog, min_cell=min_cell)
     if changed:
         toc += "<li><a href='#what-changed'>What changed</a></li>"
     from segmint.report._targeting import targeting_sections
 
-    targeting = targeting_sections(wh, catalog)
+    targeting = targeting_sections(wh, catalog, min_cell=min_cell)
     toc += "".join(f"<li><a href='#{a}'>{_e(t)}</a></li>" for a, t, _ in targeting)
+    fairness = governance_section(wh, min_cell=min_cell)
+    if fairness:
+        toc += "<li><a href='#fairness'>Fairness audit</a></li>"
+    disclosure = (f"<p class='lead' id='suppression'>{_e(suppression_note(min_cell))}</p>"
+                  if min_cell > 1 else "")
     parts = []
     for d in catalog.dimensions:
         slug = _slug(d.dimension)
         lead = (f"{d.kind.capitalize()} dimension ({_e(d.method or 'unspecified method')}), model "
-                f"<code>{_e(d.model_version)}</code>: {d.n_clients:,} clients in {len(d.segments)} segments.")
+                f"<code>{_e(d.model_version)}</code>: {show_count(d.n_clients)} clients in "
+                f"{len(d.segments)} segments.")
         evidence = ""
         if d.evidence:
             evidence = (f"<h3 id='{slug}-evidence'>Choosing the number of segments</h3>"
@@ -652,11 +751,12 @@ def render_report(wh: Warehouse, catalog: Catalog, *, sample: int = 3000) -> str
 built {catalog.created_at:%Y-%m-%d %H:%M} UTC · segmint {_e(catalog.segmint_version)}</div></header>
 <main>
 <nav class="toc"><strong>Contents</strong><ol>{toc}</ol></nav>
+{disclosure}
 {''.join(parts)}
 {''.join(body for _, _, body in propensity)}
 {changed}
 {_data_quality(wh)}
-{governance_section(wh)}
+{fairness}
 </main>
 <footer>Generated by segmint. Lifts are standardised mean differences against all clients;
 rules are measured on every client.</footer>

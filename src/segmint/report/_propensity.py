@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 import plotly.graph_objects as go
 
+from segmint.disclosure import SUPPRESSED, suppress_table
 from segmint.profiles import Catalog
 from segmint.store import Warehouse
 from segmint.targeting import SCORES_TABLE, load_version
@@ -44,7 +46,10 @@ def gains_chart(metrics: dict, fig_html) -> str:
     return fig_html(fig, 380)
 
 
-def calibration_chart(metrics: dict, fig_html) -> str:
+def calibration_chart(metrics: dict, fig_html, *, min_cell: int = 10) -> str:
+    """Observed rate against the mean prediction per bin; a bin's clients (a count of the
+    evaluation's clients, released with their total) below ``min_cell`` are suppressed
+    with complements, and the bin's point with them."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect",
                              line=dict(dash="dot", color="#9ca3af")))
@@ -52,6 +57,9 @@ def calibration_chart(metrics: dict, fig_html) -> str:
         if "calibration" not in m:
             continue
         cal = m["calibration"]
+        if cal:
+            t = suppress_table(np.array([[c["n"] for c in cal]]), min_cell)
+            cal = [c for c, hidden in zip(cal, t.hidden[0], strict=True) if not hidden]
         fig.add_trace(go.Scatter(
             x=[c["mean_predicted"] for c in cal], y=[c["observed_rate"] for c in cal],
             mode="lines+markers", name=f"{_NAMES.get(key, key)} (ECE {m['ece']:.3f})",
@@ -103,7 +111,11 @@ def _metrics_table(metrics: dict) -> str:
             + "".join(rows) + "</table>")
 
 
-def _segment_deciles(wh: Warehouse, catalog: Catalog, model: str) -> str:
+def _segment_deciles(wh: Warehouse, catalog: Catalog, model: str, *, min_cell: int = 10) -> str:
+    """Per dimension, the segments' clients by score decile (shown as each segment's total
+    and its shares, which give the counts back): a segment x decile cross-tab released
+    with its row totals and its column totals (deciles are tenths of the scored clients),
+    suppressed below ``min_cell``; a segment the released catalog suppresses is withheld."""
     out = []
     for d in catalog.dimensions:
         rows = wh.con.execute(
@@ -119,17 +131,26 @@ def _segment_deciles(wh: Warehouse, catalog: Catalog, model: str) -> str:
         cells: dict[str, dict[int, int]] = {}
         for seg, dec, n in rows:
             cells.setdefault(seg, {})[int(dec)] = int(n)
-        head = "".join(f"<th class='num'>D{k}</th>" for k in range(10, 0, -1))
+        segs = [s for s in d.segments if sum(cells.get(s.segment_id, {}).values())]
+        if not segs:
+            continue
+        deciles = list(range(10, 0, -1))
+        counts = np.array([[cells[s.segment_id].get(k, 0) for k in deciles] for s in segs])
+        hide = np.array([[s.profile.suppressed] * len(deciles) for s in segs])
+        t = suppress_table(counts, min_cell, hide=hide, locked_cols=range(len(deciles)),
+                           hide_rows=[i for i, s in enumerate(segs) if s.profile.suppressed])
+        head = "".join(f"<th class='num'>D{k}</th>" for k in deciles)
         body = []
-        for s in d.segments:
-            c = cells.get(s.segment_id, {})
-            total = sum(c.values())
-            if not total:
-                continue
+        for i, s in enumerate(segs):
+            total = counts[i].sum()
+            row_shown = not np.isnan(t.row_totals[i]) and not s.profile.suppressed
+            # a share reveals its row total: withheld with it
+            shares = [SUPPRESSED if np.isnan(t.cells[i, j]) or not row_shown else f"{counts[i, j] / total:.0%}"
+                      for j in range(len(deciles))]
             body.append(
-                f"<tr><td>{_e(s.name)}</td><td class='num'>{total:,}</td>"
-                + "".join(f"<td class='num'>{c.get(k, 0) / total:.0%}</td>" for k in range(10, 0, -1))
-                + "</tr>"
+                f"<tr><td>{_e(s.name)}</td><td class='num'>"
+                f"{f'{total:,}' if row_shown else SUPPRESSED}</td>"
+                + "".join(f"<td class='num'>{x}</td>" for x in shares) + "</tr>"
             )
         out.append(
             f"<details><summary>Segments of <code>{_e(d.dimension)}</code> by score decile "
@@ -140,8 +161,10 @@ def _segment_deciles(wh: Warehouse, catalog: Catalog, model: str) -> str:
     return "".join(out)
 
 
-def propensity_sections(wh: Warehouse, catalog: Catalog, fig_html) -> list[tuple[str, str, str]]:
-    """``(anchor, title, html)`` of each model scored at the catalog's as_of."""
+def propensity_sections(wh: Warehouse, catalog: Catalog, fig_html, *,
+                        min_cell: int = 10) -> list[tuple[str, str, str]]:
+    """``(anchor, title, html)`` of each model scored at the catalog's as_of (the released
+    catalog: see :func:`segmint.profiles.release_catalog`)."""
     if not wh.has_table(SCORES_TABLE):
         return []
     scored = wh.con.execute(
@@ -170,9 +193,9 @@ def propensity_sections(wh: Warehouse, catalog: Catalog, fig_html) -> list[tuple
             f"<section class='dimension' id='{anchor}'><h2>Propensity: {_e(model)}</h2>"
             f"<p class='lead'>{lead}</p>{_metrics_table(m)}"
             f"<div class='grid2'><div>{gains_chart(m, fig_html)}</div>"
-            f"<div>{calibration_chart(m, fig_html)}</div></div>"
+            f"<div>{calibration_chart(m, fig_html, min_cell=min_cell)}</div></div>"
             f"<h3>Drivers</h3>{drivers_chart(m, fig_html)}"
-            f"<h3>Segments by decile</h3>{_segment_deciles(wh, catalog, model)}"
+            f"<h3>Segments by decile</h3>{_segment_deciles(wh, catalog, model, min_cell=min_cell)}"
             + (f"<details><summary>Columns dropped</summary><ul>{notes}</ul></details>" if notes else "")
             + "</section>"
         )

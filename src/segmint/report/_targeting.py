@@ -7,10 +7,12 @@ affinity, profitability rows for the profitability).
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
+from segmint.disclosure import SUPPRESSED, suppress_table
 from segmint.profiles import Catalog, Dimension
-from segmint.report._html import _e, _fig_html, _num, _pct, _slug
+from segmint.report._html import _e, _fig_html, _hidden, _num, _pct, _slug
 from segmint.store import Warehouse
 from segmint.targeting import (
     affinity_statements,
@@ -35,24 +37,30 @@ def _affinity_dimension(catalog: Catalog) -> Dimension | None:
     return (learned or catalog.dimensions or [None])[0]
 
 
-def affinity_section(wh: Warehouse, catalog: Catalog, *, min_count: int = 10) -> str | None:
-    """Product rules and upgrade paths, per segment of the first learned dimension."""
+def affinity_section(wh: Warehouse, catalog: Catalog, *, min_count: int = 10,
+                     min_cell: int = 10) -> str | None:
+    """Product rules and upgrade paths, per segment of the first learned dimension.
+
+    Rules and paths are shown only from ``max(min_count, min_cell)`` clients, and never for
+    a segment the released catalog suppresses (their counts are not shown: rates only)."""
     d = _affinity_dimension(catalog)
     if d is None or not _rows(wh, "holdings"):
         return None
-    names = _names(d)
+    min_count = max(min_count, min_cell)
+    names = {s: n for s, n in _names(d).items() if s not in _hidden(d)}
     rules = association_rules(wh.con, catalog.as_of, dimension=d.dimension, min_count=min_count)
     paths = upgrade_paths(wh.con, catalog.as_of, dimension=d.dimension, min_count=min_count)
     out = [f"<p class='lead'>Held product types at {catalog.as_of}, by segment of "
            f"<code>{_e(d.dimension)}</code>. Rules and paths with fewer than {min_count} clients "
            "are left out.</p>"]
+    paths = paths[(paths.segment == "(all)") | paths.segment.isin(list(names))]
     statements = affinity_statements(paths, names, min_count=min_count)
     if statements:
         out.append("<h3 id='affinity-statements'>What each segment opens next</h3><ul>")
         for seg, lines in statements.items():
             out.extend(f"<li><strong>{_e(seg)}</strong>: {_e(line)}</li>" for line in lines)
         out.append("</ul>")
-    seg_paths = paths[paths.segment != "(all)"]
+    seg_paths = paths[(paths.segment != "(all)") & (paths.clients >= min_count)]
     if not seg_paths.empty:
         top = (paths[paths.segment == "(all)"].sort_values("clients", ascending=False)
                .head(12)[["from_product", "to_product"]])
@@ -81,8 +89,23 @@ def affinity_section(wh: Warehouse, catalog: Catalog, *, min_count: int = 10) ->
     return "".join(out)
 
 
-def profitability_section(wh: Warehouse, catalog: Catalog) -> str | None:
-    """Segments ranked by fully loaded margin, per dimension; unprofitable ones flagged."""
+def _suppressed_rows(frame, d: Dimension, min_cell: int) -> np.ndarray:
+    """Segments of ``frame`` (``segment_id``, ``clients``) whose clients are suppressed: one
+    row of counts released with its total (the shares give it), the released catalog's
+    suppressed segments withheld and the sizes it shows locked (the same counts)."""
+    sizes = {s.segment_id: s.profile.size for s in d.segments}
+    counts = frame.clients.to_numpy(float)[None, :]
+    hide = np.array([[sid in _hidden(d) for sid in frame.segment_id]])
+    locked = np.array([[sizes.get(sid) == n for sid, n in zip(frame.segment_id, frame.clients, strict=True)]])
+    t = suppress_table(counts, min_cell, hide=hide, locked=locked,
+                       locked_total=d.n_clients is not None and d.n_clients == counts.sum())
+    return t.hidden[0]
+
+
+def profitability_section(wh: Warehouse, catalog: Catalog, *, min_cell: int = 10) -> str | None:
+    """Segments ranked by fully loaded margin, per dimension; unprofitable ones flagged.
+    A segment whose clients are suppressed (:func:`_suppressed_rows`) shows none of its
+    sums, shares or means."""
     if not _rows(wh, "profitability"):
         return None
     out = ["<p class='lead'>Revenue less every cost component over the 12 months to "
@@ -91,10 +114,12 @@ def profitability_section(wh: Warehouse, catalog: Catalog) -> str | None:
         frame = segment_profitability(wh.con, catalog.as_of, d.dimension, names=_names(d))
         if frame.empty:
             continue
+        hidden = _suppressed_rows(frame, d, min_cell)
         costs = [c for c in frame.columns if c.startswith("cost_")]
-        colors = ["#dc2626" if u else "#16a34a" for u in frame.unprofitable]
-        fig = go.Figure(go.Bar(x=frame.margin, y=frame.segment, orientation="h", marker_color=colors,
-                               text=[f"{_num(m)} / client" for m in frame.margin_per_client],
+        shown = frame[~hidden]
+        colors = ["#dc2626" if u else "#16a34a" for u in shown.unprofitable]
+        fig = go.Figure(go.Bar(x=shown.margin, y=shown.segment, orientation="h", marker_color=colors,
+                               text=[f"{_num(m)} / client" for m in shown.margin_per_client],
                                textposition="auto"))
         fig.update_layout(title=f"{d.dimension}: contribution margin by segment")
         fig.update_yaxes(autorange="reversed")
@@ -105,7 +130,11 @@ def profitability_section(wh: Warehouse, catalog: Catalog) -> str | None:
                    f"{head}<th class='num'>margin</th><th class='num'>margin / client</th>"
                    "<th class='num'>share of clients</th><th class='num'>share of margin</th>"
                    "<th class='num'>CLV / client</th><th></th></tr>")
-        for r in frame.to_dict("records"):
+        for r, withheld in zip(frame.to_dict("records"), hidden, strict=True):
+            if withheld:
+                out.append(f"<tr><td>{_e(r['segment'])}</td>"
+                           + f"<td class='num'>{SUPPRESSED}</td>" * (len(costs) + 8) + "<td></td></tr>")
+                continue
             cells = "".join(f"<td class='num'>{_num(r[c])}</td>" for c in costs)
             flag = "<span class='pill'>unprofitable</span>" if r["unprofitable"] else ""
             out.append(
@@ -119,12 +148,12 @@ def profitability_section(wh: Warehouse, catalog: Catalog) -> str | None:
     return "".join(out)
 
 
-def targeting_sections(wh: Warehouse, catalog: Catalog) -> list[tuple[str, str, str]]:
-    """The sections that have data: ``(anchor, title, html)``."""
+def targeting_sections(wh: Warehouse, catalog: Catalog, *, min_cell: int = 10) -> list[tuple[str, str, str]]:
+    """The sections that have data: ``(anchor, title, html)`` (``catalog``: released)."""
     out = []
     for anchor, title, fn in (("profitability", "Segment profitability", profitability_section),
                               ("affinity", "Cross-sell affinity", affinity_section)):
-        body = fn(wh, catalog)
+        body = fn(wh, catalog, min_cell=min_cell)
         if body:
             out.append((anchor, title, body))
     return out

@@ -19,6 +19,7 @@ from segmint.targeting._analysis import (
     analyze_campaign,
     exposure_outcomes_sql,
     lift_table,
+    release_lifts,
     segment_sizes,
 )
 from segmint.targeting._audiences import (
@@ -28,6 +29,7 @@ from segmint.targeting._audiences import (
     AudienceBuild,
     audience_changes,
     audience_overlap,
+    audience_release,
     build_audience,
     export_audience,
     list_audiences,
@@ -146,6 +148,7 @@ __all__ = [
     "assign_holdout",
     "association_rules",
     "audience_changes",
+    "audience_release",
     "audience_overlap",
     "balance_check",
     "benjamini_hochberg",
@@ -174,6 +177,7 @@ __all__ = [
     "latest_scores",
     "lift_history",
     "lift_table",
+    "release_lifts",
     "list_audiences",
     "list_versions",
     "load_version",

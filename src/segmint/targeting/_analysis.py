@@ -255,7 +255,7 @@ class CampaignAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
-        rows = self.lifts.replace({np.nan: None}).to_dict("records")
+        rows = self.lifts.astype(object).where(self.lifts.notna(), None).to_dict("records")
         return {
             "campaign": self.campaign,
             "by": self.by,
@@ -481,6 +481,50 @@ def analyze_campaign(
     for seg in small["segment"]:
         notes.append(f"segment {seg!r}: fewer than 30 clients in an arm; its interval is rough")
     return CampaignAnalysis(campaign, by, c.outcome.metric, binary, lifts, names, notes)
+
+
+def release_lifts(lifts: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """A lift table as it leaves the warehouse.
+
+    The arms' counts per segment are a cross-tab (segment x arm) whose column totals are
+    the ``(all)`` row: counts below ``min_cell`` are suppressed with complements
+    (:func:`segmint.disclosure.suppress`), the per-segment totals taking part as implied
+    counts. Every value of a row with a suppressed count (rates, lift, intervals,
+    incremental, ROI) is withheld. Adds a boolean column ``suppressed``.
+    """
+    from segmint.disclosure import Release, suppress
+
+    out = lifts.copy()
+    out["suppressed"] = False
+    if out.empty:
+        return out
+    rel = Release()
+    segs = [s for s in out["segment"] if s != ALL]
+    n = {(r.segment, arm): int(getattr(r, f"n_{arm}")) for r in out.itertuples(index=False)
+         for arm in ("control", "treatment")}
+    for arm in ("control", "treatment"):
+        parts = [rel.count((s, arm), n[(s, arm)]) for s in segs]
+        if (ALL, arm) in n:
+            rel.count((ALL, arm), n[(ALL, arm)], priority=2)
+            # clients of the campaign without a segment (no assignment as of the send)
+            rest = rel.count(("rest", arm), max(n[(ALL, arm)] - sum(n[(s, arm)] for s in segs), 0),
+                             published=False)
+            rel.sum((ALL, arm), [*parts, rest])
+    for s in segs:
+        rel.count(("segment", s), n[(s, "control")] + n[(s, "treatment")], published=False)
+        rel.sum(("segment", s), [(s, "control"), (s, "treatment")])
+    status = suppress(rel, min_cell)
+    values = [c for c in out.columns if c not in ("segment", "n_control", "n_treatment", "suppressed")]
+    out = out.astype({"n_control": "Int64", "n_treatment": "Int64"})
+    for i, seg in enumerate(out["segment"]):
+        hidden = [arm for arm in ("control", "treatment") if status.get((seg, arm))]
+        if not hidden:
+            continue
+        for arm in hidden:
+            out.loc[out.index[i], f"n_{arm}"] = pd.NA
+        out.loc[out.index[i], values] = np.nan
+        out.loc[out.index[i], "suppressed"] = True
+    return out
 
 
 def segment_sizes(

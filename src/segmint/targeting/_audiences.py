@@ -526,11 +526,96 @@ def audience_changes(
     return {"added": int(row[0]), "removed": int(row[1]), "kept": int(row[2])}
 
 
-def list_audiences(wh: Warehouse, audiences: dict[str, AudienceConfig]) -> pd.DataFrame:
-    """One row per declared (or built) audience: latest version, as_of, sizes, changes."""
+# -- releasing counts -------------------------------------------------------------------------
+def _latest(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    if not _has(con, BUILDS):
+        return {}
+    return dict(con.execute(
+        f"SELECT audience, max(version) FROM {BUILDS} GROUP BY 1 ORDER BY 1"
+    ).fetchall())
+
+
+def _overlaps(con: duckdb.DuckDBPyConnection, latest: dict[str, int]) -> pd.DataFrame:
+    """Members shared by each pair of the latest builds (``a, b, n``; both orders, and the
+    diagonal: the sizes)."""
+    if not latest:
+        return pd.DataFrame(columns=["a", "b", "n"])
+    pairs = " OR ".join(f"(audience = {sql_string(n)} AND version = {v})" for n, v in latest.items())
+    return con.execute(
+        f"""WITH m AS (SELECT audience, client_id FROM {MEMBERS} WHERE status = 'member' AND ({pairs}))
+        SELECT a.audience AS a, b.audience AS b, count(*) AS n
+        FROM m AS a JOIN m AS b USING (client_id) GROUP BY ALL"""
+    ).df()
+
+
+def audience_release(con: duckdb.DuckDBPyConnection, min_cell: int) -> dict[tuple, Any]:
+    """Which counts of the latest builds are suppressed, released together.
+
+    Every command that shows the latest builds (``audience list``, ``show``, ``overlap``,
+    the serving publication) shows the same counts: each build's members and holdout, its
+    changes against the version before (added = members - kept, removed = the previous
+    members - kept), and the members shared by every pair of audiences (one's members
+    outside the other are implied: a size minus an overlap). Counts below ``min_cell``
+    are suppressed with complements (:func:`segmint.disclosure.suppress`).
+
+    Returns
+    -------
+    dict
+        ``("members" | "holdout" | "added" | "removed" | "kept" | "previous", audience)`` and
+        ``("overlap", a, b)`` (both orders) -> status, None when released.
+    """
+    from segmint.disclosure import Release, suppress
+
+    latest = _latest(con)
+    rel = Release()
+    if not latest:
+        return {}
+    rows = con.execute(
+        f"SELECT audience, members, holdout FROM {BUILDS} WHERE (audience, version) IN "
+        f"(SELECT audience, max(version) FROM {BUILDS} GROUP BY 1)"
+    ).fetchall()
+    for a, n, h in rows:
+        rel.count(("members", a), n, priority=1)
+        rel.count(("holdout", a), h, priority=1)
+        ch = audience_changes(con, a, latest[a])
+        if ch is not None:
+            for k in ("added", "removed", "kept"):
+                rel.count((k, a), ch[k])
+            rel.count(("previous", a), ch["kept"] + ch["removed"], priority=1)
+            rel.sum(("members", a), [("kept", a), ("added", a)])
+            rel.sum(("previous", a), [("kept", a), ("removed", a)])
+    shared = {(r.a, r.b): int(r.n) for r in _overlaps(con, latest).itertuples(index=False)}
+    names = sorted(latest)
+    size = {a: n for a, n, _ in rows}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            x = shared.get((a, b), 0)
+            rel.count(("overlap", a, b), x)
+            for this, that in ((a, b), (b, a)):
+                rel.count(("only", this, that), size[this] - x, published=False)
+                rel.sum(("members", this), [("overlap", a, b), ("only", this, that)])
+    status = suppress(rel, min_cell)
+    for (kind, *rest), st in list(status.items()):
+        if kind == "overlap":
+            status[("overlap", rest[1], rest[0])] = st
+    return status
+
+
+def _shown(value: Any, hidden: Any) -> Any:
+    return None if hidden else (None if value is None else int(value))
+
+
+def list_audiences(wh: Warehouse, audiences: dict[str, AudienceConfig], *,
+                   min_cell: int = 10) -> pd.DataFrame:
+    """One row per declared (or built) audience: latest version, as_of, sizes, changes.
+
+    Counts below ``min_cell`` (``governance.min_cell``; 1: none) and their complements are
+    null (:func:`audience_release`); ``suppressed`` says a row holds one.
+    """
     con = wh.con
     rows = []
     built = set()
+    status = audience_release(con, min_cell)
     if _has(con, BUILDS):
         for a, v, as_of, created, n, h in con.execute(
             f"SELECT audience, version, as_of, created_at, members, holdout FROM {BUILDS} "
@@ -539,20 +624,77 @@ def list_audiences(wh: Warehouse, audiences: dict[str, AudienceConfig]) -> pd.Da
         ).fetchall():
             built.add(a)
             ch = audience_changes(con, a, v) or {}
+            hidden = {k: status.get((k, a)) is not None for k in ("members", "holdout", "added", "removed")}
             rows.append({"audience": a, "version": v, "as_of": as_of, "built_at": created,
-                         "members": n, "holdout": h, "added": ch.get("added"),
-                         "removed": ch.get("removed"), "declared": a in audiences})
+                         "members": _shown(n, hidden["members"]),
+                         "holdout": _shown(h, hidden["holdout"]),
+                         "added": _shown(ch.get("added"), hidden["added"]),
+                         "removed": _shown(ch.get("removed"), hidden["removed"]),
+                         "declared": a in audiences, "suppressed": any(hidden.values())})
     for a in audiences:
         if a not in built:
             rows.append({"audience": a, "version": None, "as_of": None, "built_at": None,
                          "members": None, "holdout": None, "added": None, "removed": None,
-                         "declared": True})
-    return pd.DataFrame(rows, columns=["audience", "version", "as_of", "built_at", "members",
-                                       "holdout", "added", "removed", "declared"])
+                         "declared": True, "suppressed": False})
+    frame = pd.DataFrame(rows, columns=["audience", "version", "as_of", "built_at", "members",
+                                        "holdout", "added", "removed", "declared", "suppressed"])
+    return frame.astype({c: "Int64" for c in ("version", "members", "holdout", "added", "removed")})
 
 
-def show_audience(wh: Warehouse, name: str, *, version: int | None = None) -> dict[str, Any]:
-    """A build's definition, counts, notes, changes and its members' segment mix."""
+def _build_release(counts: dict[str, int], members: int, holdout: int,
+                   changes: dict[str, int] | None, mix: pd.DataFrame, *, locked: set, hide: set,
+                   min_cell: int) -> set:
+    """The counts of one build's ``show``: each selection step's clients and the clients each
+    exclusion removed (the clients dropped between steps are implied), the members and
+    holdout, the changes against the previous build (members = kept + added, previous
+    members = kept + removed) and the members' segment mix per dimension. ``locked``: shown
+    by the latest builds' release; ``hide``: suppressed by it. Returns the suppressed keys:
+    ``members``, ``holdout``, ``previous``, ``("change", k)``, ``("count", k)``,
+    ``("mix", dimension, segment)``."""
+    from segmint.disclosure import Release, suppress
+
+    rel = Release()
+    steps = [k for k in ("clients", "segments", "where", "stable_core") if k in counts]
+    for k, v in counts.items():
+        rel.count(("count", k), v, priority=2 if k == "clients" else 1)
+    rel.count("members", members, locked="members" in locked, priority=1)
+    rel.count("holdout", holdout, locked="holdout" in locked, priority=1)
+    for a, b in zip(steps, steps[1:], strict=False):
+        rel.count(("dropped", b), counts[a] - counts[b], published=False)
+        rel.sum(("count", a), [("count", b), ("dropped", b)])
+    excluded = [k for k in counts if k.startswith("excluded_")]
+    if "stable_core" in counts and "eligible" in counts:
+        rest = counts["stable_core"] - counts["eligible"] - sum(counts[k] for k in excluded)
+        rel.count("unexplained", max(rest, 0), published=False)
+        rel.sum(("count", "stable_core"), [("count", k) for k in excluded]
+                + [("count", "eligible"), "unexplained"])
+    if "eligible" in counts:
+        rel.count("capped", max(counts["eligible"] - members - holdout, 0), published=False)
+        rel.sum(("count", "eligible"), ["members", "holdout", "capped"])
+    if changes is not None:
+        for k in ("added", "removed", "kept"):
+            rel.count(("change", k), changes[k], locked=("change", k) in locked)
+        rel.count("previous", changes["kept"] + changes["removed"], locked="previous" in locked,
+                  priority=1)
+        rel.sum("members", [("change", "kept"), ("change", "added")])
+        rel.sum("previous", [("change", "kept"), ("change", "removed")])
+    for dim, part in mix.groupby("dimension", sort=False):
+        keys = [rel.count(("mix", dim, seg), n) for seg, n in zip(part.segment, part.members, strict=True)]
+        rel.count(("unassigned", dim), max(members - int(part.members.sum()), 0), published=False)
+        rel.sum("members", [*keys, ("unassigned", dim)])
+    status = suppress(rel, min_cell, hide=[k for k in hide if k in rel])
+    return {k for k, st in status.items() if st is not None}
+
+
+def show_audience(wh: Warehouse, name: str, *, version: int | None = None,
+                  min_cell: int = 10) -> dict[str, Any]:
+    """A build's definition, counts, notes, changes and its members' segment mix.
+
+    Counts below ``min_cell`` (``governance.min_cell``; 1: none) and their complements are
+    ``None`` (null ``members`` in the mix); the latest build's members, holdout and changes
+    are suppressed as in :func:`audience_release` (and so in ``list`` and ``overlap``).
+    ``suppressed`` names what is withheld.
+    """
     con = wh.con
     version = _version(con, name, version)
     as_of, created, definition, n, h, counts, notes = con.execute(
@@ -569,34 +711,65 @@ def show_audience(wh: Warehouse, name: str, *, version: int | None = None) -> di
         GROUP BY ALL ORDER BY 1, 3 DESC""",
         [name, version],
     ).df()
+    counts = json.loads(counts)
+    changes = audience_changes(con, name, version)
+    # what the latest builds' release already decided about this build's counts
+    joint = audience_release(con, min_cell)
+    newest = _latest(con)[name]
+    if version == newest:
+        decided = {"members": ("members", name), "holdout": ("holdout", name),
+                   ("change", "added"): ("added", name), ("change", "removed"): ("removed", name),
+                   ("change", "kept"): ("kept", name), "previous": ("previous", name)}
+    elif version == newest - 1:  # its members are the next build's previous members
+        decided = {"members": ("previous", name)}
+    else:
+        decided = {}
+    decided = {k: j for k, j in decided.items() if j in joint}
+    hide = {k for k, j in decided.items() if joint[j] is not None}
+    locked = set(decided) - hide
+    gone = _build_release(counts, int(n), int(h), changes, mix, locked=locked, hide=hide,
+                          min_cell=min_cell)
+    mix = mix.astype({"members": "Int64"})
+    for i, (dim, seg) in enumerate(zip(mix.dimension, mix.segment, strict=True)):
+        if ("mix", dim, seg) in gone:
+            mix.loc[mix.index[i], "members"] = pd.NA
     return {
         "audience": name, "version": version, "as_of": as_of, "built_at": created,
-        "definition": json.loads(definition), "members": int(n), "holdout": int(h),
-        "counts": json.loads(counts), "notes": json.loads(notes),
-        "changes": audience_changes(con, name, version), "segments": mix,
+        "definition": json.loads(definition),
+        "members": _shown(n, "members" in gone), "holdout": _shown(h, "holdout" in gone),
+        "counts": {k: _shown(v, ("count", k) in gone) for k, v in counts.items()},
+        "notes": json.loads(notes),
+        "changes": None if changes is None else {k: _shown(v, ("change", k) in gone)
+                                                 for k, v in changes.items()},
+        "segments": mix,
+        "suppressed": sorted(":".join(map(str, k)) if isinstance(k, tuple) else k for k in gone),
     }
 
 
-def audience_overlap(wh: Warehouse, names: list[str] | None = None) -> pd.DataFrame:
-    """Members shared by the latest builds of each pair of audiences (diagonal: sizes)."""
+def audience_overlap(wh: Warehouse, names: list[str] | None = None, *,
+                     min_cell: int = 10) -> pd.DataFrame:
+    """Members shared by the latest builds of each pair of audiences (diagonal: sizes).
+
+    Counts below ``min_cell`` (``governance.min_cell``; 1: none) and their complements are
+    null: the same counts as :func:`list_audiences` (:func:`audience_release`)."""
     con = wh.con
     if not _has(con, BUILDS):
         raise WarehouseError("no audience built yet (segmint audience build NAME)")
-    latest = dict(con.execute(
-        f"SELECT audience, max(version) FROM {BUILDS} GROUP BY 1 ORDER BY 1"
-    ).fetchall())
+    latest = _latest(con)
     names = names or sorted(latest)
     for n in names:
         if n not in latest:
             raise ParameterError(f"audience {n!r} was never built (built: {', '.join(latest)})")
-    pairs = " OR ".join(f"(audience = {sql_string(n)} AND version = {latest[n]})" for n in names)
-    long = con.execute(
-        f"""WITH m AS (SELECT audience, client_id FROM {MEMBERS} WHERE status = 'member' AND ({pairs}))
-        SELECT a.audience AS a, b.audience AS b, count(*) AS n
-        FROM m AS a JOIN m AS b USING (client_id) GROUP BY ALL"""
-    ).df()
+    long = _overlaps(con, latest)
+    long = long[long.a.isin(names) & long.b.isin(names)]
     matrix = long.pivot(index="a", columns="b", values="n").reindex(index=names, columns=names)
-    matrix = matrix.fillna(0).astype(int)
+    matrix = matrix.fillna(0).astype("Int64")
+    status = audience_release(con, min_cell)
+    for a in names:
+        for b in names:
+            key = ("members", a) if a == b else ("overlap", a, b)
+            if status.get(key) is not None:
+                matrix.loc[a, b] = pd.NA
     matrix.index.name, matrix.columns.name = "audience", None
     return matrix
 
