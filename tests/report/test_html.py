@@ -122,3 +122,20 @@ def test_fairness_section_is_in_the_contents():
     assert "id='fairness'" in html
     section = wide[wide.index("id='fairness'"):]
     assert "Protected groups" in section and "suppressed" in section[:section.index("</table>")]
+
+
+def test_the_quality_section_points_at_quarantined_rows_without_their_values():
+    """A quarantined row's values are client data: the report names its reason, column,
+    file and row, never the values."""
+    from segmint.report._html import _warehouse_quality
+    from segmint.sources._ingest import _QUARANTINE_DDL
+    from segmint.store import Warehouse
+
+    with Warehouse(":memory:") as wh:
+        wh.con.execute(_QUARANTINE_DDL)
+        wh.con.execute(
+            "INSERT INTO quarantine VALUES ('r1', 'clients', 'crm', 'crm.csv', 7, 'C-4711', "
+            "'bad_date', 'onboarded_at', '{\"client_id\": \"C-4711\", \"email\": \"ann@example.org\"}', false)")
+        html = _warehouse_quality(wh)
+    assert "<code>bad_date</code> in <code>onboarded_at</code>: crm.csv row 7" in html
+    assert "C-4711" not in html and "ann@example.org" not in html

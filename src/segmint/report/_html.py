@@ -403,14 +403,15 @@ def _data_quality(wh: Warehouse) -> str:
 def _warehouse_quality(wh: Warehouse) -> str:
     """Every entity of the warehouse as it stands (all loads so far, not the latest run):
     rows read (loaded + quarantined), loaded, quarantined by reason, quarantined share, and
-    an example of a quarantined row per entity."""
+    where to find an example of a quarantined row per entity (reason, column, file and row:
+    never the row's values, which are client data; they stay in the ``quarantine`` table)."""
     from segmint.sources import LOAD_ORDER
 
     q = {(e, r): n for e, r, n in wh.con.execute(
         "SELECT entity, reason, count(*) FROM quarantine GROUP BY ALL").fetchall()}
     out = ["<h3>The whole warehouse</h3><table><tr><th>entity</th><th class='num'>rows read</th>"
            "<th class='num'>loaded</th><th class='num'>quarantined</th>"
-           "<th class='num'>quarantined share</th><th>reasons</th><th>example quarantined row</th></tr>"]
+           "<th class='num'>quarantined share</th><th>reasons</th><th>first quarantined row (values in the <code>quarantine</code> table)</th></tr>"]
     entities = [e for e in LOAD_ORDER if wh.has_table(e) or any(k[0] == e for k in q)]
     for entity in entities:
         loaded = wh.con.execute(f'SELECT count(*) FROM "{entity}"').fetchone()[0] if wh.has_table(entity) else 0
@@ -420,11 +421,11 @@ def _warehouse_quality(wh: Warehouse) -> str:
         example = ""
         if quarantined:
             row = wh.con.execute(
-                "SELECT reason, source_file, source_row, CAST(original_values AS VARCHAR) FROM quarantine "
+                "SELECT reason, column_name, source_file, source_row FROM quarantine "
                 "WHERE entity = ? ORDER BY reason, source_file, source_row LIMIT 1", [entity]).fetchone()
             if row:
-                example = (f"<code>{_e(row[0])}</code> {_e(str(row[1]))} row {row[2]}: "
-                           f"<code>{_e(str(row[3])[:160])}</code>")
+                column = f" in <code>{_e(row[1])}</code>" if row[1] else ""
+                example = f"<code>{_e(row[0])}</code>{column}: {_e(str(row[2]))} row {row[3]}"
         out.append(
             f"<tr><td>{_e(entity)}</td><td class='num'>{read:,}</td><td class='num'>{loaded:,}</td>"
             f"<td class='num'>{quarantined:,}</td>"
