@@ -21,7 +21,11 @@ def post_events(body: EventsIn, request: Request, who: Allowed("events:write"),
     if service.rescore is None:
         raise ProblemError(503, "this service was started without event re-scoring")
     if len(body.events) > service.settings.max_events:
-        raise ProblemError(413, f"at most {service.settings.max_events} events per request")
+        # the schema's maxItems: a request that violates it is invalid (422), not too large
+        # in bytes (413 is the body-size limit's answer)
+        raise ProblemError(422, f"at most {service.settings.max_events} events per request", errors=[
+            {"loc": ["body", "events"], "msg": f"more than {service.settings.max_events} items",
+             "type": "too_long"}])
     events = [e.model_dump(mode="json") for e in body.events]
     job_id = service.state.submit_job(who.key_id, events)
     worker = getattr(request.app.state, "worker", None)
