@@ -399,3 +399,41 @@ def test_small_counts_are_suppressed_in_the_publication(served):
                                                           can_export=False)
     store.close()
     assert "<td class='num'>suppressed</td>" in page
+
+
+def test_lookups_arriving_together_share_one_query_and_each_gets_its_own(app, keys, served, monkeypatch):
+    """Concurrent client lookups are batched into one store query; every caller gets its
+    own client (or its own 404), exactly as a lookup on its own would."""
+    import asyncio
+
+    from segmint.api._reader import Snapshot
+
+    calls: list[list[str]] = []
+    real = Snapshot.clients
+
+    def counting(self, ids):
+        calls.append(list(ids))
+        return real(self, ids)
+
+    monkeypatch.setattr(Snapshot, "clients", counting)
+    ids = sorted(book_of(served))[:24] + ["NO-SUCH-CLIENT"]
+    ids = ids + ids[:3]  # the same client twice in one batch
+    headers = auth(keys["admin"])
+
+    async def lookups():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://segmint") as c:
+            together = await asyncio.gather(*(c.get(f"/v1/clients/{i}", headers=headers) for i in ids))
+            batched = list(calls)
+            alone = [await c.get(f"/v1/clients/{i}", headers=headers) for i in ids]
+        return together, batched, alone
+
+    together, batched, alone = asyncio.run(lookups())
+    assert {i for b in batched for i in b} == set(ids)
+    assert all(len(set(b)) == len(b) for b in batched)  # an id twice in a batch: read once
+    assert len(batched) < len(ids) // 4, batched  # in few queries
+    assert len(calls) - len(batched) == len(ids)  # one query each when alone
+    for cid, r, single in zip(ids, together, alone, strict=True):
+        assert r.status_code == single.status_code == (404 if cid == "NO-SUCH-CLIENT" else 200)
+        if r.status_code == 200:
+            assert r.json()["client_id"] == cid and r.json() == single.json()

@@ -81,11 +81,16 @@ class Snapshot:
 
     # -- clients ------------------------------------------------------------------------
     def client(self, client_id: str) -> tuple[str | None, dict[str, Any]] | None:
-        rows = self._rows("SELECT book, doc FROM {s}client_doc WHERE client_id = ?", [client_id])
-        if not rows:
-            return None
-        book, doc = rows[0]
-        return book, json.loads(doc) if isinstance(doc, str) else doc
+        return self.clients([client_id]).get(client_id)
+
+    def clients(self, client_ids: list[str]) -> dict[str, tuple[str | None, dict[str, Any]]]:
+        """Several clients' ``(book, doc)`` in one query (the missing ones left out)."""
+        if not client_ids:
+            return {}
+        marks = ", ".join("?" * len(client_ids))
+        rows = self._rows(f"SELECT client_id, book, doc FROM {{s}}client_doc WHERE client_id IN ({marks})",
+                          list(client_ids))
+        return {cid: (book, json.loads(doc) if isinstance(doc, str) else doc) for cid, book, doc in rows}
 
     def search(self, prefix: str, *, book: str | None, scoped: bool, limit: int) -> list[str]:
         sql = "SELECT client_id FROM {s}client_doc WHERE client_id >= ? AND client_id < ?"

@@ -13,9 +13,15 @@ def visible(who: Principal, book: str | None) -> bool:
     return not who.scoped or (who.book is not None and book == who.book)
 
 
-def client_view(snap: Snapshot, who: Principal, client_id: str, changes: int) -> dict[str, Any] | None:
-    """The lookup of one client, or None when it does not exist *or* is out of scope."""
-    found = snap.client(client_id)
+_UNSET: Any = object()
+
+
+def client_view(snap: Snapshot, who: Principal, client_id: str, changes: int,
+                found: Any = _UNSET) -> dict[str, Any] | None:
+    """The lookup of one client, or None when it does not exist *or* is out of scope
+    (``found``: its ``(book, doc)`` already read from ``snap``, or None)."""
+    if found is _UNSET:
+        found = snap.client(client_id)
     if found is None or not visible(who, found[0]):
         return None
     doc = found[1]

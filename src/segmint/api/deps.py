@@ -7,9 +7,10 @@ tests swap the implementations with ``app.dependency_overrides``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -26,6 +27,48 @@ from segmint.config import ServingConfig
 T = TypeVar("T")
 
 
+class ClientLookups:
+    """Client lookups that arrive together read the store in one query.
+
+    Each waiting lookup adds its id; the first schedules one flush for after the requests
+    ready on the event loop have added theirs: one ``IN (...)`` query, one snapshot, for
+    all of them (at 1M clients an indexed DuckDB query of 8 ids costs 0.14 ms an id, of
+    one id 0.43 ms). Only for stores whose reads run on the loop."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, list[asyncio.Future]] = {}
+        self._store: Store | None = None
+
+    async def get(self, store: Store, client_id: str) -> tuple[Snapshot, Any]:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if not self._pending:
+            self._store = store
+            loop.call_soon(self._flush)
+        self._pending.setdefault(client_id, []).append(fut)
+        return await fut
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, {}
+        try:
+            with self._store.snapshot() as snap:  # type: ignore[union-attr]
+                found = snap.clients(list(batch))
+        except NotPublishedError:
+            error: BaseException = _unpublished()
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            error = exc
+        else:
+            for cid, futures in batch.items():
+                for f in futures:
+                    if not f.done():
+                        f.set_result((snap, found.get(cid)))
+            return
+        for futures in batch.values():
+            for f in futures:
+                if not f.done():
+                    f.set_exception(error)
+
+
 @dataclass
 class Service:
     """What the app was built with (``app.state.service``)."""
@@ -38,6 +81,7 @@ class Service:
     auth_cache_seconds: float
     sessions: dict[str, tuple[str, float]]
     _auth_cache: dict[str, tuple[Principal | None, float]]
+    _lookups: ClientLookups = field(default_factory=ClientLookups)
 
     def authenticate(self, token: str) -> Principal | None:
         now = time.monotonic()
@@ -62,6 +106,17 @@ class Service:
         if store.stale():
             await run_in_threadpool(_refresh, store)
         return _read(store, fn)
+
+    async def client(self, client_id: str) -> tuple[Snapshot, Any]:
+        """``(snapshot, (book, doc) or None)`` of one client: batched with the lookups that
+        arrive with it when the store's reads run on the loop (the snapshot's catalog
+        cache stays usable after the read; its queries do not)."""
+        store = self.store
+        if not getattr(store, "inline_reads", False):
+            return await run_in_threadpool(_read, store, lambda snap: (snap, snap.client(client_id)))
+        if store.stale():
+            await run_in_threadpool(_refresh, store)
+        return await self._lookups.get(store, client_id)
 
 
 # Cheap, non-blocking dependencies are ``async def`` so FastAPI runs them on the event

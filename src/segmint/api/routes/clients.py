@@ -26,7 +26,8 @@ async def get_client(
     changes: Annotated[int | None, Query(ge=0, le=100, description="How many changes (default: the configured number).")] = None,
 ):
     n = service.settings.history_changes if changes is None else changes
-    view = await service.read(lambda snap: client_view(snap, who, client_id, n))
+    snap, found = await service.client(client_id)
+    view = client_view(snap, who, client_id, n, found)
     if view is None:
         raise ProblemError(404, "no such client in your scope")
     # built from the publication's own JSON; the response model documents it
