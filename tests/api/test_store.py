@@ -332,35 +332,39 @@ def test_targeting_audiences_latest_build_members_only(served):
     store.close()
 
 
-def test_lookups_run_on_the_loop_and_a_new_publication_opens_in_a_thread(served):
+def test_lookups_run_on_the_loop_and_a_new_publication_opens_in_a_thread(served, monkeypatch):
     """The embedded store's point lookups run inline (no thread-pool hop); opening a new
     publication does not (it would stall every request on the event loop)."""
     import asyncio
 
+    from segmint.api._reader import Snapshot
     from segmint.api.deps import Service
 
     project = served
     publish(project.warehouse(), project.config, root=project.root, kind="run")
     store = open_store(project.config, project.root)
     threads: dict[str, int] = {}
-    real_refresh = store.refresh
+    real_refresh, real_clients = store.refresh, Snapshot.clients
 
     def refresh() -> None:
         threads["refresh"] = threading.get_ident()
         real_refresh()
 
+    def clients(self, ids):
+        threads["read"] = threading.get_ident()
+        return real_clients(self, ids)
+
     store.refresh = refresh  # type: ignore[method-assign]
+    monkeypatch.setattr(Snapshot, "clients", clients)
     service = Service(store=store, state=None, settings=None, limiter=None, rescore=None,  # type: ignore[arg-type]
                       auth_cache_seconds=0, sessions={}, _auth_cache={})
+    cid = sorted(book_of(project))[0]
 
     async def read() -> str:
         threads["loop"] = threading.get_ident()
-
-        def fn(snap) -> str:
-            threads["read"] = threading.get_ident()
-            return snap.publication_id
-
-        return await service.read(fn)
+        snap, found = await service.client(cid)
+        assert found is not None
+        return snap.publication_id
 
     try:
         first = asyncio.run(read())

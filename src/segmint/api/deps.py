@@ -95,18 +95,6 @@ class Service:
             self._auth_cache[token] = (who, now + self.auth_cache_seconds)
         return who
 
-    async def read(self, fn: Callable[[Snapshot], T]) -> T:
-        """``fn(snapshot)`` for a route whose reads are point lookups: on the event loop
-        when the store allows it (no thread-pool hops: at 1M clients and 16 concurrent
-        lookups, p99 24 ms instead of 53 ms), else in the thread pool. A new publication
-        is opened in a thread first, so the loop never waits for a file to open."""
-        store = self.store
-        if not getattr(store, "inline_reads", False):
-            return await run_in_threadpool(_read, store, fn)
-        if store.stale():
-            await run_in_threadpool(_refresh, store)
-        return _read(store, fn)
-
     async def client(self, client_id: str) -> tuple[Snapshot, Any]:
         """``(snapshot, (book, doc) or None)`` of one client: batched with the lookups that
         arrive with it when the store's reads run on the loop (the snapshot's catalog
