@@ -248,7 +248,7 @@ class DuckDBStore:
             raise NotPublishedError(f"{self.path}: nothing published yet") from None
 
     #: reads are point lookups on a local file (well under a millisecond): the service may
-    #: run them on its event loop instead of a thread-pool hop (see ``Service.read``)
+    #: run them on its event loop instead of a thread-pool hop (see ``Service.client``)
     inline_reads = True
 
     def stale(self) -> bool:
