@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-import pandas as pd
 import pytest
 
 from browser import CHROMIUM, check_renders
-from segmint import Project
-from segmint.datasets import generate_bank
 from segmint.report import build_section, render_experiment_report
+from targeting.bank import persona_project
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    data = generate_bank(tmp_path_factory.mktemp("exp-report"), n_clients=3000, seed=6, campaigns=3)
-    project = Project.from_yaml(data.config)
-    project.ingest()
-    first = pd.read_csv(data.path("campaign_effects"))["sent_on"].min()
-    day = dt.date.fromisoformat(first) - dt.timedelta(days=1)
-    project.features(day)
-    with project.warehouse() as wh:
-        wh.con.execute(
-            f"""CREATE TABLE segment_assignments AS SELECT client_id, 'persona' AS dimension,
-                segment AS segment_id, segment AS segment_name, 1 AS model_version,
-                DATE '{day}' AS as_of, NULL::DOUBLE AS score
-                FROM read_parquet('{data.path("segments")}')
-                WHERE valid_from <= DATE '{day}' AND (valid_to IS NULL OR valid_to > DATE '{day}')"""
-        )
-    return project
+    return persona_project(tmp_path_factory.mktemp("exp-report"), n_clients=3000, seed=6, campaigns=3)[0]
 
 
 def test_section_content(project):

@@ -51,3 +51,29 @@ def bank_warehouse(out, *, seed: int, n_clients: int = 2000, campaigns: int = 1,
         f"""CREATE TABLE truth AS SELECT * FROM read_csv('{data.path("campaign_effects")}')"""
     )
     return wh, data, load_config(data.config)
+
+
+def persona_project(out, *, n_clients: int, seed: int, campaigns: int):
+    """A generated bank, ingested, with features and the planted personas as the
+    ``persona`` dimension on the day before its first campaign; returns ``(project, data)``."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from segmint import Project
+
+    data = generate_bank(out, n_clients=n_clients, seed=seed, campaigns=campaigns)
+    project = Project.from_yaml(data.config)
+    project.ingest()
+    first = pd.read_csv(data.path("campaign_effects"))["sent_on"].min()
+    day = dt.date.fromisoformat(first) - dt.timedelta(days=1)
+    project.features(day)
+    with project.warehouse() as wh:
+        wh.con.execute(
+            f"""CREATE TABLE segment_assignments AS SELECT client_id, 'persona' AS dimension,
+                segment AS segment_id, segment AS segment_name, 1 AS model_version,
+                DATE '{day}' AS as_of, NULL::DOUBLE AS score
+                FROM read_parquet('{data.path("segments")}')
+                WHERE valid_from <= DATE '{day}' AND (valid_to IS NULL OR valid_to > DATE '{day}')"""
+        )
+    return project, data

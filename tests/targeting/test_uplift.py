@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from segmint import Project
-from segmint.datasets import generate_bank
 from segmint.errors import DataError
 from segmint.targeting import (
     TwoModelUplift,
@@ -19,6 +15,8 @@ from segmint.targeting import (
     qini_coefficient,
     qini_curve,
 )
+
+from .bank import persona_project
 
 
 def test_qini_curve_by_hand():
@@ -84,21 +82,7 @@ def test_classes():
 
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory):
-    data = generate_bank(tmp_path_factory.mktemp("uplift"), n_clients=5000, seed=2, campaigns=1)
-    project = Project.from_yaml(data.config)
-    project.ingest()
-    sent = pd.read_csv(data.path("campaign_effects"))["sent_on"].iloc[0]
-    day = dt.date.fromisoformat(sent) - dt.timedelta(days=1)
-    project.features(day)
-    with project.warehouse() as wh:
-        wh.con.execute(
-            f"""CREATE TABLE segment_assignments AS SELECT client_id, 'persona' AS dimension,
-                segment AS segment_id, segment AS segment_name, 1 AS model_version,
-                DATE '{day}' AS as_of, NULL::DOUBLE AS score
-                FROM read_parquet('{data.path("segments")}')
-                WHERE valid_from <= DATE '{day}' AND (valid_to IS NULL OR valid_to > DATE '{day}')"""
-        )
-    return project, data
+    return persona_project(tmp_path_factory.mktemp("uplift"), n_clients=5000, seed=2, campaigns=1)
 
 
 @pytest.mark.slow
